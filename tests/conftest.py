@@ -1,0 +1,22 @@
+"""pytest set-up shared by every test: quiet TF logs, parse absl flags once, seed."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
+from absl import flags  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+  del config
+  # Binaries define their flags at import; parse once so FLAGS.x is readable in tests.
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(["pytest"], known_only=True)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+  import keras
+  keras.utils.set_random_seed(1234)
+  yield
