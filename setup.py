@@ -23,6 +23,7 @@ setuptools.setup(
         "tensorflow-datasets>=4.9.7,<4.10",
         "importlib_resources>=6",
         "etils[epath]>=1.7",
+        "tensorboard>=2.18",  # tf.summary needs it; TF 2.21 no longer installs it
         "absl-py>=2.1",
         "matplotlib>=3.8",
         "numpy>=1.26",

@@ -6,6 +6,13 @@ os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 
 from absl import flags  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so tf.distribute.MirroredStrategy has two replicas to test with.
+# Must run before TF initialises its runtime, hence here at import.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 
 def pytest_configure(config):

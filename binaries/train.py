@@ -1,0 +1,34 @@
+"""Trains the conditional VAE and writes metrics, sample grids and a SavedModel.
+
+  python -m binaries.train --flagfile=flags/shared.cfg --workdir=runs/shared
+
+Re-running the same command resumes from the workdir's last checkpoint.
+"""
+from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from tfdis import flag_defs
+from tfdis import train
+
+flag_defs.define_train_flags()
+FLAGS = flags.FLAGS
+
+
+def run(flags_obj=FLAGS, datasets_override=None):
+  """Library seam for tests: the config from flags, trained and evaluated."""
+  tf.config.experimental.enable_op_determinism()
+  return train.train_and_evaluate(flag_defs.train_config_from_flags(), flags_obj.workdir,
+                                  datasets_override)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  common.run_cli(run)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,399 @@
+"""Label-routed ("split") dense and convolution kernels.
+
+Shu et al., "Rethinking Style and Content Disentanglement in VAEs", Section 3
+("split" parameterisation) and Appendix A (splitting single layers): a split
+network is ten independent networks {w^(i)}, one per digit class, and example
+(x, y) is processed by w^(y). We hold the G per-class weights of one layer as a
+single tensor with a leading group axis G and route each example to the slice
+of its label:
+
+```none
+y_b = x_b @ kernel[labels_b] + bias[labels_b]           # routed_dense
+y_b = conv2d(x_b, kernel[labels_b]) + bias[labels_b]    # routed_conv2d
+```
+
+Every public function computes the same value by one of four strategies:
+
+* `"gather"`: `tf.gather(kernel, labels)` then a batched matmul (`tf.einsum`).
+  The design card's baseline; it copies one kernel per example.
+* `"partition"`: `tf.dynamic_partition` by label, one ordinary matmul / conv
+  per group, `tf.dynamic_stitch` back. Fast on CPU without XLA; under XLA every
+  group is padded to the whole batch, so it costs about G times more.
+* `"sorted"`: place each example in a fixed-size tile of examples sharing its
+  label (groups padded up to a multiple of the tile), gather one kernel per
+  tile and run one batched matmul. All shapes are static, so it suits XLA.
+  Convolutions become patches (strided slices) + matmul; transposed
+  convolutions become matmul + overlap-add.
+* `"masked"`: one ordinary matmul / conv whose input is the one-hot-masked
+  copy of x over the G groups (G times the FLOPs, but one big op).
+
+`strategy="auto"` picks `AUTO_STRATEGY[(kind, xla)]`, where kind is "dense",
+"conv" or "conv_transpose" and xla says whether the op is being traced inside
+a `tf.function(jit_compile=True)` (also nested). The table was set from
+`tfdis.layer_benchmark` on a 2-core CPU with TF 2.21 (see BUILD.md).
+
+Labels outside [0, G) raise `tf.errors.InvalidArgumentError` in eager mode and
+in `tf.function`; under XLA the check is compiled away.
+"""
+import math
+
+import tensorflow as tf
+# pylint: disable-next=g-direct-tensorflow-import
+from tensorflow.python.ops import control_flow_util
+
+STRATEGIES = ("gather", "partition", "sorted", "masked")
+
+# Measured by tfdis.layer_benchmark (B=256, MNIST conv-VAE shapes, fwd+bwd).
+AUTO_STRATEGY = {
+    ("dense", False): "partition",
+    ("dense", True): "sorted",
+    ("conv", False): "partition",
+    ("conv", True): "sorted",
+    ("conv_transpose", False): "partition",
+    ("conv_transpose", True): "sorted",
+}
+
+# Examples per tile for the "sorted" strategy, by layer kind. A group of n
+# examples fills ceil(n / tile) tiles, so padding costs up to G (tile - 1)
+# rows and kernel copies cost one kernel per tile. Set from the benchmark.
+SORTED_TILE = {"dense": 32, "conv": 4, "conv_transpose": 4}
+
+
+def in_xla_context():
+  """True while tracing inside `tf.function(jit_compile=True)` (or nested)."""
+  if tf.executing_eagerly():
+    return False
+  return bool(control_flow_util.GraphOrParentsInXlaContext(
+      tf.compat.v1.get_default_graph()))
+
+
+def resolve_strategy(strategy, kind):
+  """Maps "auto" to a concrete strategy for layer `kind`; validates names."""
+  if strategy == "auto":
+    return AUTO_STRATEGY[(kind, in_xla_context())]
+  if strategy not in STRATEGIES:
+    raise ValueError(f"Unknown routed strategy {strategy!r}; use 'auto' or "
+                     f"one of {STRATEGIES}.")
+  return strategy
+
+
+def _check_labels(labels, num_groups):
+  """Casts labels to int32 [B] and asserts 0 <= labels < num_groups."""
+  labels = tf.cast(labels, tf.int32)
+  labels = tf.reshape(labels, [-1])
+  if in_xla_context():
+    return labels  # Asserts are not compiled by XLA.
+  deps = [
+      tf.debugging.assert_non_negative(
+          labels, message="Routed layer got a negative label; labels must be "
+          "class indices in [0, num_groups)."),
+      tf.debugging.assert_less(
+          labels, tf.constant(num_groups, tf.int32),
+          message=f"Routed layer got a label >= num_groups={num_groups}; "
+          f"pass class indices in [0, {num_groups}) or build the layer with "
+          "more groups."),
+  ]
+  with tf.control_dependencies(deps):
+    return tf.identity(labels)
+
+
+def _pair(value):
+  if isinstance(value, int):
+    return (value, value)
+  return tuple(int(v) for v in value)
+
+
+def _same_padding(size, kernel, stride):
+  """(before, after, out) padding of TF "SAME" along one spatial axis."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2, out
+
+
+def _conv_transpose_size(size, kernel, stride, padding):
+  """Output length of keras.layers.Conv2DTranspose (output_padding=None)."""
+  if padding == "same":
+    return size * stride
+  return size * stride + max(kernel - stride, 0)
+
+
+def _restore_batch(y, x):
+  """Re-attaches x's static batch size to y (lost by dynamic_stitch)."""
+  return tf.ensure_shape(y, [x.shape[0]] + y.shape[1:].as_list())
+
+
+# ---------------------------------------------------------------------------
+# Routed matmul over positions: x[B, P, K] @ kernel[labels][K, N] -> [B, P, N].
+# ---------------------------------------------------------------------------
+
+
+def _matmul_gather(x, labels, kernel):
+  w = tf.gather(kernel, labels)  # [B, K, N]
+  return tf.einsum("bpk,bkn->bpn", x, w)
+
+
+def _matmul_partition(x, labels, kernel):
+  num_groups, k, n = kernel.shape
+  p = x.shape[1]
+  batch_index = tf.range(tf.shape(x)[0])
+  parts = tf.dynamic_partition(x, labels, num_groups)
+  indices = tf.dynamic_partition(batch_index, labels, num_groups)
+  outs = [tf.reshape(tf.matmul(tf.reshape(xg, [-1, k]), wg), [-1, p, n])
+          for xg, wg in zip(parts, tf.unstack(kernel, num=num_groups))]
+  return _restore_batch(tf.dynamic_stitch(indices, outs), x)
+
+
+def _matmul_masked(x, labels, kernel):
+  num_groups, k, n = kernel.shape
+  p = x.shape[1]
+  onehot = tf.one_hot(labels, num_groups, dtype=x.dtype)  # [B, G]
+  xg = x[:, :, None, :] * onehot[:, None, :, None]  # [B, P, G, K]
+  y = tf.matmul(tf.reshape(xg, [-1, num_groups * k]),
+                tf.reshape(kernel, [num_groups * k, n]))
+  return tf.reshape(y, [-1, p, n])
+
+
+def _tile_slots(labels, num_groups, tile, batch):
+  """Slot of each example in the tiled layout and the group of each tile.
+
+  Examples are laid out group by group, each group padded up to a multiple of
+  `tile`; returns slot [B] (int32), tile_group [num_tiles] and num_tiles.
+  """
+  onehot = tf.one_hot(labels, num_groups, dtype=tf.int32)  # [B, G]
+  counts = tf.reduce_sum(onehot, axis=0)  # [G]
+  rank = tf.reduce_sum(tf.cumsum(onehot, axis=0, exclusive=True) * onehot,
+                       axis=1)  # [B] position within its group
+  padded = (counts + tile - 1) // tile * tile  # [G]
+  ends = tf.cumsum(padded)  # [G]
+  slot = tf.gather(ends - padded, labels) + rank  # [B]
+  # Non-empty tiles are at most B and at most (B + G (tile - 1)) / tile.
+  if isinstance(batch, int):
+    num_tiles = min(batch, (batch + num_groups * (tile - 1)) // tile)
+  else:
+    num_tiles = tf.minimum(batch, (batch + num_groups * (tile - 1)) // tile)
+  starts = tf.range(num_tiles) * tile
+  tile_group = tf.reduce_sum(
+      tf.cast(starts[:, None] >= ends[None, :], tf.int32), axis=1)
+  tile_group = tf.minimum(tile_group, num_groups - 1)  # empty tail tiles
+  return slot, tile_group, num_tiles
+
+
+def _matmul_sorted(x, labels, kernel, tile):
+  num_groups, k, n = kernel.shape
+  p = x.shape[1]
+  batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+  slot, tile_group, num_tiles = _tile_slots(labels, num_groups, tile, batch)
+  x_tiles = tf.scatter_nd(slot[:, None], x, tf.stack([num_tiles * tile, p, k]))
+  x_tiles = tf.reshape(x_tiles, [num_tiles, tile * p, k])
+  w_tiles = tf.gather(kernel, tile_group)  # [num_tiles, K, N]
+  y_tiles = tf.reshape(tf.matmul(x_tiles, w_tiles), [-1, p, n])
+  return tf.gather(y_tiles, slot)  # [B, P, N]
+
+
+_MATMULS = {
+    "gather": _matmul_gather,
+    "partition": _matmul_partition,
+    "masked": _matmul_masked,
+}
+
+
+def _routed_matmul(x, labels, kernel, strategy, kind):
+  """x[B, P, K] @ kernel[labels][K, N] -> [B, P, N]."""
+  if strategy == "sorted":
+    return _matmul_sorted(x, labels, kernel, SORTED_TILE[kind])
+  return _MATMULS[strategy](x, labels, kernel)
+
+
+def _add_bias(y, labels, bias):
+  """y[B, ..., N] + bias[labels] broadcast over the middle axes."""
+  if bias is None:
+    return y
+  b = tf.gather(bias, labels)  # [B, N]
+  return y + tf.reshape(b, [-1] + [1] * (len(y.shape) - 2) + [bias.shape[-1]])
+
+
+# ---------------------------------------------------------------------------
+# Public functions.
+# ---------------------------------------------------------------------------
+
+
+def routed_dense(x, labels, kernel, bias=None, strategy="auto"):
+  """Per-label dense layer.
+
+  Args:
+    x: float [B, in].
+    labels: int [B], values in [0, G).
+    kernel: [G, in, out]; group g is an ordinary Dense kernel.
+    bias: [G, out] or None.
+    strategy: "auto" or one of STRATEGIES.
+
+  Returns:
+    [B, out] with row b equal to x[b] @ kernel[labels[b]] + bias[labels[b]].
+  """
+  strategy = resolve_strategy(strategy, "dense")
+  labels = _check_labels(labels, kernel.shape[0])
+  x = tf.convert_to_tensor(x)
+  y = _routed_matmul(x[:, None, :], labels, kernel, strategy, "dense")
+  y = y[:, 0, :]  # [B, out]
+  return _add_bias(y, labels, bias)
+
+
+def _partition_apply(op, x, labels, kernel):
+  """Runs op(x_g, kernel[g]) on each label group and stitches the results.
+
+  One dummy zero example per group is appended so no group is empty: TF's CPU
+  conv ops (and their gradients) return an empty tensor shaped like their
+  *input* for a batch of 0, which breaks dynamic_stitch, and grappler removes
+  any reshape meant to fix it. The extra G examples cost ~G/B of the compute.
+  """
+  num_groups = kernel.shape[0]
+  batch = tf.shape(x)[0]
+  x_aug = tf.concat([x, tf.zeros([num_groups] + x.shape[1:], x.dtype)], 0)
+  labels_aug = tf.concat([labels, tf.range(num_groups)], 0)
+  parts = tf.dynamic_partition(x_aug, labels_aug, num_groups)
+  indices = tf.dynamic_partition(tf.range(batch + num_groups), labels_aug,
+                                 num_groups)
+  outs = [op(xg, wg) for xg, wg in zip(parts, tf.unstack(kernel,
+                                                          num=num_groups))]
+  return _restore_batch(tf.dynamic_stitch(indices, outs)[:batch], x)
+
+
+def _conv_patches(x, kernel_size, strides, padding):
+  """im2col by strided slices: [B,H,W,C] -> [B,H',W',kh*kw*C] ((i,j,c) order)."""
+  (kh, kw), (sh, sw) = kernel_size, strides
+  _, h, w, _ = x.shape
+  if padding == "same":
+    ph0, ph1, ho = _same_padding(h, kh, sh)
+    pw0, pw1, wo = _same_padding(w, kw, sw)
+    x = tf.pad(x, [[0, 0], [ph0, ph1], [pw0, pw1], [0, 0]])
+  else:
+    ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
+  cols = [x[:, i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw, :]
+          for i in range(kh) for j in range(kw)]
+  return tf.concat(cols, axis=-1)
+
+
+def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
+                  strategy="auto"):
+  """Per-label 2-D convolution (no dilation).
+
+  Args:
+    x: float [B, H, W, C] (H, W, C static).
+    labels: int [B], values in [0, G).
+    kernel: [G, kh, kw, C, F]; group g is an ordinary Conv2D kernel.
+    bias: [G, F] or None.
+    strides: int or (sh, sw).
+    padding: "same" or "valid", as in keras.layers.Conv2D.
+    strategy: "auto" or one of STRATEGIES.
+
+  Returns:
+    [B, H', W', F], the shape keras.layers.Conv2D gives.
+  """
+  strategy = resolve_strategy(strategy, "conv")
+  num_groups, kh, kw, c, f = kernel.shape
+  labels = _check_labels(labels, num_groups)
+  strides, padding = _pair(strides), padding.lower()
+  x = tf.convert_to_tensor(x)
+  conv_strides = [1, strides[0], strides[1], 1]
+  if strategy == "partition":
+    y = _partition_apply(
+        lambda xg, wg: tf.nn.conv2d(xg, wg, conv_strides, padding.upper()),
+        x, labels, kernel)
+  elif strategy == "masked":
+    onehot = tf.one_hot(labels, num_groups, dtype=x.dtype)  # [B, G]
+    xg = x[:, :, :, None, :] * onehot[:, None, None, :, None]  # [B,H,W,G,C]
+    xg = tf.reshape(xg, [-1] + x.shape[1:3].as_list() + [num_groups * c])
+    w = tf.reshape(tf.transpose(kernel, [1, 2, 0, 3, 4]),
+                   [kh, kw, num_groups * c, f])
+    y = tf.nn.conv2d(xg, w, conv_strides, padding.upper())
+  else:
+    cols = _conv_patches(x, (kh, kw), strides, padding)  # [B, H', W', K]
+    _, ho, wo, k = cols.shape
+    y = _routed_matmul(tf.reshape(cols, [-1, ho * wo, k]), labels,
+                       tf.reshape(kernel, [num_groups, k, f]), strategy, "conv")
+    y = tf.reshape(y, [-1, ho, wo, f])
+  return _add_bias(y, labels, bias)
+
+
+def _overlap_add(cols, in_size, kernel_size, strides, padding):
+  """col2im: [B,H,W,Rh,sh,Rw,sw,F] per-pixel kernel products -> [B,H',W',F].
+
+  Pixel (h, w) adds its (i, j) product at output (h*sh + i - pad_h,
+  w*sw + j - pad_w), where i = r*sh + a (kernel zero-padded to Rh*sh rows).
+  """
+  (h, w), (kh, kw), (sh, sw) = in_size, kernel_size, strides
+  _, _, _, rh, _, rw, _, f = cols.shape
+  total = None
+  for r in range(rh):
+    for q in range(rw):
+      term = tf.pad(cols[:, :, :, r, :, q, :, :],
+                    [[0, 0], [r, rh - 1 - r], [q, rw - 1 - q],
+                     [0, 0], [0, 0], [0, 0]])  # [B, U, V, sh, sw, F]
+      total = term if total is None else total + term
+  u, v = h + rh - 1, w + rw - 1
+  full = tf.reshape(tf.transpose(total, [0, 1, 3, 2, 4, 5]),
+                    [-1, u * sh, v * sw, f])
+  out_h = _conv_transpose_size(h, kh, sh, padding)
+  out_w = _conv_transpose_size(w, kw, sw, padding)
+  if padding == "same":
+    pad_h = max(kh - sh, 0) // 2
+    pad_w = max(kw - sw, 0) // 2
+  else:
+    pad_h = pad_w = 0
+  full = tf.pad(full, [[0, 0], [0, max(pad_h + out_h - u * sh, 0)],
+                       [0, max(pad_w + out_w - v * sw, 0)], [0, 0]])
+  return full[:, pad_h:pad_h + out_h, pad_w:pad_w + out_w, :]
+
+
+def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
+                            padding="same", strategy="auto"):
+  """Per-label 2-D transposed convolution (no dilation, no output_padding).
+
+  Args:
+    x: float [B, H, W, C] (H, W, C static).
+    labels: int [B], values in [0, G).
+    kernel: [G, kh, kw, F, C]; group g is an ordinary Conv2DTranspose kernel.
+    bias: [G, F] or None.
+    strides: int or (sh, sw).
+    padding: "same" or "valid", as in keras.layers.Conv2DTranspose.
+    strategy: "auto" or one of STRATEGIES.
+
+  Returns:
+    [B, H', W', F] with H' = H*sh ("same") or H*sh + max(kh - sh, 0)
+    ("valid"), exactly as keras.layers.Conv2DTranspose.
+  """
+  strategy = resolve_strategy(strategy, "conv_transpose")
+  num_groups, kh, kw, f, c = kernel.shape
+  labels = _check_labels(labels, num_groups)
+  (sh, sw), padding = _pair(strides), padding.lower()
+  x = tf.convert_to_tensor(x)
+  _, h, w, _ = x.shape
+  out_h = _conv_transpose_size(h, kh, sh, padding)
+  out_w = _conv_transpose_size(w, kw, sw, padding)
+  conv_strides = [1, sh, sw, 1]
+  if strategy == "partition":
+    y = _partition_apply(
+        lambda xg, wg: tf.nn.conv2d_transpose(
+            xg, wg, tf.stack([tf.shape(xg)[0], out_h, out_w, f]),
+            conv_strides, padding.upper()), x, labels, kernel)
+  elif strategy == "masked":
+    onehot = tf.one_hot(labels, num_groups, dtype=x.dtype)  # [B, G]
+    xg = x[:, :, :, None, :] * onehot[:, None, None, :, None]  # [B,H,W,G,C]
+    xg = tf.reshape(xg, [-1, h, w, num_groups * c])
+    wt = tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]),
+                    [kh, kw, f, num_groups * c])
+    y = tf.nn.conv2d_transpose(
+        xg, wt, tf.stack([tf.shape(x)[0], out_h, out_w, f]), conv_strides,
+        padding.upper())
+    y = tf.ensure_shape(y, [x.shape[0], out_h, out_w, f])
+  else:
+    rh, rw = math.ceil(kh / sh), math.ceil(kw / sw)
+    wp = tf.pad(kernel, [[0, 0], [0, rh * sh - kh], [0, rw * sw - kw],
+                         [0, 0], [0, 0]])  # [G, Rh*sh, Rw*sw, F, C]
+    wp = tf.reshape(tf.transpose(wp, [0, 4, 1, 2, 3]),
+                    [num_groups, c, rh * sh * rw * sw * f])
+    cols = _routed_matmul(tf.reshape(x, [-1, h * w, c]), labels, wp, strategy,
+                          "conv_transpose")
+    cols = tf.reshape(cols, [-1, h, w, rh, sh, rw, sw, f])
+    y = _overlap_add(cols, (h, w), (kh, kw), (sh, sw), padding)
+  return _add_bias(y, labels, bias)

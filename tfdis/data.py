@@ -1,0 +1,189 @@
+"""Labelled digit datasets for the conditional VAE: MNIST offline, SVHN and Fashion-MNIST via TFDS.
+
+Every dataset yields images as float32 in [0, 1] with shape [H, W, C] and labels as int32 in
+[0, num_classes). Names accepted by `load_arrays`, `load` and `info`:
+
+  mnist            tensorflow-datasets `mnist`, prepared offline from the four original IDX files
+                   bundled in `tfdis/data_files/mnist` (TFDS checks their registered SHA-256).
+  fashion_mnist    tensorflow-datasets `fashion_mnist` (needs TFDS to have it prepared, or network).
+  svhn_cropped     tensorflow-datasets `svhn_cropped` (32x32x3; tested with tfds.testing.mock_data).
+  idx:<dir>        any folder holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+                   `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`, e.g. Debian's
+                   `dataset-fashion-mnist` at /usr/share/datasets/fashion-mnist.
+
+Splits are `train` and `test`. Bad input raises `DataError` with one sentence naming the problem
+and the fix.
+"""
+import dataclasses
+import functools
+import gzip
+import os
+import pathlib
+
+import numpy as np
+
+from tfdis.errors import UsageError
+
+NUM_CLASSES = 10
+BUNDLED_MNIST_DIR = pathlib.Path(__file__).parent / "data_files" / "mnist"
+DEFAULT_TFDS_DIR = os.path.join(os.path.expanduser("~"), ".cache", "tfdis", "tensorflow_datasets")
+_TFDS_NAMES = ("mnist", "fashion_mnist", "svhn_cropped")
+_IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "svhn_cropped": (32, 32, 3)}
+_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+class DataError(UsageError):
+  """A dataset could not be loaded; the message names the problem and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  name: str
+  image_shape: tuple  # (H, W, C)
+  num_classes: int = NUM_CLASSES
+
+
+def check_name(name):
+  """Raises DataError unless `name` is a dataset this module can load."""
+  if name in _TFDS_NAMES:
+    return
+  if name.startswith("idx:"):
+    if not os.path.isdir(name[4:]):
+      raise DataError(f"--dataset={name}: folder {name[4:]!r} does not exist; "
+                      "give idx:<folder holding the four MNIST-style IDX files>.")
+    return
+  raise DataError(f"Unknown dataset {name!r}; use one of {', '.join(_TFDS_NAMES)} "
+                  "or idx:<folder of IDX files>.")
+
+
+def info(name):
+  """DatasetInfo for `name` without loading the images where it can be avoided."""
+  check_name(name)
+  if name in _IMAGE_SHAPES:
+    return DatasetInfo(name, _IMAGE_SHAPES[name])
+  images, _ = load_arrays(name, "test")
+  return DatasetInfo(name, tuple(images.shape[1:]))
+
+
+def _check_split(split):
+  if split not in ("train", "test"):
+    raise DataError(f"Unknown split {split!r}; use 'train' or 'test'.")
+
+
+def _read_idx(path, expected_ndim):
+  """Reads one IDX file (gzip or raw) into a uint8 array, validating header and length."""
+  opener = gzip.open if str(path).endswith(".gz") else open
+  try:
+    with opener(path, "rb") as f:
+      raw = f.read()
+  except (OSError, EOFError) as e:
+    raise DataError(f"IDX file {path} is corrupt or truncated ({e}); "
+                    "replace it with an intact copy.") from e
+  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+    raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); "
+                    "replace it with an intact copy.")
+  ndim = raw[3]
+  if ndim != expected_ndim:
+    raise DataError(f"{path} has {ndim} dimensions, expected {expected_ndim}; "
+                    "check that image and label files are not swapped.")
+  header = 4 + 4 * ndim
+  if len(raw) < header:
+    raise DataError(f"IDX file {path} is truncated inside its header; "
+                    "replace it with an intact copy.")
+  dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+  size = int(np.prod(dims))
+  if len(raw) - header != size:
+    raise DataError(f"IDX file {path} holds {len(raw) - header} bytes of data but its header "
+                    f"promises {size} for shape {dims}; it is truncated or corrupt, "
+                    "replace it with an intact copy.")
+  return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _find_idx(folder, stem):
+  for candidate in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz",
+                    stem.replace("-idx", ".idx")):
+    path = os.path.join(folder, candidate)
+    if os.path.exists(path):
+      return path
+  raise DataError(f"{folder} has no {stem}[.gz]; an idx: folder needs the four MNIST-style "
+                  "files (train/t10k images and labels).")
+
+
+def _load_idx_dir(folder, split):
+  image_stem, label_stem = _IDX_FILES[split]
+  images = _read_idx(_find_idx(folder, image_stem), 3)[..., None]  # [N, H, W, 1]
+  labels = _read_idx(_find_idx(folder, label_stem), 1)
+  if len(images) != len(labels):
+    raise DataError(f"{folder}: {len(images)} {split} images but {len(labels)} labels; "
+                    "the image and label files do not belong together.")
+  return images, labels
+
+
+def _load_tfds(name, split, tfds_dir):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  kwargs = {}
+  if name == "mnist":
+    kwargs["download_and_prepare_kwargs"] = {
+        "download_config": tfds.download.DownloadConfig(
+            manual_dir=str(BUNDLED_MNIST_DIR), try_download_gcs=False)}
+  try:
+    ds = tfds.load(name, split=split, as_supervised=True, data_dir=tfds_dir, try_gcs=False,
+                   **kwargs)
+  except Exception as e:  # TFDS raises many kinds; all mean the same thing to the user.
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise DataError(f"tensorflow-datasets could not prepare {name!r} ({first}); for mnist check "
+                    f"the bundled files with `sha256sum -c SHA256SUMS` in {BUNDLED_MNIST_DIR}, "
+                    f"for other datasets prepare them in {tfds_dir} or use idx:<folder>.") from e
+  batches = list(tfds.as_numpy(ds.batch(8192)))
+  if not batches:
+    raise DataError(f"tensorflow-datasets returned no {split} examples for {name!r}; "
+                    f"delete its folder under {tfds_dir} and let it prepare again.")
+  return (np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_arrays(name, split, tfds_dir):
+  if name.startswith("idx:"):
+    images, labels = _load_idx_dir(name[4:], split)
+  else:
+    images, labels = _load_tfds(name, split, tfds_dir)
+  labels = np.asarray(labels).astype(np.int64)
+  bad = (labels < 0) | (labels >= NUM_CLASSES)
+  if bad.any():
+    i = int(np.argmax(bad))
+    raise DataError(f"{name} {split}: label {labels[i]} at index {i} is outside [0, {NUM_CLASSES}); "
+                    "fix the label file or choose a dataset with digit labels 0-9.")
+  images = np.asarray(images)
+  if images.ndim != 4 or images.shape[0] == 0:
+    raise DataError(f"{name} {split}: expected a non-empty [N, H, W, C] image array, got shape "
+                    f"{images.shape}; check the dataset files.")
+  images = images.astype(np.float32) / 255.0
+  images.setflags(write=False)
+  labels = labels.astype(np.int32)
+  labels.setflags(write=False)
+  return images, labels
+
+
+def load_arrays(name, split, tfds_dir=None):
+  """Loads a whole split into memory.
+
+  Args:
+    name: dataset name (see module docstring).
+    split: 'train' or 'test'.
+    tfds_dir: where TFDS keeps prepared datasets (default ~/.cache/tfdis/tensorflow_datasets).
+
+  Returns:
+    images: float32 [N, H, W, C] in [0, 1] (read-only).
+    labels: int32 [N] in [0, 10) (read-only).
+  """
+  check_name(name)
+  _check_split(split)
+  return _cached_arrays(name, split, tfds_dir or DEFAULT_TFDS_DIR)
+
+
+def load(name, split, tfds_dir=None):
+  """The split as an unbatched tf.data.Dataset of (image float32 [H, W, C], label int32)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  images, labels = load_arrays(name, split, tfds_dir)
+  return tf.data.Dataset.from_tensor_slices((images, labels))

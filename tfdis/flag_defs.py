@@ -1,0 +1,62 @@
+"""Flags shared by the binaries, defined once so binaries imported into one process never clash.
+
+Each TrainConfig field is one flag of the same name; `train_config_from_flags` reads them back.
+"""
+import dataclasses
+
+from absl import flags
+
+from tfdis import model as model_lib
+from tfdis import networks
+from tfdis import train
+
+FLAGS = flags.FLAGS
+
+_HELP = {
+    "dataset": "mnist | fashion_mnist | svhn_cropped | idx:<folder of MNIST-style IDX files>.",
+    "tfds_dir": "Where TFDS prepares datasets (default ~/.cache/tfdis/tensorflow_datasets).",
+    "architecture": "Encoder/decoder architecture.",
+    "hidden_units": "Width of the hidden dense layers.",
+    "latent_dim": "Dimension D of z.",
+    "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
+    "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
+    "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z (0 = head).",
+    "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z (0 = first).",
+    "batch_size": "Global training batch size.",
+    "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
+    "learning_rate": "Adam learning rate.",
+    "seed": "Seed of initialisation, data order and sampling.",
+    "strategy": "tf.distribute strategy: default, mirrored (all local devices), multi_worker.",
+    "jit_compile": "XLA-compile the training step.",
+    "log_every": "Steps between progress lines and TensorBoard scalars.",
+    "checkpoint_every": "Steps between checkpoints.",
+    "eval_batch_size": "Batch size for the test-set ELBO.",
+    "grid_columns": "Shared z columns in samples.png.",
+}
+_ENUMS = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
+          "strategy": train.STRATEGIES}
+
+
+def define_train_flags():
+  """Defines --workdir and one flag per TrainConfig field (idempotent)."""
+  if "workdir" in FLAGS:
+    return
+  flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and results.")
+  for field in dataclasses.fields(train.TrainConfig):
+    name, default, help_ = field.name, field.default, _HELP[field.name]
+    if name in _ENUMS:
+      flags.DEFINE_enum(name, default, _ENUMS[name], help_)
+    elif field.type is bool:
+      flags.DEFINE_bool(name, default, help_)
+    elif field.type is int:
+      flags.DEFINE_integer(name, default, help_)
+    elif field.type is float:
+      flags.DEFINE_float(name, default, help_)
+    else:
+      flags.DEFINE_string(name, default, help_)
+
+
+def train_config_from_flags():
+  """TrainConfig from the parsed flags."""
+  return train.TrainConfig(**{f.name: getattr(FLAGS, f.name)
+                              for f in dataclasses.fields(train.TrainConfig)})

@@ -1,0 +1,193 @@
+"""Times label-routed layers against the shared layer of the same shape.
+
+Section 3 of Shu et al. trains "split" networks (one network per class); a
+split layer is a routed kernel from kernels/routed.py. This module measures a
+forward + backward pass (gradients w.r.t. input, kernel and bias) of each
+routing strategy, with and without XLA, against the ordinary un-routed layer,
+at batch 256 with the shapes of an MNIST conv VAE. All candidates of one layer
+are interleaved in one process (round robin) and the median over rounds is
+reported, so drifts in machine load hit every candidate alike.
+
+Example (2-core CPU, a few minutes):
+
+```none
+python -c "from tfdis import layer_benchmark as b; b.print_table(b.run())"
+```
+"""
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from kernels import routed
+
+NUM_GROUPS = 10
+BATCH = 256
+
+# name -> (kind, input shape without batch, layer arguments).
+LAYERS = {
+    "dense 784->512": ("dense", (784,), dict(units=512)),
+    "dense 512->512": ("dense", (512,), dict(units=512)),
+    "conv 28x28x1->14x14x32 k4s2": (
+        "conv", (28, 28, 1), dict(filters=32, kernel_size=4, strides=2)),
+    "conv 14x14x32->7x7x64 k4s2": (
+        "conv", (14, 14, 32), dict(filters=64, kernel_size=4, strides=2)),
+    "convT 7x7x64->14x14x32 k4s2": (
+        "conv_transpose", (7, 7, 64),
+        dict(filters=32, kernel_size=4, strides=2)),
+    "convT 14x14x32->28x28x1 k4s2": (
+        "conv_transpose", (14, 14, 32),
+        dict(filters=1, kernel_size=4, strides=2)),
+}
+
+
+def _shapes(kind, in_shape, args):
+  """(kernel shape of one group, bias shape of one group)."""
+  if kind == "dense":
+    return (in_shape[0], args["units"]), (args["units"],)
+  k = args["kernel_size"]
+  if kind == "conv":
+    return (k, k, in_shape[-1], args["filters"]), (args["filters"],)
+  return (k, k, args["filters"], in_shape[-1]), (args["filters"],)
+
+
+def _shared_fn(kind, args):
+  """Ordinary layer maths, as keras.layers.Dense/Conv2D/Conv2DTranspose do."""
+  def fn(x, kernel, bias):
+    if kind == "dense":
+      return tf.matmul(x, kernel) + bias
+    s = args["strides"]
+    if kind == "conv":
+      return tf.nn.bias_add(tf.nn.conv2d(x, kernel, s, "SAME"), bias)
+    out = [tf.shape(x)[0], x.shape[1] * s, x.shape[2] * s, args["filters"]]
+    return tf.nn.bias_add(
+        tf.nn.conv2d_transpose(x, kernel, tf.stack(out), s, "SAME"), bias)
+  return fn
+
+
+def _routed_fn(kind, args, strategy):
+  def fn(x, labels, kernel, bias):
+    if kind == "dense":
+      return routed.routed_dense(x, labels, kernel, bias, strategy)
+    if kind == "conv":
+      return routed.routed_conv2d(x, labels, kernel, bias, args["strides"],
+                                  "same", strategy)
+    return routed.routed_conv2d_transpose(x, labels, kernel, bias,
+                                          args["strides"], "same", strategy)
+  return fn
+
+
+def _step(fn, xla):
+  """tf.function computing fn's outputs' gradients w.r.t. all inputs."""
+  def step(upstream, *inputs):
+    watched = [t for t in inputs if t.dtype.is_floating]
+    with tf.GradientTape() as tape:
+      tape.watch(watched)
+      loss = tf.reduce_sum(fn(*inputs) * upstream)
+    return [tf.convert_to_tensor(g) for g in tape.gradient(loss, watched)]
+  return tf.function(step, jit_compile=xla)
+
+
+def _candidates(kind, args, strategies, sorted_tiles):
+  """Yields (strategy label, fn, routed?, sorted tile or None)."""
+  yield "shared", _shared_fn(kind, args), False, None
+  for strategy in strategies:
+    if strategy == "sorted":
+      for tile in sorted_tiles[kind]:
+        yield (f"sorted(tile={tile})", _routed_fn(kind, args, strategy), True,
+               tile)
+    else:
+      yield strategy, _routed_fn(kind, args, strategy), True, None
+
+
+def run(layers=None, strategies=routed.STRATEGIES, xla_modes=(False, True),
+        rounds=15, warmup=2, batch=BATCH, sorted_tiles=None, seed=0,
+        skip=()):
+  """Benchmarks routed strategies against the shared layer.
+
+  Args:
+    layers: names from LAYERS (default all).
+    strategies: routed strategies to time.
+    xla_modes: which of plain tf.function (False) / jit_compile (True) to time.
+    rounds: timed round-robin rounds; each candidate is timed once per round.
+    warmup: untimed calls per candidate (the first also traces / compiles).
+    batch: batch size.
+    sorted_tiles: {kind: [examples per tile, ...]} for "sorted" (default the
+      current routed.SORTED_TILE value plus a few alternatives).
+    seed: numpy seed of inputs and labels.
+    skip: (layer, strategy, xla) triples not to run (e.g. very slow ones).
+
+  Returns:
+    List of dicts with keys layer, strategy, xla, seconds (median of rounds
+    for one forward + backward step), ratio_to_shared (over the shared layer
+    under the same xla setting) and ratio_to_shared_plain (over the shared
+    layer without XLA).
+  """
+  if sorted_tiles is None:
+    sorted_tiles = {"dense": [8, 32, 64], "conv": [1, 4, 16],
+                    "conv_transpose": [1, 4, 16]}
+  rng = np.random.RandomState(seed)
+  rows = []
+  saved_tiles = dict(routed.SORTED_TILE)
+  try:
+    for name in layers or LAYERS:
+      kind, in_shape, args = LAYERS[name]
+      k_shape, b_shape = _shapes(kind, in_shape, args)
+      x = tf.constant(rng.normal(size=(batch,) + in_shape).astype("float32"))
+      labels = tf.constant(rng.randint(NUM_GROUPS, size=batch).astype("int32"))
+      kernel = tf.constant(0.05 * rng.normal(size=k_shape).astype("float32"))
+      bias = tf.zeros(b_shape)
+      g_kernel = tf.constant(
+          0.05 * rng.normal(size=(NUM_GROUPS,) + k_shape).astype("float32"))
+      g_bias = tf.zeros((NUM_GROUPS,) + b_shape)
+      upstream = None
+      timed = []  # (strategy, xla, callable)
+      for strategy, fn, is_routed, tile in _candidates(kind, args, strategies,
+                                                       sorted_tiles):
+        for xla in xla_modes:
+          if (name, strategy, xla) in skip:
+            continue
+          if tile is not None:
+            routed.SORTED_TILE[kind] = tile  # read while tracing (warmup)
+          step = _step(fn, xla)
+          inputs = (x, labels, g_kernel, g_bias) if is_routed else (
+              x, kernel, bias)
+          if upstream is None:
+            upstream = tf.ones_like(fn(*inputs))
+          call = lambda s=step, i=inputs: s(upstream, *i)
+          for _ in range(warmup):
+            call()
+          timed.append((strategy, xla, call))
+      times = {(s, xla): [] for s, xla, _ in timed}
+      for _ in range(rounds):
+        for strategy, xla, call in timed:
+          start = time.perf_counter()
+          out = call()
+          out[0].numpy()
+          times[(strategy, xla)].append(time.perf_counter() - start)
+      med = {key: statistics.median(v) for key, v in times.items()}
+      for (strategy, xla), seconds in med.items():
+        rows.append(dict(
+            layer=name, strategy=strategy, xla=xla, seconds=seconds,
+            ratio_to_shared=seconds / med.get(("shared", xla), float("nan")),
+            ratio_to_shared_plain=seconds / med.get(("shared", False),
+                                                   float("nan"))))
+  finally:
+    routed.SORTED_TILE.update(saved_tiles)
+  return rows
+
+
+def format_table(rows):
+  """Markdown table of run() rows."""
+  lines = ["| layer | strategy | xla | ms | x shared (same xla) | "
+           "x shared (no xla) |", "|---|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(f"| {r['layer']} | {r['strategy']} | {r['xla']} | "
+                 f"{1e3 * r['seconds']:.2f} | {r['ratio_to_shared']:.2f} | "
+                 f"{r['ratio_to_shared_plain']:.2f} |")
+  return "\n".join(lines)
+
+
+def print_table(rows):
+  print(format_table(rows))

@@ -1,0 +1,263 @@
+"""Style preservation (SP): does a z give the same style under every label?
+
+Shu et al., Section 1.2 "Style preservation" and Figures 1-6: a generator is
+style-preserving when mu_p(i, z) and mu_p(j, z) share a style for all labels
+i != j; label-dependent transforms z -> T_y z (`tfdis.transforms`) destroy it
+without changing the likelihood. The paper judges this by eye from label x z
+grids; SP measures it with Morpho-MNIST morphometrics m_k (`tfdis.morphometrics`):
+
+```none
+z_m ~ N(0, I), m = 1..M, shared by all labels;  x_{l,m} = mu_p(l, z_m)
+rho_k(i, j) = Spearman rank correlation over m of  m_k(x_{i,m})  and  m_k(x_{j,m})
+SP_k = mean_{i != j} rho_k(i, j)          per measurement k
+SP   = mean_k SP_k                        pair matrix P(i, j) = mean_k rho_k(i, j)
+```
+
+SP is 1 for a decoder whose style depends on z alone, about 0 for one whose
+style is a label-dependent rotation of z, and negative where T_i = -T_j
+reverses a style axis. The 95% interval is a percentile bootstrap over z
+(resampling the M columns, seeded). A (label, measurement) that is constant
+across z -- a decoder that ignores z -- has no rank correlation: SP is then NaN
+with `degenerate = True` and a warning naming the entries, never a perfect score.
+
+`sample_style_grid` is the sampling, `measure_grid` the morphometrics and
+`style_preservation` the pure maths (numpy; Spearman with average ranks for ties
+is implemented here, scipy is not a dependency).
+"""
+import dataclasses
+import functools
+import warnings
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfdis import morphometrics
+
+
+@dataclasses.dataclass
+class StylePreservation:
+  """SP with its parts.
+
+  Attributes:
+    value: SP (nan when degenerate).
+    interval: (low, high) 95% percentile bootstrap interval over z.
+    per_measurement: float [K], SP_k.
+    per_measurement_interval: float [K, 2].
+    pair_matrix: float [L, L], mean over measurements of rho_k(i, j); diagonal 1
+      (nan for a degenerate label).
+    rho: float [K, L, L], rho_k(i, j).
+    names: the K measurement names.
+    degenerate: True when some (label, measurement) is constant or non-finite across z.
+    degenerate_entries: [(label, measurement name)] of those.
+    num_z: M.
+  """
+  value: float
+  interval: Tuple[float, float]
+  per_measurement: np.ndarray
+  per_measurement_interval: np.ndarray
+  pair_matrix: np.ndarray
+  rho: np.ndarray
+  names: Tuple[str, ...]
+  degenerate: bool
+  degenerate_entries: List[Tuple[int, str]]
+  num_z: int
+
+
+def rank_average(x, axis: int = -1) -> np.ndarray:
+  """Ranks 1..n along `axis`, ties given their average rank (scipy's "average")."""
+  x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+  n = x.shape[-1]
+  order = np.argsort(x, axis=-1, kind="stable")
+  ordered = np.take_along_axis(x, order, axis=-1)
+  position = np.broadcast_to(np.arange(n), x.shape)
+  differs = ordered[..., 1:] != ordered[..., :-1]  # [..., n - 1]
+  first = np.concatenate([np.ones(x.shape[:-1] + (1,), bool), differs], axis=-1)
+  last = np.concatenate([differs, np.ones(x.shape[:-1] + (1,), bool)], axis=-1)
+  group_start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+  group_end = np.flip(np.minimum.accumulate(
+      np.flip(np.where(last, position, n - 1), axis=-1), axis=-1), axis=-1)
+  ranks = np.empty_like(ordered)
+  np.put_along_axis(ranks, order, 0.5 * (group_start + group_end) + 1.0, axis=-1)
+  return np.moveaxis(ranks, -1, axis)
+
+
+def _normalised_ranks(x: np.ndarray, axis: int) -> np.ndarray:
+  """Ranks along `axis`, centred and scaled to unit norm; nan where constant."""
+  ranks = rank_average(x, axis)
+  centred = ranks - ranks.mean(axis=axis, keepdims=True)
+  norm = np.sqrt((centred ** 2).sum(axis=axis, keepdims=True))
+  with np.errstate(invalid="ignore", divide="ignore"):
+    return np.where(norm > 0, centred / norm, np.nan)
+
+
+def spearman(x, y) -> float:
+  """Spearman rank correlation of two float [n] vectors (average ranks for ties).
+
+  nan if either is constant.
+  """
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  if x.shape != y.shape or x.ndim != 1:
+    raise ValueError(f"spearman needs two vectors of one length, got {x.shape} and {y.shape}.")
+  return float(np.sum(_normalised_ranks(x, 0) * _normalised_ranks(y, 0)))
+
+
+def pairwise_spearman(measurements) -> np.ndarray:
+  """rho[k, i, j] = Spearman over m of measurements[i, m, k] and measurements[j, m, k].
+
+  Args:
+    measurements: float [L, M, K].
+
+  Returns:
+    float [K, L, L]; nan for pairs involving a constant (label, measurement).
+  """
+  normalised = _normalised_ranks(np.asarray(measurements, np.float64), axis=1)  # [L, M, K]
+  return np.einsum("imk,jmk->kij", normalised, normalised)
+
+
+def _off_diagonal_mean(rho: np.ndarray) -> np.ndarray:
+  """Mean over i != j of [..., L, L] -> [...]; nan if any entry is nan."""
+  num_labels = rho.shape[-1]
+  mask = ~np.eye(num_labels, dtype=bool)
+  return rho[..., mask].mean(axis=-1)
+
+
+def degenerate_entries(measurements, names: Sequence[str],
+                       rtol: float = 1e-6) -> List[Tuple[int, str]]:
+  """(label, name) whose measurements float [L, M, K] are non-finite or constant over M.
+
+  Constant means max - min <= rtol (1 + max |value|).
+  """
+  measurements = np.asarray(measurements, np.float64)
+  finite = np.all(np.isfinite(measurements), axis=1)  # [L, K]
+  with np.errstate(invalid="ignore"):
+    spread = np.ptp(measurements, axis=1)
+    scale = 1.0 + np.max(np.abs(measurements), axis=1)
+    constant = ~(spread > rtol * scale)
+  bad = ~finite | constant
+  return [(int(label), names[k]) for label, k in zip(*np.nonzero(bad))]
+
+
+def style_preservation(measurements, names: Optional[Sequence[str]] = None,
+                       num_bootstrap: int = 1000, seed: int = 0,
+                       confidence: float = 0.95, rtol: float = 1e-6) -> StylePreservation:
+  """SP of measurements of decoder means: the pure maths.
+
+  Args:
+    measurements: float [L, M, K], measurement k of mu_p(l, z_m); L >= 2, M >= 3.
+    names: K measurement names (default "m0", "m1", ...).
+    num_bootstrap: resamples of the M columns for the interval (0: no interval).
+    seed: seeds the bootstrap.
+    confidence: interval mass (percentile bootstrap).
+    rtol: relative spread under which a (label, measurement) counts as constant.
+
+  Returns:
+    StylePreservation. Degenerate inputs give nan value, intervals and the
+    affected per-measurement entries, with a warning.
+  """
+  measurements = np.asarray(measurements, np.float64)
+  if measurements.ndim != 3:
+    raise ValueError(f"measurements must be [L, M, K], got shape {measurements.shape}.")
+  num_labels, num_z, num_measurements = measurements.shape
+  if num_labels < 2 or num_z < 3:
+    raise ValueError(f"style_preservation needs L >= 2 labels and M >= 3 z-samples, "
+                     f"got L={num_labels}, M={num_z}.")
+  names = tuple(names) if names is not None else tuple(f"m{k}" for k in range(num_measurements))
+  if len(names) != num_measurements:
+    raise ValueError(f"Got {len(names)} names for K={num_measurements} measurements.")
+
+  bad = degenerate_entries(measurements, names, rtol)
+  cleaned = measurements.copy()
+  for label, name in bad:
+    cleaned[label, :, names.index(name)] = np.nan  # Every rho that involves it becomes nan.
+  if bad:
+    warnings.warn(
+        "Style preservation is undefined where the decoder output does not vary with z: "
+        f"(label, measurement) {bad} are constant or non-finite across z; SP is reported as "
+        "NaN with degenerate=True.", RuntimeWarning, stacklevel=2)
+
+  def ranked(x, axis):
+    normalised = _normalised_ranks(x, axis)
+    return np.where(np.isnan(x).any(axis=axis, keepdims=True), np.nan, normalised)
+
+  normalised = ranked(cleaned, 1)  # [L, M, K]
+  rho = np.einsum("imk,jmk->kij", normalised, normalised)  # [K, L, L]
+  per_measurement = _off_diagonal_mean(rho)  # [K]
+  value = float(per_measurement.mean())
+
+  alpha = 100.0 * (1.0 - confidence) / 2.0
+  interval = (float("nan"), float("nan"))
+  per_measurement_interval = np.full((num_measurements, 2), np.nan)
+  if num_bootstrap > 0:
+    rng = np.random.default_rng(seed)
+    samples = []
+    chunk = max(1, 200_000 // (num_labels * num_z * num_measurements))
+    for start in range(0, num_bootstrap, chunk):
+      size = min(chunk, num_bootstrap - start)
+      columns = rng.integers(0, num_z, size=(size, num_z))  # [R, M]
+      resampled = cleaned[:, columns, :]  # [L, R, M, K]
+      n = ranked(resampled, 2)
+      samples.append(_off_diagonal_mean(np.einsum("irmk,jrmk->rkij", n, n)))  # [R, K]
+    samples = np.concatenate(samples)  # [num_bootstrap, K]
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # All-nan columns when degenerate.
+      per_measurement_interval = np.nanpercentile(samples, [alpha, 100.0 - alpha], axis=0).T
+      overall = samples.mean(axis=1)
+      if not bad:
+        interval = tuple(float(v) for v in np.nanpercentile(overall, [alpha, 100.0 - alpha]))
+  return StylePreservation(
+      value=value, interval=interval, per_measurement=per_measurement,
+      per_measurement_interval=per_measurement_interval, pair_matrix=rho.mean(axis=0),
+      rho=rho, names=names, degenerate=bool(bad), degenerate_entries=bad, num_z=num_z)
+
+
+def sample_style_grid(decode_mean: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+                      num_labels: int, num_z: int, latent_dim: int, seed: int) -> tf.Tensor:
+  """Decodes M shared z ~ N(0, I) under every label.
+
+  Args:
+    decode_mean: (labels int32 [B], z float32 [B, D]) -> images float32 [B, H, W, C].
+    num_labels, num_z, latent_dim: L, M, D.
+    seed: seeds the z draw (the same seed gives the same z for any decoder).
+
+  Returns:
+    float32 [L, M, H, W, C]; images[l, m] = mu_p(l, z_m).
+  """
+  z = tf.random.stateless_normal([num_z, latent_dim], seed=[seed, 0])  # [M, D]
+  return tf.stack([decode_mean(tf.fill([num_z], tf.constant(label, tf.int32)), z)
+                   for label in range(num_labels)])
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_measure(names: Tuple[str, ...], jit_compile: bool, scale: int):
+  return tf.function(functools.partial(morphometrics.measure_stack, names=names, scale=scale),
+                     jit_compile=jit_compile)
+
+
+def measure_grid(images, names: Sequence[str] = morphometrics.MEASUREMENTS,
+                 batch_size: int = 256, jit_compile: bool = True, scale: int = 4) -> np.ndarray:
+  """Morphometrics of a grid float [L, M, H, W, C] -> float [L, M, K], column k = names[k].
+
+  Measures `batch_size` images at a time (the last batch padded), XLA-compiled
+  unless jit_compile is False.
+  """
+  images = np.asarray(images, np.float32)
+  num_labels, num_z = images.shape[:2]
+  flat = images.reshape((num_labels * num_z,) + images.shape[2:])
+  measure = _compiled_measure(tuple(names), jit_compile, scale)
+  batch_size = min(batch_size, len(flat))
+  out = []
+  for start in range(0, len(flat), batch_size):
+    batch = flat[start:start + batch_size]
+    padded = np.concatenate([batch, np.repeat(batch[-1:], batch_size - len(batch), axis=0)])
+    out.append(measure(padded).numpy()[:len(batch)])
+  return np.concatenate(out).reshape(num_labels, num_z, len(names))
+
+
+def compute_style_preservation(decode_mean, num_labels: int, num_z: int, latent_dim: int,
+                               seed: int = 0,
+                               names: Sequence[str] = morphometrics.MEASUREMENTS,
+                               num_bootstrap: int = 1000) -> StylePreservation:
+  """Samples the label x z grid, measures it and returns its SP (bootstrap seeded by `seed`)."""
+  images = sample_style_grid(decode_mean, num_labels, num_z, latent_dim, seed)
+  return style_preservation(measure_grid(images, names), names, num_bootstrap, seed)
