@@ -15,22 +15,32 @@ y_b = conv2d(x_b, kernel[labels_b]) + bias[labels_b]    # routed_conv2d
 Every public function computes the same value by one of four strategies:
 
 * `"gather"`: `tf.gather(kernel, labels)` then a batched matmul (`tf.einsum`).
-  The design card's baseline; it copies one kernel per example.
+  The design card's baseline; it copies one kernel per example (a [B, in, out]
+  tensor for dense: 40-190x the shared layer). Convolutions first become
+  patches (strided slices), so one kernel copy serves H'W' positions; under
+  XLA this is the fastest conv strategy.
 * `"partition"`: `tf.dynamic_partition` by label, one ordinary matmul / conv
   per group, `tf.dynamic_stitch` back. Fast on CPU without XLA; under XLA every
   group is padded to the whole batch, so it costs about G times more.
-* `"sorted"`: place each example in a fixed-size tile of examples sharing its
-  label (groups padded up to a multiple of the tile), gather one kernel per
-  tile and run one batched matmul. All shapes are static, so it suits XLA.
-  Convolutions become patches (strided slices) + matmul; transposed
-  convolutions become matmul + overlap-add.
+* `"sorted"`: counting-sort the examples by label into fixed-size tiles
+  (each group padded up to a multiple of SORTED_TILE[kind] examples; at most
+  min(B, (B + G (tile - 1)) / tile) tiles), gather one kernel per tile and run
+  one batched matmul. All shapes are static, so it suits XLA. Convolutions
+  become patches + matmul; transposed convolutions become a per-pixel matmul
+  followed by an (unrouted) overlap-add.
 * `"masked"`: one ordinary matmul / conv whose input is the one-hot-masked
   copy of x over the G groups (G times the FLOPs, but one big op).
 
-`strategy="auto"` picks `AUTO_STRATEGY[(kind, xla)]`, where kind is "dense",
+`strategy="auto"` picks `AUTO_STRATEGY[(kind, xla)]` (or, for convolutions
+with <= IMAGE_SIDE_CHANNELS channels on the image side,
+`AUTO_STRATEGY_IMAGE_SIDE[(kind, xla)]`), where kind is "dense",
 "conv" or "conv_transpose" and xla says whether the op is being traced inside
-a `tf.function(jit_compile=True)` (also nested). The table was set from
-`tfdis.layer_benchmark` on a 2-core CPU with TF 2.21 (see BUILD.md).
+a `tf.function(jit_compile=True)` (also nested, e.g. Keras `jit_compile=True`).
+The XLA test reads TF's own flag for this (`control_flow_util.
+GraphOrParentsInXlaContext`, the one TF uses to make control flow XLA-safe), so
+callers need no extra argument; pass a strategy name to override it. The table
+was set from `tfdis.layer_benchmark` on a 2-core CPU with TF 2.21 (BUILD.md).
+Under XLA every new batch size recompiles.
 
 Labels outside [0, G) raise `tf.errors.InvalidArgumentError` in eager mode and
 in `tf.function`; under XLA the check is compiled away.
@@ -43,20 +53,38 @@ from tensorflow.python.ops import control_flow_util
 
 STRATEGIES = ("gather", "partition", "sorted", "masked")
 
-# Measured by tfdis.layer_benchmark (B=256, MNIST conv-VAE shapes, fwd+bwd).
+# Fastest strategy per (layer kind, under XLA) in tfdis.layer_benchmark
+# (B=256, MNIST conv-VAE shapes, forward + backward, 2-core CPU, TF 2.21):
+# without XLA, partition wins everywhere except a conv with C=1 input channel
+# (masked, 1.7x vs 2.3x the shared layer); under XLA, partition pads every
+# group to the whole batch (8-55x), while gather wins for convolutions,
+# 64-example tiles for dense and 4-example tiles for transposed convolutions
+# except a transposed conv with F=1 output channel (gather, 1.0x vs 1.3x).
 AUTO_STRATEGY = {
     ("dense", False): "partition",
     ("dense", True): "sorted",
     ("conv", False): "partition",
-    ("conv", True): "sorted",
+    ("conv", True): "gather",
     ("conv_transpose", False): "partition",
     ("conv_transpose", True): "sorted",
+}
+
+# Layers whose image-side channel count (conv input C, transposed-conv output
+# F) is at most IMAGE_SIDE_CHANNELS, e.g. the first and last layer of an MNIST
+# VAE, use this table instead: a single conv over G*C masked input channels
+# is then cheap, and under XLA so is the per-example kernel gather.
+IMAGE_SIDE_CHANNELS = 4
+AUTO_STRATEGY_IMAGE_SIDE = {
+    ("conv", False): "masked",
+    ("conv", True): "gather",
+    ("conv_transpose", False): "partition",
+    ("conv_transpose", True): "gather",
 }
 
 # Examples per tile for the "sorted" strategy, by layer kind. A group of n
 # examples fills ceil(n / tile) tiles, so padding costs up to G (tile - 1)
 # rows and kernel copies cost one kernel per tile. Set from the benchmark.
-SORTED_TILE = {"dense": 32, "conv": 4, "conv_transpose": 4}
+SORTED_TILE = {"dense": 64, "conv": 4, "conv_transpose": 4}
 
 
 def in_xla_context():
@@ -67,10 +95,21 @@ def in_xla_context():
       tf.compat.v1.get_default_graph()))
 
 
-def resolve_strategy(strategy, kind):
-  """Maps "auto" to a concrete strategy for layer `kind`; validates names."""
+def resolve_strategy(strategy, kind, image_side_channels=None):
+  """Maps "auto" to a concrete strategy for layer `kind`; validates names.
+
+  Args:
+    strategy: "auto" or one of STRATEGIES.
+    kind: "dense", "conv" or "conv_transpose".
+    image_side_channels: conv input channels / transposed-conv output channels
+      (None for dense).
+  """
   if strategy == "auto":
-    return AUTO_STRATEGY[(kind, in_xla_context())]
+    key = (kind, in_xla_context())
+    if (image_side_channels is not None and
+        image_side_channels <= IMAGE_SIDE_CHANNELS):
+      return AUTO_STRATEGY_IMAGE_SIDE[key]
+    return AUTO_STRATEGY[key]
   if strategy not in STRATEGIES:
     raise ValueError(f"Unknown routed strategy {strategy!r}; use 'auto' or "
                      f"one of {STRATEGIES}.")
@@ -85,8 +124,8 @@ def _check_labels(labels, num_groups):
     return labels  # Asserts are not compiled by XLA.
   deps = [
       tf.debugging.assert_non_negative(
-          labels, message="Routed layer got a negative label; labels must be "
-          "class indices in [0, num_groups)."),
+          labels, message="Routed layer got a negative label; pass class "
+          f"indices in [0, {num_groups}) (num_groups={num_groups})."),
       tf.debugging.assert_less(
           labels, tf.constant(num_groups, tf.int32),
           message=f"Routed layer got a label >= num_groups={num_groups}; "
@@ -289,8 +328,8 @@ def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
   Returns:
     [B, H', W', F], the shape keras.layers.Conv2D gives.
   """
-  strategy = resolve_strategy(strategy, "conv")
   num_groups, kh, kw, c, f = kernel.shape
+  strategy = resolve_strategy(strategy, "conv", c)
   labels = _check_labels(labels, num_groups)
   strides, padding = _pair(strides), padding.lower()
   x = tf.convert_to_tensor(x)
@@ -362,8 +401,8 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     [B, H', W', F] with H' = H*sh ("same") or H*sh + max(kh - sh, 0)
     ("valid"), exactly as keras.layers.Conv2DTranspose.
   """
-  strategy = resolve_strategy(strategy, "conv_transpose")
   num_groups, kh, kw, f, c = kernel.shape
+  strategy = resolve_strategy(strategy, "conv_transpose", f)
   labels = _check_labels(labels, num_groups)
   (sh, sw), padding = _pair(strides), padding.lower()
   x = tf.convert_to_tensor(x)

@@ -198,14 +198,18 @@ def test_auto_resolves_by_xla_context():
   seen = {}
 
   def probe(x):
-    seen[routed.in_xla_context()] = routed.resolve_strategy("auto", "conv")
+    seen[routed.in_xla_context()] = (
+        routed.resolve_strategy("auto", "conv", 32),
+        routed.resolve_strategy("auto", "conv_transpose", 1))
     return x
 
   probe(tf.ones(2))
   tf.function(probe)(tf.ones(3))
   tf.function(probe, jit_compile=True)(tf.ones(4))
-  assert seen == {False: routed.AUTO_STRATEGY[("conv", False)],
-                  True: routed.AUTO_STRATEGY[("conv", True)]}
+  for xla in (False, True):
+    assert seen[xla] == (
+        routed.AUTO_STRATEGY[("conv", xla)],
+        routed.AUTO_STRATEGY_IMAGE_SIDE[("conv_transpose", xla)])
 
 
 @pytest.mark.parametrize("tile", (1, 2, 4))

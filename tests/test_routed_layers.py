@@ -130,3 +130,18 @@ def test_out_of_range_label_raises():
   layer = routed_layers.RoutedDense(6, G)
   with pytest.raises(tf.errors.InvalidArgumentError, match="num_groups=3"):
     layer(tf.ones([2, 4]), tf.constant([0, 3]))
+
+
+def test_layer_benchmark_rows():
+  # Smoke test of tfdis.layer_benchmark: row structure only, never timings.
+  from tfdis import layer_benchmark  # pylint: disable=g-import-not-at-top
+  rows = layer_benchmark.run(
+      layers=["convT 14x14x32->28x28x1 k4s2"], strategies=("sorted",),
+      xla_modes=(False,), rounds=1, warmup=1, batch=3,
+      sorted_tiles={"conv_transpose": [2]})
+  assert [(r["strategy"], r["xla"]) for r in rows] == [
+      ("shared", False), ("sorted(tile=2)", False)]
+  assert rows[0]["ratio_to_shared"] == 1.0
+  assert all(r["seconds"] > 0 for r in rows)
+  assert "| convT 14x14x32->28x28x1 k4s2 | sorted(tile=2) | False |" in (
+      layer_benchmark.format_table(rows))

@@ -120,7 +120,12 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
   model_path, meta_path = cache_paths(dataset, cache_dir)
   if os.path.exists(model_path) and os.path.exists(meta_path):
     with open(meta_path) as f:
-      return keras.models.load_model(model_path), json.load(f)
+      cached = json.load(f)
+    wanted = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
+              "steps_per_epoch": steps_per_epoch}
+    # A classifier trained with other settings (say, a smoke test's few steps) is not reused.
+    if all(cached.get(k) == v for k, v in wanted.items()):
+      return keras.models.load_model(model_path), cached
   if load_fn is None:
     from tfdis import data  # pylint: disable=g-import-not-at-top
     load_fn = data.load

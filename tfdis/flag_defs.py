@@ -6,6 +6,7 @@ import dataclasses
 
 from absl import flags
 
+from tfdis import evaluation
 from tfdis import model as model_lib
 from tfdis import networks
 from tfdis import train
@@ -37,13 +38,30 @@ _ENUMS = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELI
           "strategy": train.STRATEGIES}
 
 
-def define_train_flags():
-  """Defines --workdir and one flag per TrainConfig field (idempotent)."""
-  if "workdir" in FLAGS:
-    return
-  flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and results.")
-  for field in dataclasses.fields(train.TrainConfig):
-    name, default, help_ = field.name, field.default, _HELP[field.name]
+_EVALUATION_HELP = {
+    "transform": "T_y of the entangled counterpart: rotation (random, seeded) or reflection.",
+    "transform_seed": "Seed of the random rotations.",
+    "num_z": "Shared z columns for SP (M).",
+    "lp_samples_per_class": "Samples per label for LP.",
+    "num_bootstrap": "Bootstrap resamples for the SP interval.",
+    "seed": "Seed of the ELBO noise and of the z draws.",
+    "elbo_examples": "Test examples for the ELBO (0 = the whole test split).",
+    "classifier_dir": "Cache of the LP digit classifier (default ~/.cache/tfdis/classifiers).",
+    "classifier_epochs": "Epochs to train the LP classifier when it is not cached.",
+    "classifier_steps_per_epoch": "Steps per classifier epoch (0 = the whole training split).",
+    "grid_columns": "Shared z columns in the grids.",
+}
+_ENUMS["transform"] = ("rotation", "reflection")
+
+
+def _define_fields(config_class, helps):
+  """One flag per dataclass field; a name another binary defined already is shared, not redefined."""
+  if "workdir" not in FLAGS:
+    flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and results.")
+  for field in dataclasses.fields(config_class):
+    name, default, help_ = field.name, field.default, helps[field.name]
+    if name in FLAGS:
+      continue
     if name in _ENUMS:
       flags.DEFINE_enum(name, default, _ENUMS[name], help_)
     elif field.type is bool:
@@ -56,7 +74,25 @@ def define_train_flags():
       flags.DEFINE_string(name, default, help_)
 
 
+def _config_from_flags(config_class):
+  return config_class(**{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(config_class)})
+
+
+def define_train_flags():
+  """Defines --workdir and one flag per TrainConfig field (idempotent)."""
+  _define_fields(train.TrainConfig, _HELP)
+
+
 def train_config_from_flags():
   """TrainConfig from the parsed flags."""
-  return train.TrainConfig(**{f.name: getattr(FLAGS, f.name)
-                              for f in dataclasses.fields(train.TrainConfig)})
+  return _config_from_flags(train.TrainConfig)
+
+
+def define_evaluation_flags():
+  """Defines --workdir and one flag per EvaluationConfig field (idempotent)."""
+  _define_fields(evaluation.EvaluationConfig, _EVALUATION_HELP)
+
+
+def evaluation_config_from_flags():
+  """EvaluationConfig from the parsed flags."""
+  return _config_from_flags(evaluation.EvaluationConfig)

@@ -86,7 +86,7 @@ def _step(fn, xla):
       tape.watch(watched)
       loss = tf.reduce_sum(fn(*inputs) * upstream)
     return [tf.convert_to_tensor(g) for g in tape.gradient(loss, watched)]
-  return tf.function(step, jit_compile=xla)
+  return tf.function(step, jit_compile=xla, autograph=False)
 
 
 def _candidates(kind, args, strategies, sorted_tiles):
@@ -101,9 +101,9 @@ def _candidates(kind, args, strategies, sorted_tiles):
       yield strategy, _routed_fn(kind, args, strategy), True, None
 
 
-def run(layers=None, strategies=routed.STRATEGIES, xla_modes=(False, True),
+def run(layers=None, strategies=("auto",) + routed.STRATEGIES, xla_modes=(False, True),
         rounds=15, warmup=2, batch=BATCH, sorted_tiles=None, seed=0,
-        skip=()):
+        skip=(), log=None):
   """Benchmarks routed strategies against the shared layer.
 
   Args:
@@ -113,10 +113,11 @@ def run(layers=None, strategies=routed.STRATEGIES, xla_modes=(False, True),
     rounds: timed round-robin rounds; each candidate is timed once per round.
     warmup: untimed calls per candidate (the first also traces / compiles).
     batch: batch size.
-    sorted_tiles: {kind: [examples per tile, ...]} for "sorted" (default the
-      current routed.SORTED_TILE value plus a few alternatives).
+    sorted_tiles: {kind: [examples per tile, ...]} for "sorted" (default
+      dense 8/32/64, conv and conv_transpose 1/4/16).
     seed: numpy seed of inputs and labels.
     skip: (layer, strategy, xla) triples not to run (e.g. very slow ones).
+    log: optional callable, given each layer's rows as soon as they are done.
 
   Returns:
     List of dicts with keys layer, strategy, xla, seconds (median of rounds
@@ -167,12 +168,16 @@ def run(layers=None, strategies=routed.STRATEGIES, xla_modes=(False, True),
           out[0].numpy()
           times[(strategy, xla)].append(time.perf_counter() - start)
       med = {key: statistics.median(v) for key, v in times.items()}
+      layer_rows = []
       for (strategy, xla), seconds in med.items():
-        rows.append(dict(
+        layer_rows.append(dict(
             layer=name, strategy=strategy, xla=xla, seconds=seconds,
             ratio_to_shared=seconds / med.get(("shared", xla), float("nan")),
             ratio_to_shared_plain=seconds / med.get(("shared", False),
                                                    float("nan"))))
+      rows.extend(layer_rows)
+      if log is not None:
+        log(layer_rows)
   finally:
     routed.SORTED_TILE.update(saved_tiles)
   return rows

@@ -148,6 +148,14 @@ def _write_json(path, obj):
   os.replace(tmp, path)
 
 
+def model_checkpoint(model, **others):
+  """A tf.train.Checkpoint holding the model's weights (in `model.weights` order) and `others`.
+
+  Keras 3 models are not checkpoint dependencies of their own, so the weights are tracked as a list.
+  """
+  return tf.train.Checkpoint(model_weights=list(model.weights), **others)
+
+
 class _Trainer:
   """Builds the model, optimizer, checkpoint and compiled step for one config."""
 
@@ -160,7 +168,7 @@ class _Trainer:
           **config.model_kwargs(info.image_shape, info.num_classes)).build_all()
       self.optimizer = keras.optimizers.Adam(config.learning_rate)
       self.optimizer.build(self.model.trainable_variables)
-    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+    self.checkpoint = model_checkpoint(self.model, optimizer=self.optimizer)
     self._train_step = self._make_train_step()
 
   def _loss_and_grads(self, images, labels, noise, scale):
@@ -236,30 +244,34 @@ def step_noise(config, latent_dim, step):
   return model_lib.standard_normal([config.batch_size, latent_dim], seed)
 
 
-def evaluate_elbo(model, images, labels, batch_size, seed, jit_compile=True):
-  """Mean per-example test ELBO terms over a whole split (one z sample each, fixed seed).
+def elbo_per_example(model, images, labels, batch_size, seed, jit_compile=True):
+  """Per-example ELBO terms over a whole split, one z sample each (noise seeded by `seed`).
 
-  Returns:
-    dict of floats: elbo, elbo_x_given_y, log_likelihood, kl, log_prior_y (nats per example).
+  `model` is anything with `elbo_terms(images, labels, noise)` and `latent_dim` (a
+  ConditionalVAE, or an entangled counterpart). Returns a dict of float64 arrays [N].
   """
   fn = tf.function(model.elbo_terms, jit_compile=jit_compile)
-  sums, count = {}, 0
+  parts = {}
   for start in range(0, len(images), batch_size):
     x, y = images[start:start + batch_size], labels[start:start + batch_size]
     noise = model_lib.standard_normal([len(x), model.latent_dim], [seed, -1 - start])
-    terms = fn(x, y, noise)
-    for k, v in terms.items():
-      sums[k] = sums.get(k, 0.0) + float(tf.reduce_sum(tf.cast(v, tf.float64)))
-    count += len(x)
-  return {k: v / count for k, v in sums.items()}
+    for k, v in fn(x, y, noise).items():
+      parts.setdefault(k, []).append(v.numpy().astype(np.float64))
+  return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def evaluate_elbo(model, images, labels, batch_size, seed, jit_compile=True):
+  """Mean per-example ELBO terms (nats): elbo, elbo_x_given_y, log_likelihood, kl, log_prior_y."""
+  terms = elbo_per_example(model, images, labels, batch_size, seed, jit_compile)
+  return {k: float(v.mean()) for k, v in terms.items()}
 
 
 def _all_finite(means_list):
   return all(np.isfinite(float(m["elbo"])) for m in means_list)
 
 
-class _Interrupted(Exception):
-  pass
+class _Interrupted(BaseException):
+  """SIGTERM, raised like KeyboardInterrupt so no library's `except Exception` swallows it."""
 
 
 def _raise_interrupt(signum, frame):
@@ -396,3 +408,24 @@ def write_figures(model, images, labels, workdir, config):
     recon = recon[:rows * cols].reshape((rows, cols) + recon.shape[1:])
     pairs = np.stack([x, recon], axis=1).reshape((2 * rows, cols) + x.shape[2:])
     grids.save_png(grids.tile(pairs), os.path.join(workdir, "reconstructions.png"))
+
+
+def restore_model(workdir):
+  """The trained model of a workdir (its config.json and latest checkpoint) and its TrainConfig."""
+  path = os.path.join(workdir or "", "config.json")
+  if not workdir or not os.path.exists(path):
+    raise UsageError(f"--workdir={workdir} holds no training run (no config.json); train one first "
+                     "with python -m binaries.train --workdir=<dir>.")
+  with open(path) as f:
+    saved = json.load(f)
+  known = {f.name for f in dataclasses.fields(TrainConfig)}
+  config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  if latest is None:
+    raise UsageError(f"--workdir={workdir} has no checkpoint yet; finish its training with "
+                     "python -m binaries.train first.")
+  info = data.info(config.dataset)
+  model = model_lib.ConditionalVAE(**config.model_kwargs(info.image_shape, info.num_classes))
+  model.build_all()
+  model_checkpoint(model).restore(latest).expect_partial().assert_existing_objects_matched()
+  return model, config

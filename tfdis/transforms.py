@@ -33,6 +33,8 @@ from typing import Callable, Dict
 import numpy as np
 import tensorflow as tf
 
+from tfdis.errors import UsageError
+
 
 def _haar_rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
   """One Haar-distributed rotation matrix in SO(dim), float64 [dim, dim]."""
@@ -130,12 +132,15 @@ TRANSFORMS: Dict[str, Callable[[int, int, int], tf.Tensor]] = {
     "random_rotations": random_rotations,
     "reflections": reflections,
     "same_rotation": same_rotation,
+    # The names the binaries' --transform flags use.
+    "rotation": random_rotations,
+    "reflection": reflections,
 }
 
 
 def by_name(name: str, num_labels: int, dim: int, seed: int = 0) -> tf.Tensor:
   """Builds the family called `name` (a key of TRANSFORMS): float32 [G, D, D]."""
   if name not in TRANSFORMS:
-    raise ValueError(
+    raise UsageError(
         f"Unknown transform family {name!r}; use one of {sorted(TRANSFORMS)}.")
   return TRANSFORMS[name](num_labels, dim, seed)

@@ -1,0 +1,31 @@
+"""Measures a trained run: ELBO, label preservation and style preservation, model vs entangled.
+
+  python -m binaries.evaluate --workdir=runs/shared [--transform=rotation|reflection]
+
+Writes <workdir>/evaluation.json and grid_model.png, grid_entangled.png, grids.png.
+"""
+from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+
+from absl import app
+from absl import flags
+
+from tfdis import evaluation
+from tfdis import flag_defs
+
+flag_defs.define_evaluation_flags()
+FLAGS = flags.FLAGS
+
+
+def run(flags_obj=FLAGS):
+  """Library seam for tests: the config from flags, evaluated."""
+  return evaluation.evaluate_workdir(flags_obj.workdir, flag_defs.evaluation_config_from_flags())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+  common.run_cli(run)
+
+
+if __name__ == "__main__":
+  app.run(main)
