@@ -298,7 +298,7 @@ def _partition_apply(op, x, labels, kernel):
 
 
 def _conv_patches(x, kernel_size, strides, padding):
-  """im2col by strided slices: [B,H,W,C] -> [B,H',W',kh*kw*C] ((i,j,c) order)."""
+  """im2col by strided slices: [B,H,W,C] -> [B,H',W',kh*kw*C], (i,j,c) order."""
   (kh, kw), (sh, sw) = kernel_size, strides
   _, h, w, _ = x.shape
   if padding == "same":

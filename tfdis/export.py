@@ -5,7 +5,7 @@ A fresh process loads the export with plain `tf.saved_model.load(path)`; no tfdi
   loaded = tf.saved_model.load(path)
   loaded.signatures["decode"](y=labels, z=codes)["images"]      # μ_p(y, z)  [B, H, W, C]
   loaded.signatures["encode"](x=images, y=labels)["loc"]        # μ_q(x, y)  [B, D]
-  loaded.signatures["sample"](y=labels)["images"]               # μ_p(y, z), z ~ N(0, I)
+  loaded.signatures["sample"](y=labels)["images"]   # the generator's mean at z ~ N(0, I)
 """
 import tensorflow as tf
 
@@ -35,7 +35,7 @@ class _ServingModule(tf.Module):
 
   def _sample(self, y):
     z = tf.random.normal([tf.shape(y)[0], self.model.latent_dim])
-    return {"images": self.model.decode_mean(y, z), "z": z}
+    return {"images": self.model.generator_mean(y, z), "z": z}
 
 
 def export_saved_model(model, path):

@@ -18,11 +18,14 @@ _HELP = {
     "tfds_dir": "Where TFDS prepares datasets (default ~/.cache/tfdis/tensorflow_datasets).",
     "architecture": "Encoder/decoder architecture.",
     "hidden_units": "Width of the hidden dense layers.",
+    "num_hidden_layers": "Hidden dense layers of each MLP network (the conv nets ignore it).",
     "latent_dim": "Dimension D of z.",
     "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
     "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
     "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z (0 = head).",
     "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z (0 = first).",
+    "latent_transform": "App. B competition: the decoder reads T_y z (none, rotation, reflection).",
+    "transform_seed": "Seed of the random rotations T_y.",
     "batch_size": "Global training batch size.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
     "learning_rate": "Adam learning rate.",
@@ -35,7 +38,7 @@ _HELP = {
     "grid_columns": "Shared z columns in samples.png.",
 }
 _ENUMS = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-          "strategy": train.STRATEGIES}
+          "strategy": train.STRATEGIES, "latent_transform": train.LATENT_TRANSFORMS}
 
 
 _EVALUATION_HELP = {
@@ -54,7 +57,7 @@ _EVALUATION_HELP = {
 _ENUMS["transform"] = ("rotation", "reflection")
 
 
-def _define_fields(config_class, helps):
+def define_fields(config_class, helps):
   """One flag per dataclass field; a name another binary defined already is shared, not redefined."""
   if "workdir" not in FLAGS:
     flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and results.")
@@ -74,25 +77,25 @@ def _define_fields(config_class, helps):
       flags.DEFINE_string(name, default, help_)
 
 
-def _config_from_flags(config_class):
+def config_from_flags(config_class):
   return config_class(**{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(config_class)})
 
 
 def define_train_flags():
   """Defines --workdir and one flag per TrainConfig field (idempotent)."""
-  _define_fields(train.TrainConfig, _HELP)
+  define_fields(train.TrainConfig, _HELP)
 
 
 def train_config_from_flags():
   """TrainConfig from the parsed flags."""
-  return _config_from_flags(train.TrainConfig)
+  return config_from_flags(train.TrainConfig)
 
 
 def define_evaluation_flags():
   """Defines --workdir and one flag per EvaluationConfig field (idempotent)."""
-  _define_fields(evaluation.EvaluationConfig, _EVALUATION_HELP)
+  define_fields(evaluation.EvaluationConfig, _EVALUATION_HELP)
 
 
 def evaluation_config_from_flags():
   """EvaluationConfig from the parsed flags."""
-  return _config_from_flags(evaluation.EvaluationConfig)
+  return config_from_flags(evaluation.EvaluationConfig)

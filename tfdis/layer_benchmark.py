@@ -101,7 +101,8 @@ def _candidates(kind, args, strategies, sorted_tiles):
       yield strategy, _routed_fn(kind, args, strategy), True, None
 
 
-def run(layers=None, strategies=("auto",) + routed.STRATEGIES, xla_modes=(False, True),
+def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
+        xla_modes=(False, True),
         rounds=15, warmup=2, batch=BATCH, sorted_tiles=None, seed=0,
         skip=(), log=None):
   """Benchmarks routed strategies against the shared layer.

@@ -20,6 +20,9 @@ ln p(x | y) without it. Every part is a `tfp.distributions` object; nothing is a
 log-density. The encoder's use of y can be switched off (`encoder_uses_label=False`, the paper's
 "y masked from the encoder", App. B): the one-hot label it sees is then all zeros.
 
+Competition models (App. B, Figs. 5, 6) insert a label-dependent orthogonal T_y between encoder
+and decoder (`latent_transform`): the decoder reads T_y z. The ELBO keeps its form.
+
 Shapes: images x [B, H, W, C] float32 in [0, 1]; labels y [B] int32 in [0, 10); codes z [B, D].
 """
 import keras
@@ -27,6 +30,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdis import networks
+from tfdis import transforms as transforms_lib
 
 tfd = tfp.distributions
 
@@ -39,7 +43,8 @@ class ConditionalVAE(keras.Model):
 
   def __init__(self, image_shape=(28, 28, 1), num_classes=10, latent_dim=16, architecture="mlp",
                hidden_units=512, likelihood="bernoulli", encoder_uses_label=True,
-               encoder_split="none", decoder_split="none", **kwargs):
+               encoder_split="none", decoder_split="none", num_hidden_layers=2,
+               latent_transform="none", transform_seed=0, **kwargs):
     super().__init__(**kwargs)
     if likelihood not in LIKELIHOODS:
       raise ValueError(f"Unknown likelihood {likelihood!r}; use one of {LIKELIHOODS}.")
@@ -52,11 +57,19 @@ class ConditionalVAE(keras.Model):
     self.encoder_uses_label = bool(encoder_uses_label)
     self.encoder_split = str(encoder_split)
     self.decoder_split = str(decoder_split)
+    self.num_hidden_layers = int(num_hidden_layers)
+    self.latent_transform = str(latent_transform)
+    self.transform_seed = int(transform_seed)
+    if self.latent_transform != "none":
+      # App. B competition: the decoder reads T_y z, z ~ q(z | x, y). A constant, not a weight.
+      self.transforms = transforms_lib.by_name(self.latent_transform, self.num_classes,
+                                               self.latent_dim, self.transform_seed)
     self.encoder_layers = networks.build_encoder_layers(
         architecture, self.image_shape, self.latent_dim, self.hidden_units, encoder_split,
-        self.num_classes)
+        self.num_classes, self.num_hidden_layers)
     self.decoder_layers = networks.build_decoder_layers(
-        architecture, self.image_shape, self.hidden_units, decoder_split, self.num_classes)
+        architecture, self.image_shape, self.hidden_units, decoder_split, self.num_classes,
+        self.num_hidden_layers)
     if likelihood == "gaussian":
       # One learned log standard deviation per pixel, shared across examples.
       self.decoder_log_scale = self.add_weight(
@@ -68,7 +81,8 @@ class ConditionalVAE(keras.Model):
                   latent_dim=self.latent_dim, architecture=self.architecture,
                   hidden_units=self.hidden_units, likelihood=self.likelihood,
                   encoder_uses_label=self.encoder_uses_label, encoder_split=self.encoder_split,
-                  decoder_split=self.decoder_split)
+                  decoder_split=self.decoder_split, num_hidden_layers=self.num_hidden_layers,
+                  latent_transform=self.latent_transform, transform_seed=self.transform_seed)
     return config
 
   def prior_y(self):
@@ -120,6 +134,16 @@ class ConditionalVAE(keras.Model):
     """μ_p(y, z): the mean image [B, H, W, C] in [0, 1]."""
     return tf.sigmoid(self.decoder_logits(labels, z))
 
+  def decoder_code(self, labels, z):
+    """What the decoder reads for code z: z itself, or T_y z in a competition model (App. B)."""
+    if self.latent_transform == "none":
+      return z
+    return transforms_lib.apply(self.transforms, labels, z)
+
+  def generator_mean(self, labels, z):
+    """The trained generator's mean: μ_p(y, z), or μ'_p(y, z) = μ_p(y, T_y z) in a competition."""
+    return self.decode_mean(labels, self.decoder_code(labels, z))
+
   def elbo_terms(self, images, labels, noise):
     """Per-example ELBO and its parts for one reparameterised sample z ~ q(z | x, y).
 
@@ -134,7 +158,7 @@ class ConditionalVAE(keras.Model):
     """
     q = self.encode(images, labels)
     z = q.mean() + q.stddev() * noise                              # [B, D], reparameterised
-    log_likelihood = self.decode(labels, z).log_prob(images)       # [B]
+    log_likelihood = self.decode(labels, self.decoder_code(labels, z)).log_prob(images)  # [B]
     kl = tfd.kl_divergence(q, self.prior_z())                      # [B]
     log_prior_y = self.prior_y().log_prob(tf.cast(labels, tf.int32))  # [B]
     elbo_x_given_y = log_likelihood - kl

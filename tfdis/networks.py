@@ -13,8 +13,9 @@ label-routed (`tfdis.routed_layers`): one weight tensor with a group axis, each 
 label's weights — the paper's "ten independent networks" (Sec. 2) without ten Python models.
 
 Architectures:
-  mlp:   encoder [flatten(x), onehot(y)] -> Dense(h) -> Dense(h) -> Dense(2D)
-         decoder [z, onehot(y)] -> Dense(h) -> Dense(h) -> Dense(H*W*C) -> reshape
+  mlp:   encoder [flatten(x), onehot(y)] -> Dense(h) x n -> Dense(2D)
+         decoder [z, onehot(y)] -> Dense(h) x n -> Dense(H*W*C) -> reshape
+         (n = num_hidden_layers, 2 by default; the conv nets ignore it)
   conv:  encoder [x, onehot(y) broadcast as channels] -> Conv(32,4,s2) -> Conv(64,4,s2) -> flatten
          -> Dense(h) -> Dense(2D);  decoder [z, onehot(y)] -> Dense(h) -> Dense(H/4*W/4*64)
          -> reshape -> ConvT(32,4,s2) -> ConvT(C,4,s2).  Suits 28x28 and 32x32 digits.
@@ -70,21 +71,22 @@ class _LayerSpec:
   target_shape: tuple = ()
 
 
-def _encoder_specs(architecture, image_shape, latent_dim, hidden_units):
+def _encoder_specs(architecture, image_shape, latent_dim, hidden_units, num_hidden_layers=2):
   del image_shape
   if architecture == "mlp":
-    return [_LayerSpec("flatten"), _LayerSpec("dense", hidden_units, "relu"),
-            _LayerSpec("dense", hidden_units, "relu"), _LayerSpec("dense", 2 * latent_dim)]
+    return ([_LayerSpec("flatten")] +
+            [_LayerSpec("dense", hidden_units, "relu")] * num_hidden_layers +
+            [_LayerSpec("dense", 2 * latent_dim)])
   return [_LayerSpec("conv", 32, "relu"), _LayerSpec("conv", 64, "relu"), _LayerSpec("flatten"),
           _LayerSpec("dense", hidden_units, "relu"), _LayerSpec("dense", 2 * latent_dim)]
 
 
-def _decoder_specs(architecture, image_shape, hidden_units):
+def _decoder_specs(architecture, image_shape, hidden_units, num_hidden_layers=2):
   height, width, channels = image_shape
   if architecture == "mlp":
-    return [_LayerSpec("dense", hidden_units, "relu"), _LayerSpec("dense", hidden_units, "relu"),
-            _LayerSpec("dense", height * width * channels),
-            _LayerSpec("reshape", target_shape=tuple(image_shape))]
+    return ([_LayerSpec("dense", hidden_units, "relu")] * num_hidden_layers +
+            [_LayerSpec("dense", height * width * channels),
+             _LayerSpec("reshape", target_shape=tuple(image_shape))])
   if height % 4 or width % 4:
     raise UsageError(f"The conv architecture needs image sides divisible by 4, got {image_shape}; "
                      "use --architecture=mlp.")
@@ -139,26 +141,27 @@ def _build(specs, split, num_groups, prefix, counted_from_end):
   return layers
 
 
-def num_layers(architecture, network):
+def num_layers(architecture, network, num_hidden_layers=2):
   """How many weight layers the given network has (the range a split spec may name)."""
   if network == "encoder":
-    return _num_weight_layers(_encoder_specs(architecture, (28, 28, 1), 2, 8))
-  return _num_weight_layers(_decoder_specs(architecture, (28, 28, 1), 8))
+    return _num_weight_layers(_encoder_specs(architecture, (28, 28, 1), 2, 8, num_hidden_layers))
+  return _num_weight_layers(_decoder_specs(architecture, (28, 28, 1), 8, num_hidden_layers))
 
 
 def build_encoder_layers(architecture, image_shape, latent_dim, hidden_units, split="none",
-                         num_groups=10):
+                         num_groups=10, num_hidden_layers=2):
   """The encoder's layers, input to head; the head outputs [B, 2 * latent_dim]."""
   _check_architecture(architecture)
-  specs = _encoder_specs(architecture, image_shape, latent_dim, hidden_units)
+  specs = _encoder_specs(architecture, image_shape, latent_dim, hidden_units, num_hidden_layers)
   indices = parse_split(split, _num_weight_layers(specs), "encoder")
   return _build(specs, indices, num_groups, "encoder", counted_from_end=True)
 
 
-def build_decoder_layers(architecture, image_shape, hidden_units, split="none", num_groups=10):
+def build_decoder_layers(architecture, image_shape, hidden_units, split="none", num_groups=10,
+                         num_hidden_layers=2):
   """The decoder's layers, [z, y] to output logits [B, H, W, C]."""
   _check_architecture(architecture)
-  specs = _decoder_specs(architecture, image_shape, hidden_units)
+  specs = _decoder_specs(architecture, image_shape, hidden_units, num_hidden_layers)
   indices = parse_split(split, _num_weight_layers(specs), "decoder")
   return _build(specs, indices, num_groups, "decoder", counted_from_end=False)
 

@@ -17,7 +17,6 @@ its own kernel (fans computed from one group's shape, not over G), and the G
 groups are drawn independently.
 """
 import keras
-import tensorflow as tf
 
 from kernels import routed
 

@@ -33,6 +33,7 @@ from tfdis import model as model_lib
 from tfdis.errors import UsageError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+LATENT_TRANSFORMS = ("none", "rotation", "reflection")
 # Config fields that may change between a run and its resumption without changing the model.
 _RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy")
 
@@ -48,11 +49,14 @@ class TrainConfig:
   tfds_dir: str = ""
   architecture: str = "mlp"
   hidden_units: int = 512
+  num_hidden_layers: int = 2
   latent_dim: int = 16
   likelihood: str = "bernoulli"
   encoder_uses_label: bool = True
   encoder_split: str = "none"
   decoder_split: str = "none"
+  latent_transform: str = "none"
+  transform_seed: int = 0
   batch_size: int = 128
   num_steps: int = 10000
   learning_rate: float = 1e-3
@@ -66,7 +70,7 @@ class TrainConfig:
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
-    positive = ("hidden_units", "latent_dim", "batch_size", "num_steps", "log_every",
+    positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps", "log_every",
                 "checkpoint_every", "eval_batch_size", "grid_columns")
     for name in positive:
       if getattr(self, name) < 1:
@@ -75,6 +79,9 @@ class TrainConfig:
       raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
     if self.likelihood not in model_lib.LIKELIHOODS:
       raise UsageError(f"--likelihood={self.likelihood!r} is not one of {model_lib.LIKELIHOODS}.")
+    if self.latent_transform not in LATENT_TRANSFORMS:
+      raise UsageError(f"--latent_transform={self.latent_transform!r} is not one of "
+                       f"{LATENT_TRANSFORMS}.")
     if self.strategy not in STRATEGIES:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {STRATEGIES}.")
     data.check_name(self.dataset)
@@ -84,7 +91,9 @@ class TrainConfig:
     return dict(image_shape=image_shape, num_classes=num_classes, latent_dim=self.latent_dim,
                 architecture=self.architecture, hidden_units=self.hidden_units,
                 likelihood=self.likelihood, encoder_uses_label=self.encoder_uses_label,
-                encoder_split=self.encoder_split, decoder_split=self.decoder_split)
+                encoder_split=self.encoder_split, decoder_split=self.decoder_split,
+                num_hidden_layers=self.num_hidden_layers,
+                latent_transform=self.latent_transform, transform_seed=self.transform_seed)
 
 
 def prepare_workdir(workdir):
@@ -133,7 +142,9 @@ def _check_resume(config, workdir):
   if os.path.exists(path):
     with open(path) as f:
       saved = json.load(f)
-    differ = sorted(k for k in mine if k not in _RESUMABLE_FIELDS and saved.get(k) != mine[k])
+    defaults = dataclasses.asdict(TrainConfig())  # fields added since the run was written
+    differ = sorted(k for k in mine if k not in _RESUMABLE_FIELDS and
+                    saved.get(k, defaults[k]) != mine[k])
     if differ:
       raise UsageError(f"--workdir={workdir} holds a run with different {', '.join(differ)}; "
                        "use a new --workdir or the same flags to resume it.")
@@ -400,7 +411,7 @@ def write_figures(model, images, labels, workdir, config):
   grids.save_png(grids.tile(grid), os.path.join(workdir, "samples.png"))
   count = min(len(images), config.grid_columns * 5)
   x, y = images[:count], labels[:count]
-  recon = model.decode_mean(y, model.encode(x, y).mean()).numpy()
+  recon = model.generator_mean(y, model.encode(x, y).mean()).numpy()
   cols = config.grid_columns
   rows = count // cols
   if rows:

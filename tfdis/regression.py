@@ -1,0 +1,618 @@
+"""The regression experiment of paper Sec. 3 (Fig. 3): does SGD fit the disentangled map faster?
+
+A trained conditional VAE (the *teacher*) gives a disentangled inference model q*(z | x, y). We
+sample one z per image from it (fixed seed) and, with label-dependent orthogonal transforms T_y
+(`tfdis.transforms`), pose two regression problems for each network of the VAE, trained from the
+same initialisation on the same batches:
+
+```none
+data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
+encoder       (x, y) -> z        vs   (x, y) -> T_y z      loss  mean_d (μ_q(x, y)_d - target_d)²
+decoder       (y, z) -> x        vs   (y, T_y z) -> x      loss  -ln p(x | y, code)  (nats / image)
+networks      the teacher's encoder / decoder architecture, fresh weights (shared unless
+              --encoder_split / --decoder_split route layers by label)
+optimiser     Adam, same learning rate, steps, batch order and initial weights for both targets
+```
+
+Both targets are equally learnable in principle (T_y is invertible and known given y), so the paper
+finds similar final losses, but faster convergence on the disentangled target z.
+
+Per seed and curve (held-out loss L(s) at the evaluated steps s = 0, e, 2e, ..., S) we measure
+
+```none
+final          L_final = mean of the last k evaluations (k = --final_window)
+steps_to_90    min { s : L(s) <= L(0) - f (L(0) - L_final) },  f = --fraction (0.9)
+auc            (1 / S) ∫_0^S L(s) ds / L(0)   (trapezoid; the mean loss as a fraction of L(0))
+```
+
+`steps_to_90` uses each curve's *own* L_final: it measures how fast a curve settles, separately
+from where it settles (reported by `final` and the entangled / disentangled ratio). A threshold
+shared by both curves would mix the two: it is never reached by a curve that settles slightly
+higher. The step always exists (min of the last k ≤ their mean ≤ threshold). `auc` rewards both
+speed and level. Over seeds, each quantity gets a mean with a 95% t interval, and the per-seed
+paired difference (entangled - disentangled) gets a t interval and an exact one-sided sign-flip
+permutation p-value for "disentangled converges faster" (difference > 0); final losses get a
+two-sided p-value for "they differ".
+
+Outputs of `run_regression` in the workdir: regression.json (summary), curves.csv
+(problem,target,seed,step,split,loss), regression.png (Fig. 3 layout), tensorboard/, timing.json,
+and seed_curves/ (finished seeds, so a rerun of the same command resumes).
+
+Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile's header.
+"""
+import csv
+import dataclasses
+import itertools
+import json
+import math
+import os
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdis import data
+from tfdis import model as model_lib
+from tfdis import train
+from tfdis import transforms as transforms_lib
+from tfdis.errors import UsageError
+
+PROBLEMS = ("encoder", "decoder")
+TARGETS = ("disentangled", "entangled")
+SPLITS = ("train", "heldout")
+# Fields that may change between a run and its resumption without changing any curve.
+_RESUMABLE_FIELDS = ("log_every",)
+# Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060,
+         2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+@dataclasses.dataclass
+class RegressionConfig:
+  """Everything that defines a regression run (the flags of binaries.regress, one to one)."""
+  transform: str = "rotation"
+  transform_seed: int = 0
+  encoder_split: str = "none"
+  decoder_split: str = "none"
+  num_seeds: int = 3
+  seed: int = 0
+  num_steps: int = 2000
+  batch_size: int = 128
+  learning_rate: float = 1e-3
+  eval_every: int = 100
+  train_examples: int = 0
+  eval_examples: int = 2000
+  fraction: float = 0.9
+  final_window: int = 3
+  log_every: int = 500
+  jit_compile: bool = True
+
+  def validate(self):
+    """Raises UsageError naming the first bad field and how to fix it."""
+    if self.transform not in transforms_lib.TRANSFORMS:
+      raise UsageError(f"--transform={self.transform!r} is unknown; use one of "
+                       f"{sorted(transforms_lib.TRANSFORMS)}.")
+    for name in ("num_seeds", "num_steps", "batch_size", "eval_every", "eval_examples",
+                 "final_window", "log_every"):
+      if getattr(self, name) < 1:
+        raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if self.train_examples < 0:
+      raise UsageError(f"--train_examples={self.train_examples} must be >= 0 (0 = all).")
+    if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+      raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
+    if not 0 < self.fraction < 1:
+      raise UsageError(f"--fraction={self.fraction} must lie strictly between 0 and 1.")
+    if self.final_window > len(self.eval_steps()) - 1:
+      raise UsageError(f"--final_window={self.final_window} exceeds the "
+                       f"{len(self.eval_steps()) - 1} evaluations after step 0; lower it or "
+                       "lower --eval_every.")
+    return self
+
+  def eval_steps(self):
+    """The steps at which both losses are evaluated: 0, eval_every, ..., and num_steps."""
+    steps = list(range(0, self.num_steps, self.eval_every)) + [self.num_steps]
+    return np.asarray(steps, np.int64)
+
+  def seeds(self):
+    return [self.seed + k for k in range(self.num_seeds)]
+
+
+@dataclasses.dataclass
+class RegressionData:
+  """One split of the regression dataset {x, y, z, T_y z}.
+
+  images [N, H, W, C] float32, labels [N] int32, z [N, D] float32 (the disentangled target),
+  tz [N, D] float32 (T_y z, the entangled target).
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  z: np.ndarray
+  tz: np.ndarray
+
+  def __len__(self):
+    return len(self.labels)
+
+  def slice(self, start, stop):
+    """Examples [start, stop)."""
+    return RegressionData(self.images[start:stop], self.labels[start:stop], self.z[start:stop],
+                          self.tz[start:stop])
+
+  def target(self, name):
+    return self.z if name == "disentangled" else self.tz
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset.
+
+
+def sample_codes(teacher, images, labels, seed, batch_size=1000):
+  """One z ~ q*(z | x, y) per image: float32 [N, D], a pure function of (weights, data, seed).
+
+  The noise [N, D] is drawn in one stateless call seeded by `seed`, outside any XLA function.
+  """
+  noise = model_lib.standard_normal([len(images), teacher.latent_dim], [seed, 11]).numpy()
+  codes = []
+  for start in range(0, len(images), batch_size):
+    q = teacher.encode(images[start:start + batch_size], labels[start:start + batch_size])
+    codes.append((q.mean() + q.stddev() * noise[start:start + batch_size]).numpy())
+  return np.concatenate(codes).astype(np.float32)
+
+
+def build_dataset(teacher, images, labels, transforms, seed):
+  """The regression dataset of one split: z from the teacher's q*, and T_y z.
+
+  Args:
+    teacher: a ConditionalVAE (anything with `encode(x, y)` and `latent_dim`).
+    images: [N, H, W, C] float32.
+    labels: [N] int.
+    transforms: float32 [G, D, D] (`tfdis.transforms`).
+    seed: int, seed of the z draws.
+
+  Returns:
+    RegressionData.
+  """
+  labels = np.asarray(labels, np.int32)
+  z = sample_codes(teacher, images, labels, seed)
+  tz = transforms_lib.apply(transforms, labels, z).numpy().astype(np.float32)
+  return RegressionData(np.asarray(images, np.float32), labels, z, tz)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training.
+
+
+def problem_losses(model, images, labels, target):
+  """Mean losses of one network pair on a batch, for the encoder and the decoder problem.
+
+  Args:
+    model: ConditionalVAE being fitted.
+    images: [B, H, W, C]; labels: [B] int32; target: [B, D] (z or T_y z).
+
+  Returns:
+    dict encoder: mean over batch and dims of (μ_q(x, y) - target)², decoder: mean over the batch
+    of -ln p(x | y, target) (nats per image). Scalars.
+  """
+  prediction = model.encode(images, labels).mean()                    # [B, D]
+  encoder = tf.reduce_mean(tf.square(prediction - target))
+  decoder = -tf.reduce_mean(model.decode(labels, target).log_prob(images))  # [B] -> []
+  return {"encoder": encoder, "decoder": decoder}
+
+
+def _pair_losses(models, images, labels, z, tz):
+  """{(problem, target): scalar} for the disentangled and entangled model on one batch."""
+  out = {}
+  for name, target in zip(TARGETS, (z, tz)):
+    for problem, loss in problem_losses(models[name], images, labels, target).items():
+      out[problem + "/" + name] = loss
+  return out
+
+
+def build_models(model_kwargs, seed):
+  """The disentangled and entangled networks, with identical initial weights from `seed`."""
+  keras.utils.set_random_seed(seed)
+  first = model_lib.ConditionalVAE(**model_kwargs).build_all()
+  second = model_lib.ConditionalVAE(**model_kwargs).build_all()
+  second.set_weights(first.get_weights())
+  return dict(zip(TARGETS, (first, second)))
+
+
+class _PairTrainer:
+  """Fits both targets of both problems in one XLA-compiled step.
+
+  The four losses depend on disjoint weights (each model's encoder and decoder), and Adam acts
+  element-wise, so one step on their sum is exactly four separate Adam steps.
+  """
+
+  def __init__(self, model_kwargs, config, seed):
+    self.models = build_models(model_kwargs, seed)
+    self.variables = [v for name in TARGETS for v in self.models[name].trainable_variables]
+    self.optimizer = keras.optimizers.Adam(config.learning_rate)
+    self.optimizer.build(self.variables)
+
+    def step(images, labels, z, tz):
+      with tf.GradientTape() as tape:
+        losses = _pair_losses(self.models, images, labels, z, tz)
+        total = tf.add_n(list(losses.values()))
+      grads = tape.gradient(total, self.variables)
+      self.optimizer.apply(grads, self.variables)
+      return losses
+
+    def evaluate(images, labels, z, tz):
+      return _pair_losses(self.models, images, labels, z, tz)
+
+    self.step = tf.function(step, jit_compile=config.jit_compile)
+    self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile)
+
+  def evaluate(self, split, batch_size=1000):
+    """Mean losses over a whole split: {problem/target: float}."""
+    totals = {}
+    for start in range(0, len(split), batch_size):
+      part = split.slice(start, start + batch_size)
+      for k, v in self._evaluate(part.images, part.labels, part.z, part.tz).items():
+        totals[k] = totals.get(k, 0.0) + float(v) * len(part)
+    return {k: v / len(split) for k, v in totals.items()}
+
+
+def train_seed(model_kwargs, train_data, eval_sets, config, seed, progress=None):
+  """Trains one seed's pair of networks; returns its loss curves.
+
+  Args:
+    model_kwargs: ConditionalVAE arguments (the teacher's architecture).
+    train_data: RegressionData the batches come from (batch b: `train.batch_indices`).
+    eval_sets: {split name: RegressionData} evaluated at `config.eval_steps()`.
+    config: RegressionConfig.
+    seed: int, seed of the initial weights and of the batch order.
+    progress: optional callable(step) called after every step (for logging).
+
+  Returns:
+    {(problem, target, split): float64 [E]} losses at the E evaluated steps.
+  """
+  trainer = _PairTrainer(model_kwargs, config, seed)
+  eval_at = set(config.eval_steps().tolist())
+  curves = {}
+
+  def record():
+    for split, arrays in eval_sets.items():
+      for key, loss in trainer.evaluate(arrays).items():
+        problem, target = key.split("/")
+        curves.setdefault((problem, target, split), []).append(loss)
+
+  record()
+  for step in range(config.num_steps):
+    idx = train.batch_indices(step, len(train_data), config.batch_size, seed)
+    losses = trainer.step(train_data.images[idx], train_data.labels[idx], train_data.z[idx],
+                          train_data.tz[idx])
+    if step + 1 in eval_at:
+      record()
+      if not all(math.isfinite(c[-1]) for c in curves.values()):
+        raise UsageError(f"A regression loss became NaN or infinite by step {step + 1} (seed "
+                         f"{seed}); lower --learning_rate.")
+    if progress is not None:
+      progress(step + 1, losses)
+  return {k: np.asarray(v, np.float64) for k, v in curves.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics: pure functions of curves.
+
+
+def steps_to_fraction(steps, losses, fraction=0.9, final_window=3):
+  """First evaluated step at which a curve has come `fraction` of the way to its final loss.
+
+  Args:
+    steps: int [E], increasing, steps[0] the initial evaluation.
+    losses: float [E], the loss at those steps.
+    fraction: f in (0, 1).
+    final_window: k; L_final is the mean of the last k losses.
+
+  Returns:
+    min { steps[i] : losses[i] <= L0 - f (L0 - L_final) } as a float; nan if L_final >= L0 (the
+    curve did not descend).
+  """
+  steps, losses = np.asarray(steps), np.asarray(losses, np.float64)
+  initial, final = losses[0], losses[-final_window:].mean()
+  if not final < initial:
+    return float("nan")
+  threshold = initial - fraction * (initial - final)
+  return float(steps[np.argmax(losses <= threshold)])
+
+
+def normalised_auc(steps, losses):
+  """(1 / S) ∫_0^S L(s) ds / L(0) by the trapezoid rule: the mean loss relative to the start."""
+  steps, losses = np.asarray(steps, np.float64), np.asarray(losses, np.float64)
+  area = np.sum(np.diff(steps) * (losses[1:] + losses[:-1]) / 2)
+  return float(area / (steps[-1] - steps[0]) / losses[0])
+
+
+def final_loss(losses, final_window=3):
+  """Mean of the last `final_window` losses."""
+  return float(np.mean(np.asarray(losses, np.float64)[-final_window:]))
+
+
+def t_interval(values, level_quantiles=_T975):
+  """Mean of `values` [n] with its 95% Student-t interval; the interval is nan for n < 2."""
+  values = np.asarray(values, np.float64)
+  mean = float(values.mean())
+  n = len(values)
+  if n < 2:
+    return mean, (float("nan"), float("nan"))
+  t = level_quantiles[n - 2] if n - 1 <= len(level_quantiles) else 1.959964
+  half = t * values.std(ddof=1) / math.sqrt(n)
+  return mean, (mean - half, mean + half)
+
+
+def sign_flip_p_value(differences, alternative="greater", max_exact=16, num_random=65536, seed=0):
+  """Permutation p-value of paired differences d [n] under H0 "d is symmetric about 0".
+
+  Every one of the 2^n sign patterns is equally likely under H0; the statistic is mean(d). For
+  alternative 'greater' the p-value is the fraction of patterns whose mean is >= the observed
+  mean (the observed pattern included, so p >= 2^-n); 'two-sided' compares |mean|. Exact for
+  n <= max_exact, otherwise estimated from `num_random` seeded random patterns.
+  """
+  d = np.asarray(differences, np.float64)
+  n = len(d)
+  if n <= max_exact:
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))  # [2^n, n]
+  else:
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(num_random, n))
+    signs[0] = 1.0
+  means = signs @ d / n
+  observed = d.mean()
+  tolerance = 1e-12 * max(1.0, float(np.abs(d).max()))
+  if alternative == "greater":
+    hits = means >= observed - tolerance
+  elif alternative == "two-sided":
+    hits = np.abs(means) >= abs(observed) - tolerance
+  else:
+    raise ValueError(f"alternative={alternative!r} is not 'greater' or 'two-sided'.")
+  return float(hits.mean())
+
+
+def _interval_summary(values):
+  mean, interval = t_interval(values)
+  return {"mean": mean, "interval": list(interval), "per_seed": [float(v) for v in values]}
+
+
+def summarise(steps, curves, seeds, fraction=0.9, final_window=3):
+  """Per-problem summary of held-out curves over seeds (the numbers of regression.json).
+
+  Args:
+    steps: int [E] evaluated steps.
+    curves: {(problem, target, 'heldout'): {seed: float [E]}} (other splits are ignored).
+    seeds: the seeds, in the order the per-seed lists follow.
+    fraction, final_window: see `steps_to_fraction`.
+
+  Returns:
+    {problem: {'final_loss' | 'steps_to_fraction' | 'auc': {disentangled, entangled, difference
+    (entangled - disentangled), p_value}, plus final_loss.ratio (entangled / disentangled)}}.
+    'difference' and 'ratio' hold mean, 95% t interval and per-seed values; p_value is one-sided
+    ("disentangled is faster") for speed and two-sided ("they differ") for final_loss.
+  """
+  metrics = {
+      "final_loss": lambda c: final_loss(c, final_window),
+      "steps_to_fraction": lambda c: steps_to_fraction(steps, c, fraction, final_window),
+      "auc": lambda c: normalised_auc(steps, c),
+  }
+  summary = {}
+  for problem in PROBLEMS:
+    if (problem, "disentangled", "heldout") not in curves:
+      continue
+    out = {}
+    for name, fn in metrics.items():
+      values = {t: np.array([fn(curves[(problem, t, "heldout")][s]) for s in seeds])
+                for t in TARGETS}
+      difference = values["entangled"] - values["disentangled"]
+      entry = {t: _interval_summary(values[t]) for t in TARGETS}
+      entry["difference"] = _interval_summary(difference)
+      alternative = "two-sided" if name == "final_loss" else "greater"
+      entry["p_value"] = (sign_flip_p_value(difference, alternative)
+                          if np.all(np.isfinite(difference)) else float("nan"))
+      entry["p_value_alternative"] = alternative
+      if name == "final_loss":
+        entry["ratio"] = _interval_summary(values["entangled"] / values["disentangled"])
+      out[name] = entry
+    summary[problem] = out
+  return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs.
+
+
+def write_csv(path, steps, curves):
+  """curves.csv: one row per (problem, target, seed, step, split) with its loss."""
+  with open(path + ".tmp", "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["problem", "target", "seed", "step", "split", "loss"])
+    for (problem, target, split), per_seed in sorted(curves.items()):
+      for seed, losses in sorted(per_seed.items()):
+        for step, loss in zip(steps, losses):
+          writer.writerow([problem, target, seed, int(step), split, repr(float(loss))])
+  os.replace(path + ".tmp", path)
+
+
+def plot_curves(path, steps, curves, title=""):
+  """regression.png in the layout of Fig. 3: held-out loss vs step, one panel per problem.
+
+  Lines are means over seeds; bands span the seeds' minimum to maximum.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  problems = [p for p in PROBLEMS if (p, "disentangled", "heldout") in curves]
+  fig, axes = plt.subplots(1, len(problems), figsize=(5 * len(problems), 3.8), squeeze=False)
+  ylabels = {"encoder": "held-out MSE of μ_q (per dim)", "decoder": "held-out -ln p(x | y, z) (nats)"}
+  for ax, problem in zip(axes[0], problems):
+    for target, colour in zip(TARGETS, ("tab:blue", "tab:red")):
+      stack = np.stack(list(curves[(problem, target, "heldout")].values()))  # [seeds, E]
+      label = "disentangled: z" if target == "disentangled" else "entangled: T_y z"
+      ax.plot(steps, stack.mean(0), color=colour, label=label)
+      ax.fill_between(steps, stack.min(0), stack.max(0), color=colour, alpha=0.25, linewidth=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabels[problem])
+    ax.set_title(f"{problem}")
+    ax.legend()
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def _write_json(path, obj):
+  with open(path + ".tmp", "w") as f:
+    json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
+
+
+def _jsonable(obj):
+  if isinstance(obj, dict):
+    return {str(k): _jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple, np.ndarray)):
+    return [_jsonable(v) for v in list(obj)]
+  if isinstance(obj, (float, np.floating)):
+    return float(obj) if math.isfinite(float(obj)) else None
+  if isinstance(obj, np.integer):
+    return int(obj)
+  return obj
+
+
+def _format_seconds(seconds):
+  seconds = int(round(seconds))
+  return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _check_resume(config, teacher_workdir, workdir):
+  """Refuses a workdir holding a run with other settings; returns the finished seeds' curves."""
+  path = os.path.join(workdir, "regression_config.json")
+  mine = dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir))
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    differ = sorted(k for k in mine if k not in _RESUMABLE_FIELDS and saved.get(k) != mine[k])
+    if differ:
+      raise UsageError(f"--workdir={workdir} holds a regression run with different "
+                       f"{', '.join(differ)}; use a new --workdir or the same flags to resume it.")
+  _write_json(path, mine)
+  done = {}
+  folder = os.path.join(workdir, "seed_curves")
+  os.makedirs(folder, exist_ok=True)
+  for seed in config.seeds():
+    seed_path = os.path.join(folder, f"seed_{seed}.json")
+    if os.path.exists(seed_path):
+      with open(seed_path) as f:
+        rows = json.load(f)
+      done[seed] = {tuple(r["key"]): np.asarray(r["losses"], np.float64) for r in rows}
+  return done
+
+
+def _save_seed(workdir, seed, seed_curves):
+  rows = [{"key": list(k), "losses": v} for k, v in sorted(seed_curves.items())]
+  _write_json(os.path.join(workdir, "seed_curves", f"seed_{seed}.json"), rows)
+
+
+def load_regression_data(teacher, teacher_config, config):
+  """Train and held-out RegressionData of the teacher's dataset (z seeded by `config.seed`)."""
+  tfds_dir = teacher_config.tfds_dir or None
+  train_images, train_labels = data.load_arrays(teacher_config.dataset, "train", tfds_dir)
+  test_images, test_labels = data.load_arrays(teacher_config.dataset, "test", tfds_dir)
+  if config.train_examples:
+    train_images, train_labels = (train_images[:config.train_examples],
+                                  train_labels[:config.train_examples])
+  test_images, test_labels = test_images[:config.eval_examples], test_labels[:config.eval_examples]
+  transforms = transforms_lib.by_name(config.transform, teacher.num_classes, teacher.latent_dim,
+                                      config.transform_seed)
+  train_data = build_dataset(teacher, train_images, train_labels, transforms, config.seed)
+  heldout = build_dataset(teacher, test_images, test_labels, transforms, config.seed + 1)
+  return train_data, heldout
+
+
+def run_regression(config, teacher_workdir, workdir):
+  """Runs the Sec. 3 regression experiment for the teacher in `teacher_workdir`.
+
+  Args:
+    config: RegressionConfig.
+    teacher_workdir: a finished (or checkpointed) binaries.train workdir.
+    workdir: output folder; created if missing. A rerun with the same flags skips finished seeds.
+
+  Returns:
+    The dict written to regression.json.
+  """
+  config.validate()
+  if not teacher_workdir or not os.path.exists(os.path.join(teacher_workdir, "config.json")):
+    raise UsageError(f"--teacher={teacher_workdir} holds no training run (no config.json); give "
+                     "the --workdir of a python -m binaries.train run.")
+  teacher, teacher_config = train.restore_model(teacher_workdir)
+  train.prepare_workdir(workdir)
+  done = _check_resume(config, teacher_workdir, workdir)
+  began = time.time()
+  train_data, heldout = load_regression_data(teacher, teacher_config, config)
+  if len(train_data) < config.batch_size:
+    raise UsageError(f"--batch_size={config.batch_size} exceeds the {len(train_data)} training "
+                     "examples; lower it or raise --train_examples.")
+  eval_sets = {"train": train_data.slice(0, config.eval_examples), "heldout": heldout}
+  model_kwargs = dataclasses.replace(
+      teacher_config, encoder_split=config.encoder_split,
+      decoder_split=config.decoder_split).model_kwargs(teacher.image_shape, teacher.num_classes)
+  logging.info("Regression data: %d train, %d held-out examples, D=%d, transform %s.",
+               len(train_data), len(heldout), teacher.latent_dim, config.transform)
+
+  steps = config.eval_steps()
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+  todo = [s for s in config.seeds() if s not in done]
+  total = len(todo) * config.num_steps
+  clock = {"start": time.time(), "done": 0}
+  for k, seed in enumerate(todo):
+    def progress(step, losses, k=k, seed=seed):
+      clock["done"] += 1
+      if step % config.log_every == 0 or step == config.num_steps:
+        rate = clock["done"] / max(time.time() - clock["start"], 1e-9)
+        logging.info("seed %d (%d/%d) step %d/%d  train batch: enc %.4f / %.4f  dec %.2f / %.2f "
+                     "(disentangled / entangled)  %.1f steps/s  ETA %s", seed, k + 1, len(todo),
+                     step, config.num_steps, float(losses["encoder/disentangled"]),
+                     float(losses["encoder/entangled"]), float(losses["decoder/disentangled"]),
+                     float(losses["decoder/entangled"]), rate,
+                     _format_seconds((total - clock["done"]) / max(rate, 1e-9)))
+    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, progress)
+    _save_seed(workdir, seed, done[seed])
+  # Every seed's scalars, including resumed ones, so the event files describe the whole run.
+  for seed in config.seeds():
+    for (problem, target, split), losses in done[seed].items():
+      with writer.as_default():
+        for step, loss in zip(steps, losses):
+          tf.summary.scalar(f"{problem}/{split}/{target}/seed_{seed}", loss, step=int(step))
+  writer.flush()
+
+  curves = {}
+  for seed in config.seeds():
+    for key, losses in done[seed].items():
+      curves.setdefault(key, {})[seed] = losses
+  summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window)
+  write_csv(os.path.join(workdir, "curves.csv"), steps, curves)
+  plot_curves(os.path.join(workdir, "regression.png"), steps, curves,
+              title=f"{teacher_config.dataset}, T_y = {config.transform}, "
+                    f"{config.num_seeds} seeds (band: min-max)")
+  result = dict(summary, transform=config.transform, dataset=teacher_config.dataset,
+                teacher=os.path.abspath(teacher_workdir), steps=steps,
+                num_train_examples=len(train_data), num_heldout_examples=len(heldout),
+                config=dataclasses.asdict(config))
+  _write_json(os.path.join(workdir, "regression.json"), result)
+  _write_json(os.path.join(workdir, "timing.json"),
+              {"seconds_this_call": round(time.time() - began, 1)})
+  for problem in PROBLEMS:
+    s = summary[problem]
+    logging.info("%s: final %.4g vs %.4g (ratio %.3f); steps to %d%%: %.0f vs %.0f (p=%.3g); "
+                 "AUC %.4f vs %.4f (p=%.3g)  [disentangled vs entangled]", problem,
+                 s["final_loss"]["disentangled"]["mean"], s["final_loss"]["entangled"]["mean"],
+                 s["final_loss"]["ratio"]["mean"], round(100 * config.fraction),
+                 s["steps_to_fraction"]["disentangled"]["mean"],
+                 s["steps_to_fraction"]["entangled"]["mean"], s["steps_to_fraction"]["p_value"],
+                 s["auc"]["disentangled"]["mean"], s["auc"]["entangled"]["mean"],
+                 s["auc"]["p_value"])
+  logging.info("Results in %s", workdir)
+  return _jsonable(result)
