@@ -173,7 +173,8 @@ def _check_architecture(architecture):
 
 def is_routed(layer):
   """Whether `layer` takes the labels as a second input (a label-routed layer)."""
-  return "_routed" in layer.name
+  from tfdis import routed_layers  # pylint: disable=g-import-not-at-top
+  return isinstance(layer, routed_layers.ROUTED_LAYERS)
 
 
 def apply_layers(layers, inputs, labels):

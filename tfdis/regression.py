@@ -17,7 +17,8 @@ optimiser     Adam, same learning rate, steps, batch order and initial weights f
 Both targets are equally learnable in principle (T_y is invertible and known given y), so the paper
 finds similar final losses, but faster convergence on the disentangled target z.
 
-Per seed and curve (held-out loss L(s) at the evaluated steps s = 0, e, 2e, ..., S) we measure
+Per seed and curve (held-out loss L(s) at the evaluated steps: s = 0, e, 2e, ..., S and, to resolve
+the fast start, --log_evals steps spaced evenly in log s) we measure
 
 ```none
 final          L_final = mean of the last k evaluations (k = --final_window)
@@ -63,7 +64,7 @@ PROBLEMS = ("encoder", "decoder")
 TARGETS = ("disentangled", "entangled")
 SPLITS = ("train", "heldout")
 # Fields that may change between a run and its resumption without changing any curve.
-_RESUMABLE_FIELDS = ("log_every",)
+_RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060,
@@ -83,6 +84,7 @@ class RegressionConfig:
   batch_size: int = 128
   learning_rate: float = 1e-3
   eval_every: int = 100
+  log_evals: int = 0
   train_examples: int = 0
   eval_examples: int = 2000
   fraction: float = 0.9
@@ -99,6 +101,8 @@ class RegressionConfig:
                  "final_window", "log_every"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if self.log_evals < 0:
+      raise UsageError(f"--log_evals={self.log_evals} must be >= 0 (0 = none).")
     if self.train_examples < 0:
       raise UsageError(f"--train_examples={self.train_examples} must be >= 0 (0 = all).")
     if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
@@ -112,9 +116,14 @@ class RegressionConfig:
     return self
 
   def eval_steps(self):
-    """The steps at which both losses are evaluated: 0, eval_every, ..., and num_steps."""
-    steps = list(range(0, self.num_steps, self.eval_every)) + [self.num_steps]
-    return np.asarray(steps, np.int64)
+    """Evaluated steps [E]: 0, every eval_every, num_steps, and log_evals log-spaced in [1, S].
+
+    The log-spaced ones resolve the fast start of the curves, where the convergence steps fall.
+    """
+    steps = set(range(0, self.num_steps, self.eval_every)) | {self.num_steps}
+    if self.log_evals:
+      steps |= set(np.round(np.geomspace(1, self.num_steps, self.log_evals)).astype(int).tolist())
+    return np.asarray(sorted(steps), np.int64)
 
   def seeds(self):
     return [self.seed + k for k in range(self.num_seeds)]
@@ -444,7 +453,8 @@ def plot_curves(path, steps, curves, title=""):
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   problems = [p for p in PROBLEMS if (p, "disentangled", "heldout") in curves]
   fig, axes = plt.subplots(1, len(problems), figsize=(5 * len(problems), 3.8), squeeze=False)
-  ylabels = {"encoder": "held-out MSE of μ_q (per dim)", "decoder": "held-out -ln p(x | y, z) (nats)"}
+  ylabels = {"encoder": "held-out MSE of μ_q (per dim)",
+             "decoder": "held-out -ln p(x | y, z) (nats)"}
   for ax, problem in zip(axes[0], problems):
     for target, colour in zip(TARGETS, ("tab:blue", "tab:red")):
       stack = np.stack(list(curves[(problem, target, "heldout")].values()))  # [seeds, E]

@@ -203,3 +203,7 @@ class RoutedConv2DTranspose(_RoutedConvBase):
       else:
         size.append(n * s + max(k - s, 0))
     return (input_shape[0],) + tuple(size) + (self.filters,)
+
+
+# The layer types that take `labels` as a second call argument (see tfdis.networks).
+ROUTED_LAYERS = (RoutedDense, RoutedConv2D, RoutedConv2DTranspose)

@@ -1,0 +1,26 @@
+"""binaries.bench end to end at a tiny batch: it runs, prints ratios and writes bench.json.
+
+Only the shape of the results is asserted; timings are never tested (they drift with load).
+"""
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "binaries.bench", "--quick", "--bench_batch_size=16",
+       "--bench_hidden_units=16", "--matmul_size=128",
+       f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "train_step_split_over_shared" in result.stdout
+  report = json.loads((tmp_path / "bench.json").read_text())
+  assert report["train_step_split_over_shared"] > 0
+  names = {row["name"] for row in report["steps"]["rows"]}
+  assert names == {"shared", "shared+xla", "split", "split+xla", "ten_subnetworks"}
+  assert report["steps"]["matmul_gflops"] > 0
+  assert {row["strategy"] for row in report["layers"]} == {"shared", "auto"}

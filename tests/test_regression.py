@@ -1,0 +1,246 @@
+"""Sec. 3 regression experiment: statistics on known curves, the dataset, training, the binary."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfdis import data
+from tfdis import model as model_lib
+from tfdis import networks
+from tfdis import regression
+from tfdis import train
+from tfdis import transforms as transforms_lib
+from tfdis.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+# Sizes that all differ, so a swapped axis fails: H=6, W=5, D=3, hidden 7, N=40, batch 8.
+TINY = dict(image_shape=(6, 5, 1), num_classes=10, latent_dim=3, architecture="mlp",
+            hidden_units=7)
+
+
+# --- Statistics on known curves. ---
+
+
+def test_steps_to_fraction_finds_the_known_step():
+  steps = [0, 10, 20, 30, 40, 50]
+  losses = [10.0, 8.0, 5.0, 1.95, 1.0, 1.0]
+  # L0 = 10, L_final = 1 (last 2), threshold 10 - 0.9 * 9 = 1.9: first reached at step 40.
+  assert regression.steps_to_fraction(steps, losses, 0.9, final_window=2) == 40.0
+  # Half way (threshold 5.5) is reached at step 20.
+  assert regression.steps_to_fraction(steps, losses, 0.5, final_window=2) == 20.0
+  # A curve that never descends has no convergence step.
+  assert np.isnan(regression.steps_to_fraction(steps, [1.0, 2.0, 3.0, 3.0, 3.0, 3.0]))
+
+
+def test_normalised_auc_of_a_line_and_a_constant():
+  steps = np.arange(0, 101, 10)
+  assert regression.normalised_auc(steps, 1.0 - steps / 100) == pytest.approx(0.5)
+  assert regression.normalised_auc(steps, np.full(11, 3.0)) == pytest.approx(1.0)
+  assert regression.final_loss([5.0, 4.0, 2.0, 3.0], final_window=2) == 2.5
+
+
+def test_t_interval_of_constant_and_known_values():
+  mean, (low, high) = regression.t_interval([0.7] * 4)
+  assert (mean, low, high) == pytest.approx((0.7, 0.7, 0.7))
+  # mean 2, sample sd 1, n = 3: half width t_{0.975, 2} / sqrt(3) = 4.303 / 1.7321.
+  mean, (low, high) = regression.t_interval([1.0, 2.0, 3.0])
+  assert mean == 2.0 and high - mean == pytest.approx(4.303 / np.sqrt(3))
+  assert np.isnan(regression.t_interval([1.0])[1][0])
+
+
+def test_sign_flip_p_values_on_known_inputs():
+  assert regression.sign_flip_p_value([1.0, 2.0, 3.0, 4.0, 5.0]) == 1 / 32
+  assert regression.sign_flip_p_value([1.0, 2.0, 3.0, 4.0, 5.0], "two-sided") == 2 / 32
+  assert regression.sign_flip_p_value([-1.0, -2.0, -3.0, -4.0, -5.0]) == 1.0
+  # Sums of (±1, ±2, ±3): 6, 0, 2, -4, 4, -2, 0, -6; five are >= the observed 0.
+  assert regression.sign_flip_p_value([1.0, 2.0, -3.0]) == 5 / 8
+  # All-zero differences: every pattern ties, p = 1.
+  assert regression.sign_flip_p_value([0.0, 0.0, 0.0]) == 1.0
+  # Beyond the exact limit, the random estimate is close to the exact 2^-n floor.
+  assert regression.sign_flip_p_value(np.arange(1.0, 19.0), max_exact=16) < 1e-3
+
+
+def test_summarise_a_slower_entangled_curve():
+  steps = np.arange(0, 101, 10)
+  fast = 1.0 + 9.0 * np.exp(-steps / 10.0)
+  slow = 1.0 + 9.0 * np.exp(-steps / 30.0)
+  seeds = [0, 1, 2, 3, 4]
+  curves = {("encoder", "disentangled", "heldout"): {s: fast * (1 + 0.01 * s) for s in seeds},
+            ("encoder", "entangled", "heldout"): {s: slow * (1 + 0.01 * s) for s in seeds}}
+  summary = regression.summarise(steps, curves, seeds, fraction=0.9, final_window=2)
+  assert list(summary) == ["encoder"]
+  speed = summary["encoder"]["steps_to_fraction"]
+  assert speed["disentangled"]["per_seed"] == [30.0] * 5
+  # slow: L_final = (1.448 + 1.321) / 2, threshold 10 - 0.9 (10 - 1.385) = 2.246, reached at 60.
+  assert speed["entangled"]["per_seed"] == [60.0] * 5
+  assert speed["difference"]["interval"] == pytest.approx([30.0, 30.0])
+  assert speed["p_value"] == 1 / 32 and speed["p_value_alternative"] == "greater"
+  assert summary["encoder"]["auc"]["p_value"] == 1 / 32
+  ratio = summary["encoder"]["final_loss"]["ratio"]["mean"]
+  assert ratio == pytest.approx(slow[-2:].mean() / fast[-2:].mean())  # 1.384: slow not settled
+  assert summary["encoder"]["final_loss"]["p_value_alternative"] == "two-sided"
+
+
+# --- Dataset. ---
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher():
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(5)
+  teacher = model_lib.ConditionalVAE(**TINY).build_all()
+  rng = np.random.default_rng(0)
+  images = rng.uniform(size=(40, 6, 5, 1)).astype(np.float32)
+  labels = np.arange(40, dtype=np.int32) % 10
+  return teacher, images, labels
+
+
+def test_dataset_applies_the_transform_of_each_label_and_is_reproducible(tiny_teacher):
+  teacher, images, labels = tiny_teacher
+  reflect = transforms_lib.by_name("reflection", 10, 3)
+  first = regression.build_dataset(teacher, images, labels, reflect, seed=3)
+  again = regression.build_dataset(teacher, images, labels, reflect, seed=3)
+  other = regression.build_dataset(teacher, images, labels, reflect, seed=4)
+  assert first.z.shape == (40, 3) and first.tz.shape == (40, 3) and len(first) == 40
+  np.testing.assert_array_equal(first.z, again.z)
+  assert np.abs(first.z - other.z).min() > 0
+  # T_i = -I for labels 0-4, +I for 5-9.
+  sign = np.where(labels < 5, -1.0, 1.0)[:, None]
+  np.testing.assert_allclose(first.tz, sign * first.z, rtol=1e-6)
+  rotate = transforms_lib.by_name("rotation", 10, 3, seed=1)
+  rotated = regression.build_dataset(teacher, images, labels, rotate, seed=3)
+  np.testing.assert_array_equal(rotated.z, first.z)
+  expected = np.einsum("bij,bj->bi", rotate.numpy()[labels], first.z)
+  np.testing.assert_allclose(rotated.tz, expected, rtol=1e-5, atol=1e-6)
+  # z is a draw from q*, not its mean: the standardised residuals look like N(0, 1) draws.
+  q = teacher.encode(images, labels)
+  residual = (first.z - q.mean().numpy()) / q.stddev().numpy()
+  assert 0.5 < residual.std() < 1.5 and np.abs(residual).max() > 0.1
+
+
+# --- Training. ---
+
+
+def _tiny_run(transform, tiny_teacher, **splits):
+  teacher, images, labels = tiny_teacher
+  dataset = regression.build_dataset(teacher, images, labels,
+                                     transforms_lib.by_name(transform, 10, 3, seed=2), seed=0)
+  config = regression.RegressionConfig(transform=transform, num_seeds=1, num_steps=12,
+                                       batch_size=8, eval_every=4, eval_examples=16,
+                                       final_window=2)
+  heldout = dataset.slice(24, 40)
+  return config, regression.train_seed(dict(TINY, **splits), dataset.slice(0, 24),
+                                       {"train": dataset.slice(0, 16), "heldout": heldout},
+                                       config, seed=7)
+
+
+def test_both_targets_start_from_identical_weights():
+  models = regression.build_models(TINY, seed=3)
+  split = regression.build_models(dict(TINY, encoder_split="0"), seed=3)["entangled"]
+  assert [networks.is_routed(l) for l in split.encoder_layers] == [False, False, False, True]
+  for a, b in zip(models["disentangled"].weights, models["entangled"].weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  other = regression.build_models(TINY, seed=4)
+  assert not np.array_equal(other["disentangled"].weights[0].numpy(),
+                            models["disentangled"].weights[0].numpy())
+
+
+@pytest.mark.parametrize("splits", [{}, {"encoder_split": "all", "decoder_split": "0"}],
+                         ids=["shared", "split"])
+def test_identity_transform_gives_identical_curves(tiny_teacher, splits):
+  """The control that must come out equal: same init, same batches, same targets."""
+  config, curves = _tiny_run("identity", tiny_teacher, **splits)
+  assert len(curves) == 8  # 2 problems x 2 targets x 2 splits
+  for problem in regression.PROBLEMS:
+    for split in regression.SPLITS:
+      disentangled = curves[(problem, "disentangled", split)]
+      assert disentangled.shape == (len(config.eval_steps()),) == (4,)
+      np.testing.assert_array_equal(curves[(problem, "entangled", split)], disentangled)
+      assert disentangled[-1] < disentangled[0]  # it learns
+
+
+def test_rotation_transform_gives_different_curves(tiny_teacher):
+  _, curves = _tiny_run("rotation", tiny_teacher)
+  for problem in regression.PROBLEMS:
+    assert not np.allclose(curves[(problem, "entangled", "heldout")][1:],
+                           curves[(problem, "disentangled", "heldout")][1:], rtol=1e-4)
+
+
+def test_bad_config_is_refused_with_the_fix():
+  with pytest.raises(UsageError, match="--transform='shear' is unknown"):
+    regression.RegressionConfig(transform="shear").validate()
+  with pytest.raises(UsageError, match="--final_window=30 exceeds"):
+    regression.RegressionConfig(num_steps=100, eval_every=10, final_window=30).validate()
+  with pytest.raises(UsageError, match="--fraction=1.0"):
+    regression.RegressionConfig(fraction=1.0).validate()
+
+
+# --- The binary end to end. ---
+
+
+@pytest.fixture(scope="module")
+def smoke_teacher(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("teacher")
+  images, labels = data.load_arrays("mnist", "train")
+  test_images, test_labels = data.load_arrays("mnist", "test")
+  config = train.TrainConfig(hidden_units=32, latent_dim=4, batch_size=32, num_steps=30,
+                             log_every=10, checkpoint_every=30, grid_columns=8)
+  train.train_and_evaluate(config, str(workdir), {"train": (images[:2000], labels[:2000]),
+                                                  "test": (test_images[:500], test_labels[:500])})
+  return workdir
+
+
+def _regress(*args):
+  return subprocess.run([sys.executable, "-m", "binaries.regress", *args], cwd=REPO, env=ENV,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
+  workdir = tmp_path / "regress"
+  args = ["--flagfile=flags/regress_smoke.cfg", f"--teacher={smoke_teacher}",
+          f"--workdir={workdir}"]
+  result = _regress(*args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "steps/s" in result.stderr and "ETA" in result.stderr  # the progress line
+  report = json.loads((workdir / "regression.json").read_text())
+  assert report["transform"] == "rotation" and report["dataset"] == "mnist"
+  assert report["steps"] == [0, 5, 10, 15, 20]
+  assert report["num_train_examples"] == 640 and report["num_heldout_examples"] == 200
+  for problem in regression.PROBLEMS:
+    for metric in ("final_loss", "steps_to_fraction", "auc"):
+      entry = report[problem][metric]
+      for part in ("disentangled", "entangled", "difference"):
+        assert len(entry[part]["per_seed"]) == 2
+        low, high = entry[part]["interval"]
+        assert low <= entry[part]["mean"] <= high, (problem, metric, part)
+      assert 1 / 4 <= entry["p_value"] <= 1
+    assert report[problem]["final_loss"]["ratio"]["mean"] > 0
+  assert 0 < report["encoder"]["final_loss"]["disentangled"]["mean"] < 2  # MSE per dim of z
+  assert 50 < report["decoder"]["final_loss"]["disentangled"]["mean"] < 600  # nats per image
+  with open(workdir / "curves.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert list(rows[0]) == ["problem", "target", "seed", "step", "split", "loss"]
+  assert len(rows) == 2 * 2 * 2 * 2 * 5  # problems x targets x seeds x splits x steps
+  assert {r["seed"] for r in rows} == {"0", "1"}
+  assert (workdir / "regression.png").stat().st_size > 10000
+  assert any(f.startswith("events") for f in os.listdir(workdir / "tensorboard"))
+
+  first = (workdir / "regression.json").read_bytes()
+  again = _regress(*args)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "step 10/20" not in again.stderr  # both seeds were finished: nothing retrained
+  assert (workdir / "regression.json").read_bytes() == first
+
+
+def test_teacher_without_a_run_is_one_line(tmp_path):
+  result = _regress("--flagfile=flags/regress_smoke.cfg", f"--teacher={tmp_path}",
+                    f"--workdir={tmp_path / 'out'}")
+  assert result.returncode == 2
+  last = result.stderr.strip().splitlines()[-1]  # earlier lines: TF's own start-up notices
+  assert last.startswith("error: --teacher=") and "holds no training run" in last
+  assert "Traceback" not in result.stderr
