@@ -32,6 +32,20 @@ def test_smoke_flagfile_end_to_end(tmp_path):
   assert any(f.startswith("events") for f in os.listdir(workdir / "tensorboard"))
 
 
+def test_multi_worker_strategy_as_a_single_worker_matches_default(tmp_path):
+  """Without TF_CONFIG, --strategy=multi_worker is one worker: the same numbers as default."""
+  runs = {}
+  for strategy in ("default", "multi_worker"):
+    workdir = tmp_path / strategy
+    result = _train("--flagfile=flags/smoke.cfg", f"--workdir={workdir}", f"--strategy={strategy}",
+                    "--num_steps=6")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs[strategy] = json.loads((workdir / "metrics.json").read_text())
+  assert runs["default"]["steps"] == 6
+  np.testing.assert_allclose(runs["multi_worker"]["test_elbo"], runs["default"]["test_elbo"],
+                             rtol=1e-5)
+
+
 def test_interrupt_checkpoints_and_the_same_command_resumes(tmp_path):
   workdir = tmp_path / "run"
   args = ["--flagfile=flags/smoke.cfg", f"--workdir={workdir}", "--num_steps=100000",

@@ -295,6 +295,7 @@ def run_batch(config, workdir, variant, seeds, datasets, classify):
       grid = grids.label_z_grid(decode, model.num_classes, z)  # [K, M, H, W, C]
       pictures[key] = np.round(grid * 255).astype(np.uint8)
     path = _result_path(workdir, condition, seed)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     np.savez_compressed(path[:-len(".json")] + "_grids.npz", **pictures)
     _write_json(path, result)  # last: its presence marks the seed finished
     logging.info("%s seed %d: SP(μ_p) %s  SP(μ'_p) %s  -> %s", condition, seed,

@@ -121,6 +121,26 @@ def _load_idx_dir(folder, split):
 
 
 def _load_tfds(name, split, tfds_dir):
+  """TFDS split as uint8 arrays, decoded once and then read from a .npz cache beside TFDS's files."""
+  cache = os.path.join(tfds_dir, "tfdis_arrays", f"{name}-{split}.npz")
+  if os.path.exists(cache):
+    try:
+      with np.load(cache) as arrays:
+        return arrays["images"], arrays["labels"]
+    except (OSError, ValueError, KeyError, EOFError):
+      pass  # a damaged cache is rebuilt from TFDS below
+  images, labels = _decode_tfds(name, split, tfds_dir)
+  try:
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    tmp = cache + f".{os.getpid()}.tmp.npz"
+    np.savez(tmp, images=images, labels=labels)
+    os.replace(tmp, cache)
+  except OSError:
+    pass  # a read-only TFDS folder only costs the decoding next time
+  return images, labels
+
+
+def _decode_tfds(name, split, tfds_dir):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   kwargs = {}
   if name == "mnist":
