@@ -74,10 +74,7 @@ def run(flags_obj=FLAGS, log=print):
   return results
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
-  common.run_cli(run)
+main = common.make_main(run)
 
 
 if __name__ == "__main__":

@@ -13,3 +13,14 @@ def run_cli(fn):
   except UsageError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+
+
+def make_main(run):
+  """The absl `main` of a binary: no positional arguments, then `run_cli(run)`."""
+  from absl import app  # pylint: disable=g-import-not-at-top
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
+    run_cli(run)  # absl would take a returned value for the exit status
+  return main

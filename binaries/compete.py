@@ -56,10 +56,9 @@ FLAGS = flags.FLAGS
 
 def run(flags_obj=FLAGS, datasets_override=None):
   """Library seam for tests: the config from flags, run."""
-  del flags_obj
   tf.config.experimental.enable_op_determinism()
   config = flag_defs.config_from_flags(competition.CompetitionConfig)
-  return competition.run_competition(config, FLAGS.workdir, datasets_override)
+  return competition.run_competition(config, flags_obj.workdir, datasets_override)
 
 
 def main(argv):

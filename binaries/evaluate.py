@@ -21,10 +21,7 @@ def run(flags_obj=FLAGS):
   return evaluation.evaluate_workdir(flags_obj.workdir, flag_defs.evaluation_config_from_flags())
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
-  common.run_cli(run)
+main = common.make_main(run)
 
 
 if __name__ == "__main__":

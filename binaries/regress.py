@@ -35,10 +35,6 @@ _HELP = {
     "log_every": "Steps between progress lines.",
     "jit_compile": "XLA-compile the training and evaluation steps.",
 }
-# Defined here rather than by define_fields: binaries.evaluate's --transform is an enum of the two
-# transforms it supports, and this binary also takes the controls (validated by RegressionConfig).
-if "transform" not in flags.FLAGS:
-  flags.DEFINE_string("transform", "rotation", _HELP["transform"])
 if "teacher" not in flags.FLAGS:
   flags.DEFINE_string("teacher", None, "Workdir of the trained VAE whose q*(z | x, y) gives z.")
 flag_defs.define_fields(regression.RegressionConfig, _HELP)
@@ -52,10 +48,7 @@ def run(flags_obj=FLAGS):
                                    flags_obj.teacher, flags_obj.workdir)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
-  common.run_cli(run)
+main = common.make_main(run)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,13 @@ def test_classifier_trains_and_cache_round_trips(tmp_path):
   def no_data(dataset, split):
     raise AssertionError("a cached classifier must not load data")
 
-  reloaded, meta2 = classifier.load_or_train("tiny", cache_dir=str(tmp_path), load_fn=no_data)
+  reloaded, meta2 = classifier.load_or_train("tiny", cache_dir=str(tmp_path), epochs=2,
+                                             batch_size=16, steps_per_epoch=8, load_fn=no_data)
   assert meta2 == meta
+  # A cached classifier trained with other settings (a smoke test's) is not reused.
+  with pytest.raises(AssertionError, match="must not load data"):
+    classifier.load_or_train("tiny", cache_dir=str(tmp_path), epochs=3, batch_size=16,
+                             steps_per_epoch=8, load_fn=no_data)
   images = _class_images([0, 1, 2, 2], np.random.default_rng(2))
   np.testing.assert_allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0),
                              atol=1e-5)

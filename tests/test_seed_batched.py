@@ -78,3 +78,14 @@ def test_resume_continues_the_batched_run(tiny_mnist, tmp_path):
 def test_incompatible_configs_are_refused(second, match):
   with pytest.raises(seed_batched.UsageError, match=match):
     seed_batched.check_configs([_config(5), _config(**dict(dict(seed=6), **second))])
+
+
+def test_cached_batch_order_equals_train_batch_indices():
+  trainer = seed_batched.SeedBatchedTrainer([_config(5), _config(2)], (28, 28, 1), 10)
+  images = np.arange(30, dtype=np.float32)[:, None, None, None] * np.ones((30, 28, 28, 1),
+                                                                          np.float32)
+  labels = np.arange(30, dtype=np.int32) % 10
+  for step in (0, 1, 3, 4, 7, 3):  # 30 // 8 = 3 steps per epoch, and back to epoch 1
+    got, _, _ = trainer.batch(images, labels, step)  # pixel value = example index
+    for row, config in zip(got[:, :, 0, 0, 0], trainer.configs):
+      np.testing.assert_array_equal(row, train.batch_indices(step, 30, 8, config.seed))

@@ -85,5 +85,8 @@ def test_by_name():
       transforms.random_rotations(G, D, seed=2).numpy())
   np.testing.assert_array_equal(
       transforms.by_name("reflections", G, D).numpy(), transforms.reflections(G, D).numpy())
+  np.testing.assert_array_equal(  # the binaries' short names
+      transforms.by_name("rotation", G, D, seed=2).numpy(),
+      transforms.random_rotations(G, D, seed=2).numpy())
   with pytest.raises(ValueError, match="identity"):
-    transforms.by_name("rotation", G, D)
+    transforms.by_name("shear", G, D)

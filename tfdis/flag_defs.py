@@ -54,7 +54,7 @@ _EVALUATION_HELP = {
     "classifier_steps_per_epoch": "Steps per classifier epoch (0 = the whole training split).",
     "grid_columns": "Shared z columns in the grids.",
 }
-_ENUMS["transform"] = ("rotation", "reflection")
+_ENUMS["transform"] = ("rotation", "reflection", "same_rotation", "identity")
 
 
 def define_fields(config_class, helps):

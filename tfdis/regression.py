@@ -274,7 +274,7 @@ def train_seed(model_kwargs, train_data, eval_sets, config, seed, progress=None)
     eval_sets: {split name: RegressionData} evaluated at `config.eval_steps()`.
     config: RegressionConfig.
     seed: int, seed of the initial weights and of the batch order.
-    progress: optional callable(step) called after every step (for logging).
+    progress: optional callable(step, batch losses) called after every step (for logging).
 
   Returns:
     {(problem, target, split): float64 [E]} losses at the E evaluated steps.

@@ -6,8 +6,8 @@ stacks them: every weight gets a leading seed axis and one compiled step updates
 
 ```none
 shared dense:   h[s, b] = act(x[s, b] @ W[s] + c[s])                einsum 'sbi,sio->sbo'
-routed dense:   h[s, b] = act(x[s, b] @ W[s, y[s, b]] + c[s, y[s, b]])   W [S, G, in, out]
-                (the (seed, label) pairs are G*S groups of kernels.routed.routed_dense)
+routed dense:   h[s, b] = act(x[s, b] @ W[s*G + y[s, b]] + c[s*G + y[s, b]])   W [S*G, in, out]
+                (the (seed, label) pairs are the S*G groups of kernels.routed.routed_dense)
 loss            = sum_s  -sum_b ELBO_s(x[s, b], y[s, b]) / B          (Eq. 1, each seed's own batch)
 ```
 
@@ -24,6 +24,12 @@ the initial weights are those `ConditionalVAE` gets after `keras.utils.set_rando
 (S models are built that way and their weights stacked), batch b of seed s is
 `train.batch_indices(step, N, B, seed)`, and its noise `train.step_noise(config_s, D, step)`. So
 seed s of a batched run equals the sequential run of seed s up to float rounding (tested).
+
+What it buys (`tfdis.bench_seeds`, 2 CPU cores shared with other jobs, so +-30% noise): at the
+competition size (MLP 512 x 3, B = 128) 16 seeds together ran 0.9-1.33x the model-steps/s of 16
+sequential runs (4 seeds: 1.1x), at 64 units 1.3x. A CPU is compute-bound here: stacking saves
+per-step dispatch and a process per seed, not FLOPs, so issue #6's 4x is not reached on this
+machine (a GPU, which one such model leaves mostly idle, is where it would pay).
 
 Only the MLP architecture is supported (the competition of App. B uses it); the configs may
 differ in `seed` and `transform_seed` only. Shapes: S seeds, B batch, D latent, G labels.
@@ -212,14 +218,27 @@ class SeedBatchedTrainer:
       optimizer.apply(tape.gradient(loss, variables), variables)
       return tf.reduce_mean(terms["elbo"], axis=1)  # [S]
     self._step = tf.function(step_fn, jit_compile=config.jit_compile)
+    self._orders = {}  # (seed, epoch, N) -> that epoch's permutation
 
   @property
   def completed_steps(self):
     return int(self.optimizer.iterations.numpy())
 
+  def _batch_indices(self, step, num_examples, batch_size, seed):
+    """train.batch_indices(step, ...), with each seed's epoch permutation drawn once per epoch."""
+    steps_per_epoch = num_examples // batch_size
+    if steps_per_epoch < 1:
+      return train.batch_indices(step, num_examples, batch_size, seed)  # raises its UsageError
+    epoch, position = divmod(int(step), steps_per_epoch)
+    key = (seed, epoch, num_examples)
+    if key not in self._orders:
+      self._orders = {k: v for k, v in self._orders.items() if k[1] == epoch}  # keep one epoch
+      self._orders[key] = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    return self._orders[key][position * batch_size:(position + 1) * batch_size]
+
   def batch(self, train_images, train_labels, step):
     """(images [S, B, H, W, C], labels [S, B], noise [S, B, D]) of every seed at `step`."""
-    idx = np.stack([train.batch_indices(step, len(train_images), c.batch_size, c.seed)
+    idx = np.stack([self._batch_indices(step, len(train_images), c.batch_size, c.seed)
                     for c in self.configs])  # [S, B]
     noise = tf.stack([train.step_noise(c, self.vae.latent_dim, step) for c in self.configs])
     return train_images[idx], train_labels[idx], noise
