@@ -128,6 +128,12 @@ def test_rerun_trains_nothing_and_gives_the_same_table(single_process_sweep):
   table = competition.run_competition(_smoke_config(), str(workdir))
   assert table["trained_batches"] == 0
   assert (workdir / "winrate.json").read_text() == before
+  # Other thresholds re-judge the stored SP intervals, without training.
+  strict = competition.run_competition(_smoke_config(tau_lo=-2.0, tau_hi=2.0), str(workdir))
+  assert strict["trained_batches"] == 0
+  assert all(c["inconclusive"] == 2 for c in strict["conditions"].values())
+  competition.run_competition(_smoke_config(), str(workdir))
+  assert (workdir / "winrate.json").read_text() == before
 
 
 def test_shards_then_aggregate_equal_one_process(single_process_sweep, tmp_path):

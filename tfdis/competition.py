@@ -198,9 +198,14 @@ class CompetitionConfig:
             for i in range(0, len(seeds), self.seeds_per_batch)]
 
   def defining(self):
-    """Fields that define a run's result; a results folder must keep them."""
+    """Fields that define a run's stored result (SP, LP); a results folder must keep them.
+
+    The thresholds are not among them: the table re-judges the stored intervals with the
+    thresholds of each call, so changing --tau_lo / --tau_hi needs no retraining.
+    """
     skip = ("conditions", "seeds", "first_seed", "seeds_per_batch", "log_every",
-            "checkpoint_every", "classifier_dir", "num_shards", "shard_index", "aggregate")
+            "checkpoint_every", "classifier_dir", "num_shards", "shard_index", "aggregate",
+            "tau_lo", "tau_hi")
     return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
@@ -233,19 +238,24 @@ def judge(model, config, classify=None):
         num_bootstrap=config.num_bootstrap)
     result[key] = {"value": _finite(sp.value), "interval": [_finite(v) for v in sp.interval],
                    "degenerate": sp.degenerate}
-  preserved = True
   result["lp"] = None
   if classify is not None and config.min_label_preservation > 0:
     lp = label_preservation.compute_label_preservation(
         model.decode_mean, classify, model.num_classes, config.lp_samples_per_class,
         model.latent_dim, seed=config.judge_seed + 1)
     result["lp"] = {"value": float(lp.value), "interval": [float(v) for v in lp.interval]}
-    preserved = lp.value >= config.min_label_preservation
-  nan_if_none = lambda iv: tuple(float("nan") if v is None else v for v in iv)
-  result["verdict"] = verdict(nan_if_none(result["sp_mu"]["interval"]),
-                              nan_if_none(result["sp_mu_prime"]["interval"]),
-                              config.tau_lo, config.tau_hi, preserved)
+  result["verdict"] = run_verdict(result, config)
   return result
+
+
+def run_verdict(result, config):
+  """`verdict` of a stored run result under config's thresholds (re-judging needs no training)."""
+  nan_if_none = lambda iv: tuple(float("nan") if v is None else v for v in iv)
+  lp = result.get("lp")
+  preserved = lp is None or lp["value"] >= config.min_label_preservation
+  return verdict(nan_if_none(result["sp_mu"]["interval"]),
+                 nan_if_none(result["sp_mu_prime"]["interval"]),
+                 config.tau_lo, config.tau_hi, preserved)
 
 
 def _finite(x):
@@ -393,7 +403,9 @@ def aggregate(config, workdir):
         missing.append((condition, seed))
         continue
       with open(path) as f:
-        runs.append(json.load(f))
+        run = json.load(f)
+      run["verdict"] = run_verdict(run, config)  # the thresholds of this call
+      runs.append(run)
     if not runs:
       continue
     counts = collections.Counter(r["verdict"] for r in runs)
