@@ -68,3 +68,13 @@ def test_split_model_trains_under_xla_and_exports(tmp_path):
   z = tf.constant(np.random.default_rng(1).standard_normal((2, 3)), tf.float32)
   np.testing.assert_allclose(loaded.signatures["decode"](y=y, z=z)["images"].numpy(),
                              trainer.model.decode_mean(y, z).numpy(), atol=1e-6)
+
+
+def test_gather_gradients_reach_adam_summed():
+  """Duplicate rows of an IndexedSlices gradient are summed before Adam sees them."""
+  from tfdis import train  # pylint: disable=g-import-not-at-top
+  slices = tf.IndexedSlices(values=tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
+                            indices=tf.constant([0, 2, 0]), dense_shape=tf.constant([3, 2]))
+  dense, untouched = train.dense_gradients([slices, tf.ones([2])])
+  np.testing.assert_array_equal(dense.numpy(), [[6.0, 8.0], [0.0, 0.0], [3.0, 4.0]])
+  np.testing.assert_array_equal(untouched.numpy(), [1.0, 1.0])

@@ -54,10 +54,12 @@ Run time and first result (2-core CPU shared with other jobs, MLP 512 x 3, D = 1
 a standard or y-masked run trains at ~35-45 model-steps/s and takes ~160 s with its judging; a
 split-layer run (one routed 512-wide layer) ~20-27 model-steps/s, ~230 s. 20 seeds of the four
 variants of one transform: ~4.3 h; both transforms: ~8.5 h (or / K with --num_shards=K machines).
-Seeds 0, 1 of the standard condition: reflection, decoder wins 2/2 (SP μ_p [0.68, 0.72] and
-[0.73, 0.77], μ'_p [-0.05, -0.03] and [-0.03, -0.01]; Fig. 6 shows the decoder winning too);
-rotation, inconclusive 2/2 (SP μ_p [0.34, 0.39] and [0.41, 0.46], μ'_p [0.18, 0.23] and
-[0.12, 0.16]: partly decoder-leaning, not the clean encoder win of Fig. 5 at this length).
+First results (rule as above): reflection standard, decoder wins 2/2 (SP μ_p [0.68, 0.72],
+[0.73, 0.77]; μ'_p [-0.05, -0.03], [-0.03, -0.01]), as Fig. 6; reflection y masked, inconclusive
+2/2 but encoder-leaning (μ_p [0.26, 0.31], [0.14, 0.18]; μ'_p [0.31, 0.35], [0.45, 0.50]);
+rotation standard, inconclusive 4/4 (μ_p 0.30-0.49, μ'_p 0.12-0.31: both partly style-preserving,
+not the clean encoder win of Fig. 5 at 5k steps; a rotation keeps |z|, so style carried by |z|
+survives in both).
 """
 import collections
 import dataclasses

@@ -245,7 +245,7 @@ class _PairTrainer:
       with tf.GradientTape() as tape:
         losses = _pair_losses(self.models, images, labels, z, tz)
         total = tf.add_n(list(losses.values()))
-      grads = tape.gradient(total, self.variables)
+      grads = train.dense_gradients(tape.gradient(total, self.variables))
       self.optimizer.apply(grads, self.variables)
       return losses
 

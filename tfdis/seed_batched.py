@@ -13,11 +13,9 @@ loss            = sum_s  -sum_b ELBO_s(x[s, b], y[s, b]) / B          (Eq. 1, ea
 
 Seeds never interact: the loss is a sum of per-seed terms, so seed s's gradient is exactly its
 own, and Adam is elementwise, so Keras Adam on the stacked variables is S independent Adams.
-One quirk is kept on purpose: Keras 3 Adam, given an IndexedSlices gradient (what `tf.gather` of a
-routed layer's weights produces), forms the second moment from the *unsummed* slices (v gets
-sum_i g_i^2 over the duplicate rows, not (sum_i g_i)^2; measured on Keras 3.15). A single model's
-routed layers train that way, so the routed weights here are stored [S*G, ...] and handed to the
-routed kernel unreshaped, which gives per-seed gradients of the very same IndexedSlices structure.
+Routed weights are stored [S*G, ...] and handed to the routed kernel unreshaped; their gradients
+(IndexedSlices where the kernel gathers) are made dense before Adam, as `tfdis.train` does
+(`train.dense_gradients`: Keras 3 Adam would otherwise square the unsummed rows).
 
 Everything that makes a `tfdis.train.train` run a function of its config is reproduced per seed:
 the initial weights are those `ConditionalVAE` gets after `keras.utils.set_random_seed(seed)`
@@ -96,8 +94,8 @@ def _stacked_dense(x, labels, kernel, bias, routed_layer, num_groups):
     return tf.einsum("sbi,sio->sbo", x, kernel) + bias[:, None, :]
   num_seeds, batch = x.shape[0], tf.shape(x)[1]
   groups = labels + num_groups * tf.range(num_seeds, dtype=labels.dtype)[:, None]  # [S, B]
-  # The variables go to the kernel unreshaped, so their gradients are IndexedSlices exactly
-  # like a single model's (see the module docstring on Keras Adam).
+  # The variables go to the kernel unreshaped, so their gradients have the same structure as a
+  # single model's (made dense before Adam, see the module docstring).
   flat = routed.routed_dense(tf.reshape(x, [-1, x.shape[-1]]), tf.reshape(groups, [-1]),
                              kernel, bias)  # [S*B, out]
   return tf.reshape(flat, [num_seeds, batch, kernel.shape[-1]])
@@ -215,7 +213,7 @@ class SeedBatchedTrainer:
       with tf.GradientTape() as tape:
         terms = self.vae.elbo_terms(images, labels, noise)
         loss = -tf.reduce_sum(terms["elbo"]) * scale  # sum over seeds of each seed's loss
-      optimizer.apply(tape.gradient(loss, variables), variables)
+      optimizer.apply(train.dense_gradients(tape.gradient(loss, variables)), variables)
       return tf.reduce_mean(terms["elbo"], axis=1)  # [S]
     self._step = tf.function(step_fn, jit_compile=config.jit_compile)
     self._orders = {}  # (seed, epoch, N) -> that epoch's permutation

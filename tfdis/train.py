@@ -159,6 +159,16 @@ def _write_json(path, obj):
   os.replace(tmp, path)
 
 
+def dense_gradients(grads):
+  """Gradients as dense tensors, for the optimizer.
+
+  Routed layers gather their weights by label, so some gradients arrive as tf.IndexedSlices with
+  one row per example. Keras 3 Adam (3.15) would then build its second moment from the unsummed
+  rows, Σ g_i², instead of from the row's gradient (Σ g_i)²: not Adam. Summing them first is.
+  """
+  return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
 def model_checkpoint(model, **others):
   """A tf.train.Checkpoint holding the model's weights (in `model.weights` order) and `others`.
 
@@ -186,7 +196,7 @@ class _Trainer:
     with tf.GradientTape() as tape:
       terms = self.model.elbo_terms(images, labels, noise)
       loss = -tf.reduce_sum(terms["elbo"]) * scale
-    grads = tape.gradient(loss, self.model.trainable_variables)
+    grads = dense_gradients(tape.gradient(loss, self.model.trainable_variables))
     means = {k: tf.reduce_mean(v) for k, v in terms.items()}
     return grads, means
 
