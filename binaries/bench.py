@@ -4,7 +4,8 @@
 
 Prints, from one process with interleaved candidates: per-layer forward+backward ratios of every
 routing strategy (with and without XLA), whole training-step ratios (shared, split, ten ordinary
-sub-networks), and the shared step's GFLOP/s against this machine's matmul rate. With --workdir,
+sub-networks), the shared step's GFLOP/s against this machine's matmul rate, and the throughput of
+S seeds trained together against S sequential runs (S = 1, 4, 16). With --workdir,
 writes <workdir>/bench.json (the whole-step ratio under `train_step_split_over_shared`).
 --quick (under a minute) times fewer layers and rounds.
 """
@@ -22,7 +23,8 @@ flags.DEFINE_integer("bench_hidden_units", 512, "Hidden width of the timed VAEs 
                      lower_bound=1)
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul that measures the machine's rate.",
                      lower_bound=8)
-flags.DEFINE_list("sections", ["layers", "steps"], "What to time: layers, steps.")
+flags.DEFINE_list("sections", ["layers", "steps", "seeds"],
+                  "What to time: layers, steps, seeds (S seeds trained together vs one by one).")
 if "workdir" not in flags.FLAGS:
   flags.DEFINE_string("workdir", None, "Where to write bench.json (optional).")
 FLAGS = flags.FLAGS
@@ -35,9 +37,10 @@ def run(flags_obj=FLAGS, log=print):
   from tfdis import layer_benchmark  # pylint: disable=g-import-not-at-top
   from tfdis import step_benchmark  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
-  unknown = set(flags_obj.sections) - {"layers", "steps"}
+  from tfdis import bench_seeds  # pylint: disable=g-import-not-at-top
+  unknown = set(flags_obj.sections) - {"layers", "steps", "seeds"}
   if unknown:
-    raise UsageError(f"--sections names {sorted(unknown)}; use layers and/or steps.")
+    raise UsageError(f"--sections names {sorted(unknown)}; use layers, steps and/or seeds.")
   results = {"quick": flags_obj.quick}
   if "layers" in flags_obj.sections:
     rows = layer_benchmark.run(
@@ -64,6 +67,17 @@ def run(flags_obj=FLAGS, log=print):
         f"ten sub-networks / split = {steps['train_step_subnetworks_over_split']:.2f}")
     results["steps"] = steps
     results["train_step_split_over_shared"] = steps["train_step_split_over_shared"]
+  if "seeds" in flags_obj.sections:
+    counts = (1, 4) if flags_obj.quick else (1, 4, 16)
+    config = bench_seeds.competition_config(hidden_units=flags_obj.bench_hidden_units)
+    rows = bench_seeds.benchmark_seeds(config, seed_counts=counts,
+                                       steps=5 if flags_obj.quick else 20,
+                                       repeats=2 if flags_obj.quick else 3)
+    log("Seeds trained together in one XLA program vs one after another (model-steps/s):")
+    for row in rows:
+      log(f"  S={row['num_seeds']:<3} batched {row['batched_steps_per_s']:8.1f}  sequential "
+          f"{row['sequential_steps_per_s']:8.1f}  speedup {row['speedup']:.2f}x")
+    results["seeds"] = rows
   if flags_obj.workdir:
     os.makedirs(flags_obj.workdir, exist_ok=True)
     path = os.path.join(flags_obj.workdir, "bench.json")

@@ -24,3 +24,5 @@ def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   assert names == {"shared", "shared+xla", "split", "split+xla", "ten_subnetworks"}
   assert report["steps"]["matmul_gflops"] > 0
   assert {row["strategy"] for row in report["layers"]} == {"shared", "auto"}
+  assert [row["num_seeds"] for row in report["seeds"]] == [1, 4]
+  assert all(row["speedup"] > 0 for row in report["seeds"])
