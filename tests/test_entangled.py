@@ -51,3 +51,17 @@ def test_style_preservation_collapses_under_rotation(vae):
   assert model_sp.value > 0.5, model_sp.value
   assert abs(twin_sp.value) < 0.15, twin_sp.value
   assert model_sp.interval[0] > twin_sp.interval[1]
+
+
+def test_colour_data_adds_colour_style_statistics():
+  """SVHN-shaped generators are also measured by contrast and colour, not only by shape."""
+  from tfdis import evaluation  # pylint: disable=g-import-not-at-top
+  assert evaluation.measurement_names((28, 28, 1)) == (
+      "slant", "thickness", "width", "height", "area")
+  colour = model_lib.ConditionalVAE(image_shape=(32, 32, 3), latent_dim=16, hidden_units=8,
+                                    architecture="conv").build_all()
+  names = evaluation.measurement_names(colour.image_shape)
+  assert "contrast" in names and "foreground_red" in names
+  sp = style_preservation.compute_style_preservation(colour.decode_mean, 10, 12, 16, seed=0,
+                                                     names=names, num_bootstrap=20)
+  assert sp.per_measurement.shape == (len(names),)

@@ -26,6 +26,7 @@ from tfdis import data
 from tfdis import entangled
 from tfdis import grids
 from tfdis import label_preservation
+from tfdis import morphometrics
 from tfdis import style_preservation
 from tfdis import train
 from tfdis import transforms as transforms_lib
@@ -87,6 +88,15 @@ def elbo_summary(per_example):
   return {"value": mean, "interval": [mean - half, mean + half]}
 
 
+def measurement_names(image_shape):
+  """The style measurements for images of `image_shape`: Morpho-MNIST's, plus colour statistics
+  (contrast, foreground and background RGB means) for colour data such as SVHN."""
+  names = morphometrics.MEASUREMENTS
+  if image_shape[-1] == 3:
+    names += morphometrics.COLOUR_MEASUREMENTS
+  return names
+
+
 def measure_generator(generator, test_images, test_labels, classify, config):
   """ELBO, LP and SP of one generator (a ConditionalVAE or an EntangledModel).
 
@@ -101,7 +111,8 @@ def measure_generator(generator, test_images, test_labels, classify, config):
       generator.latent_dim, seed=config.seed + 1)
   sp = style_preservation.compute_style_preservation(
       generator.decode_mean, generator.num_classes, config.num_z, generator.latent_dim,
-      seed=config.seed + 2, num_bootstrap=config.num_bootstrap)
+      seed=config.seed + 2, names=measurement_names(generator.image_shape),
+      num_bootstrap=config.num_bootstrap)
   result = {
       "elbo": dict(elbo_summary(terms["elbo"]), kl=float(terms["kl"].mean()),
                    log_likelihood=float(terms["log_likelihood"].mean())),
