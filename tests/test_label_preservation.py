@@ -58,8 +58,12 @@ def test_classifier_trains_and_cache_round_trips(tmp_path):
                                          batch_size=16, steps_per_epoch=8, load_fn=_tiny_data,
                                          num_classes=G)
   assert meta["test_accuracy"] >= 0.9
-  model_path, meta_path = classifier.cache_paths("tiny", str(tmp_path))
-  assert os.path.exists(model_path)
+  model_path, meta_path = classifier.cache_paths(
+      "tiny", str(tmp_path), {"epochs": 2, "batch_size": 16, "seed": 0, "steps_per_epoch": 8})
+  assert os.path.exists(model_path) and os.path.basename(model_path) != "tiny.keras"
+  # The default settings keep the plain name (the cache of earlier versions stays valid).
+  assert classifier.cache_paths("tiny", str(tmp_path), classifier._DEFAULT_SETTINGS)[0].endswith(
+      os.sep + "tiny.keras")
   with open(meta_path) as f:
     assert json.load(f)["test_accuracy"] == meta["test_accuracy"]
 

@@ -94,10 +94,21 @@ def predict_labels(model: keras.Model, images, batch_size: int = 512) -> np.ndar
   return np.concatenate(predictions).astype(np.int32)
 
 
-def cache_paths(dataset: str, cache_dir: Optional[str] = None) -> Tuple[str, str]:
-  """(model path `<dir>/<dataset>.keras`, metadata path `<dir>/<dataset>.json`)."""
+_DEFAULT_SETTINGS = {"epochs": 6, "batch_size": 128, "seed": 0, "steps_per_epoch": None}
+
+
+def cache_paths(dataset: str, cache_dir: Optional[str] = None,
+                settings: Optional[dict] = None) -> Tuple[str, str]:
+  """(model path `<dir>/<stem>.keras`, metadata path `<dir>/<stem>.json`).
+
+  The stem is the dataset's name for the default training settings, and names the settings
+  otherwise, so a smoke run's few-step classifier never replaces the real one in a shared cache.
+  """
   folder = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
-  return os.path.join(folder, dataset + ".keras"), os.path.join(folder, dataset + ".json")
+  stem = dataset
+  if settings and settings != _DEFAULT_SETTINGS:
+    stem += "_" + "_".join(f"{k}{settings[k]}" for k in sorted(settings))
+  return os.path.join(folder, stem + ".keras"), os.path.join(folder, stem + ".json")
 
 
 def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epochs: int = 6,
@@ -117,12 +128,12 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
   Returns:
     (model, metadata dict with "test_accuracy", "train_seconds", "dataset", ...).
   """
-  model_path, meta_path = cache_paths(dataset, cache_dir)
+  wanted = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
+            "steps_per_epoch": steps_per_epoch}
+  model_path, meta_path = cache_paths(dataset, cache_dir, wanted)
   if os.path.exists(model_path) and os.path.exists(meta_path):
     with open(meta_path) as f:
       cached = json.load(f)
-    wanted = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
-              "steps_per_epoch": steps_per_epoch}
     # A classifier trained with other settings (say, a smoke test's few steps) is not reused.
     if all(cached.get(k) == v for k, v in wanted.items()):
       return keras.models.load_model(model_path), cached
@@ -141,6 +152,7 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
               "keras_version": keras.__version__}
   os.makedirs(os.path.dirname(model_path), exist_ok=True)
   model.save(model_path)
-  with open(meta_path, "w") as f:
+  with open(meta_path + ".tmp", "w") as f:  # last, and whole: its presence marks the cache valid
     json.dump(metadata, f, indent=2)
+  os.replace(meta_path + ".tmp", meta_path)
   return model, metadata

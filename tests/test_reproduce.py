@@ -1,0 +1,280 @@
+"""binaries.reproduce: the plan per scale, the report's checks, and the smoke scale end to end,
+straight through and killed then resumed (the same report, finished runs not redone)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfdis import flagfiles
+from tfdis import report
+from tfdis import reproduce
+from tfdis import train
+from tfdis.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+NUM_RUNS = 16  # shared, 3 split, 8 appendix A, 2 regression, 2 competition
+REPORT_FILES = ("REPORT.md", "results.json")
+
+
+# --- flagfiles ---------------------------------------------------------------------------------
+
+def test_flagfile_reader_follows_includes_and_later_lines_win(tmp_path):
+  base = tmp_path / "base.cfg"
+  base.write_text("# comment\n--hidden_units=64\n--latent_dim=8\n--jit_compile=true\n")
+  top = tmp_path / "top.cfg"
+  top.write_text(f"--flagfile={base}\n\n--latent_dim=3\n--nojit_compile\n--num_steps=7\n")
+  assert flagfiles.read(str(top)) == {"hidden_units": "64", "latent_dim": "3",
+                                      "jit_compile": "false", "num_steps": "7"}
+  config = flagfiles.config_from_file(train.TrainConfig, str(top), {"num_steps": 9})
+  assert (config.hidden_units, config.latent_dim, config.jit_compile, config.num_steps) == (
+      64, 3, False, 9)
+  assert config.batch_size == train.TrainConfig().batch_size  # not in the file: the default
+
+
+@pytest.mark.parametrize("text, match", [
+    ("--no_such_flag=1\n", "not a setting of TrainConfig"),
+    ("--latent_dim=three\n", "not a valid int"),
+    ("latent_dim=3\n", "is not a --flag line"),
+    ("--flagfile=missing.cfg\n", "does not exist"),
+])
+def test_bad_flagfiles_are_refused_with_the_line(tmp_path, text, match):
+  path = tmp_path / "bad.cfg"
+  path.write_text(text)
+  with pytest.raises(UsageError, match=match):
+    flagfiles.config_from_file(train.TrainConfig, str(path))
+
+
+def test_flagfile_cycle_is_refused(tmp_path):
+  a, b = tmp_path / "a.cfg", tmp_path / "b.cfg"
+  a.write_text(f"--flagfile={b}\n")
+  b.write_text(f"--flagfile={a}\n")
+  with pytest.raises(UsageError, match="includes itself"):
+    flagfiles.read(str(a))
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+def _paper(scale, **kw):
+  values = {k: v for k, v in flagfiles.read("flags/paper.cfg").items()}
+  values.update(scale=scale, **kw)
+  return reproduce.PaperConfig(**{k: (int(v) if k == "competition_seeds" else v)
+                                  for k, v in values.items()})
+
+
+def test_full_scale_runs_every_flagfile_as_it_is():
+  runs = reproduce.plan(_paper("full"))
+  assert len(runs) == NUM_RUNS
+  assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
+                                     ["regression"] * 2 + ["competition"] * 2)
+  by_name = {r.name: r for r in runs}
+  assert by_name["shared"].config == flagfiles.config_from_file(train.TrainConfig,
+                                                                "flags/shared.cfg")
+  assert by_name["split"].config.num_steps == 20000
+  assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (
+      "all", "all")
+  assert by_name["appendix_a/decoder_split_encoder_l2"].config.encoder_split == "2"
+  assert by_name["regression/regress"].config.num_seeds == 5
+  assert by_name["regression/regress_control"].config.transform == "same_rotation"
+  assert by_name["competition/compete_reflection"].config.seeds == 20
+  assert by_name["competition/compete_reflection"].config.variants() == [
+      "standard", "y_masked", "encoder_split", "decoder_split"]
+
+
+def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
+  quick = {r.name: r for r in reproduce.plan(_paper("quick"))}
+  assert quick["shared"].config.num_steps == 8000
+  assert quick["split"].config.num_steps == 6000
+  assert quick["split"].config.hidden_units == 512  # the paper's networks, fewer steps
+  assert quick["competition/compete_rotation"].config.seeds == 2
+  smoke = {r.name: r for r in reproduce.plan(_paper("smoke", competition_seeds=3))}
+  assert smoke["split"].config.hidden_units == 16 and smoke["split"].config.num_steps == 20
+  assert smoke["competition/compete_rotation"].config.seeds == 3
+  # Estimates order the runs the way they really cost at quick scale.
+  assert quick["split"].estimate_seconds() > quick["split_encoder"].estimate_seconds() > (
+      quick["appendix_a/encoder_split_decoder_l0"].estimate_seconds())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(scale=""), "--scale=''"),
+    (dict(scale="medium"), "choose smoke"),
+    (dict(scale="smoke", competition_seeds=-1), "--competition_seeds=-1"),
+    (dict(scale="smoke", shared="flags/shared.cfg,flags/split.cfg"), "must name one flagfile"),
+    (dict(scale="smoke", split="flags/split.cfg,flags/split.cfg"), "same run name 'split'"),
+    (dict(scale="smoke", regression="flags/shared.cfg"), "not a setting of RegressionConfig"),
+])
+def test_bad_paper_settings_are_refused(kw, match):
+  with pytest.raises(UsageError, match=match):
+    reproduce.plan(_paper(**kw))
+
+
+# --- the report's checks -----------------------------------------------------------------------
+
+def _model(stage, enc, dec, sp, sp_entangled=0.0):
+  entry = lambda v: {"value": v, "interval": [v - 0.01, v + 0.01]}
+  return {"stage": stage, "encoder_split": enc, "decoder_split": dec, "sp": entry(sp),
+          "title": report.describe_split({"encoder_split": enc, "decoder_split": dec}),
+          "entangled": {"sp": entry(sp_entangled), "transform": "rotation"}}
+
+
+def test_expectations_on_known_numbers():
+  models = {"shared": _model("shared", "none", "none", 0.8, sp_entangled=0.2),
+            "split_encoder": _model("split", "all", "none", 0.49),
+            "split": _model("split", "all", "all", -0.1),
+            "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}  # no claim about App. A
+  ratio = lambda v, lo, hi: {"value": v, "interval": [lo, hi]}
+  problem = lambda d, r: {"steps_difference": {"value": d, "interval": [d, d]},
+                          "steps_to_fraction": {"disentangled": 100, "entangled": 100 + d},
+                          "final_ratio": r}
+  regressions = {
+      "regression/regress": {"transform": "rotation", "fraction": 0.9,
+                             "encoder": problem(300, ratio(1.07, 1.06, 1.08)),
+                             "decoder": problem(-10, ratio(1.06, 1.05, 1.07))},
+      "regression/regress_control": {"transform": "same_rotation", "fraction": 0.9,
+                                     "encoder": problem(0, ratio(1.0, 0.99, 1.01)),
+                                     "decoder": problem(0, ratio(1.1, 1.05, 1.15))}}
+  holds = [c["holds"] for c in report.expectations(models, regressions)]
+  # shared SP 0.8 yes; its entangled 0.2 > 0.15 no; split_encoder 0.49 < 0.5 no; split |-0.1| yes;
+  # regression encoder faster yes, decoder slower no; control encoder alike yes, decoder no.
+  assert holds == [True, False, False, True, True, False, True, False]
+
+
+# --- end to end at smoke scale -----------------------------------------------------------------
+
+def _command(workdir, classifier_dir, *extra):
+  return [sys.executable, "-m", "binaries.reproduce", "--flagfile=flags/paper.cfg",
+          "--scale=smoke", f"--workdir={workdir}", f"--classifier_dir={classifier_dir}", *extra]
+
+
+def _run(workdir, classifier_dir, *extra):
+  return subprocess.run(_command(workdir, classifier_dir, *extra), cwd=REPO, env=ENV,
+                        capture_output=True, text=True, timeout=900)
+
+
+def _report_bytes(workdir):
+  out = {name: (workdir / "report" / name).read_bytes() for name in REPORT_FILES}
+  for png in sorted((workdir / "report" / "figures").iterdir()):
+    out[png.name] = png.read_bytes()
+  return out
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+  return tmp_path_factory.mktemp("classifier")
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, classifier_dir):
+  """The smoke plan run once, uninterrupted."""
+  workdir = tmp_path_factory.mktemp("straight")
+  began = time.time()
+  result = _run(workdir, classifier_dir)
+  assert result.returncode == 0, result.stderr[-4000:]
+  return workdir, result, time.time() - began
+
+
+def test_smoke_runs_every_stage_and_writes_the_report(straight):
+  workdir, result, _ = straight
+  results = json.loads((workdir / "report" / "results.json").read_text())
+  assert len(results["models"]) == 12 and len(results["regression"]) == 2
+  assert {c["transform"] for c in results["competition"].values()} == {"rotation", "reflection"}
+  for c in results["competition"].values():
+    assert len(c["conditions"]) == 4
+    for row in c["conditions"].values():
+      assert row["runs"] == 1 and row["encoder_wins"] + row["decoder_wins"] + row[
+          "inconclusive"] == 1
+  for m in results["models"].values():
+    for key in ("elbo", "lp", "sp"):
+      low, high = m[key]["interval"]
+      assert low <= m[key]["value"] <= high
+    assert m["steps"] == 20
+  # Proposition 1 in the report: the entangled generator has the model's ELBO.
+  shared = results["models"]["shared"]
+  assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
+  assert len(results["expectations"]) == 5 + 4  # 4 models + 1 entangled; 2 regressions x 2
+  text = (workdir / "report" / "REPORT.md").read_text()
+  for heading in ("Fig. 1", "Fig. 2", "Fig. 3", "Fig. 4", "Figs. 5, 6", "claims, measured"):
+    assert heading in text
+  figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
+  assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
+                     "fig3_regress_control.png", "fig4_appendix_a.png", "fig56_reflection.png",
+                     "fig56_rotation.png"]
+  for name in figures:
+    assert f"figures/{name}" in text
+  timing = json.loads((workdir / "timing.json").read_text())
+  assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
+  assert json.loads((workdir / "progress.json").read_text())["state"] == "finished"
+  assert "[run 16/16 | stage competition]" in result.stderr and "ETA" in result.stderr
+
+
+def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(
+    straight, classifier_dir):
+  workdir, _, _ = straight
+  before = _report_bytes(workdir)
+  result = _run(workdir, classifier_dir)
+  assert result.returncode == 0, result.stderr[-4000:]
+  assert f"{NUM_RUNS} finished already, 0 to run" in result.stderr
+  assert _report_bytes(workdir) == before
+
+
+def test_other_settings_in_the_same_workdir_are_refused(straight, classifier_dir):
+  workdir, _, _ = straight
+  result = _run(workdir, classifier_dir, "--competition_seeds=2")
+  assert result.returncode == 2
+  assert "holds a reproduction made with other settings for competition/compete_rotation" in (
+      result.stderr) and "Traceback" not in result.stderr
+
+
+def _wait_for_run(proc, workdir, index, timeout=600):
+  """Waits until progress.json says run `index` (1-based) or a later one is running."""
+  path = workdir / "progress.json"
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    assert proc.poll() is None, proc.communicate()[1][-4000:]
+    try:
+      progress = json.loads(path.read_text())
+      if progress.get("run_index", 0) >= index and progress["state"].startswith("running"):
+        return progress
+    except (OSError, ValueError):
+      pass
+    time.sleep(0.2)
+  raise AssertionError(f"run {index} did not start in {timeout} s")
+
+
+def test_killed_then_resumed_finishes_without_redoing_and_gives_the_same_report(
+    straight, classifier_dir, tmp_path):
+  workdir = tmp_path / "killed"
+  proc = subprocess.Popen(_command(workdir, classifier_dir), cwd=REPO, env=ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  progress = _wait_for_run(proc, workdir, 7)  # in the App. A stage
+  time.sleep(1.0)  # inside run 7 (tracing or training)
+  proc.send_signal(signal.SIGKILL)
+  proc.communicate(timeout=60)
+  plan = json.loads((workdir / "plan.json").read_text())["runs"]
+  finished = [r["name"] for r in plan if (workdir / "runs" / r["name"] / {
+      "train": "evaluation.json", "regression": "regression.json",
+      "competition": "winrate.json"}[r["kind"]]).exists()]
+  assert 6 <= len(finished) < NUM_RUNS, (progress, finished)
+  stamps = {n: os.stat(workdir / "runs" / n / "evaluation.json").st_mtime_ns for n in finished}
+
+  result = _run(workdir, classifier_dir)
+  assert result.returncode == 0, result.stderr[-4000:]
+  assert f"{len(finished)} finished already, {NUM_RUNS - len(finished)} to run" in result.stderr
+  assert stamps == {n: os.stat(workdir / "runs" / n / "evaluation.json").st_mtime_ns
+                    for n in finished}  # finished runs were not redone
+  assert _report_bytes(workdir) == _report_bytes(straight[0])
+
+
+def test_sigterm_stops_with_the_resume_hint(classifier_dir, tmp_path):
+  workdir = tmp_path / "terminated"
+  proc = subprocess.Popen(_command(workdir, classifier_dir), cwd=REPO, env=ENV,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  _wait_for_run(proc, workdir, 2)
+  proc.send_signal(signal.SIGTERM)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 2, stderr[-4000:]
+  assert "run the same command again" in stderr.lower() and "Traceback" not in stderr

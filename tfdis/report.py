@@ -1,0 +1,360 @@
+"""REPORT.md, results.json and figures/ of a finished reproduction (`tfdis.reproduce`).
+
+Everything here is read from the runs' own result files (evaluation.json, regression.json,
+winrate.json and their PNGs), so the report of a reproduction that was killed and resumed is the
+same as that of one that ran straight through. Wall times are not in it (they vary between calls);
+they are in <workdir>/timing.json.
+
+The paper's claims this repository checks (`expectations`):
+  the shared model, the split-encoder and the split-decoder models preserve style: SP >= 0.5;
+  the split-both model and the shared model's rotated (entangled) generator do not: |SP| <= 0.15;
+  regression: the disentangled target is reached in fewer steps than the entangled one (Sec. 3),
+    and the control (one rotation for every label) shows no such gap.
+The competition (App. B) has no expectation: the paper leaves its win rate open; we report it.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+
+from tfdis import competition
+
+SP_PRESERVING = 0.5      # SP at or above: style-preserving (the issue's criterion)
+SP_NOT_PRESERVING = 0.15  # |SP| at or below: not style-preserving
+
+_SCALE_NOTES = {
+    "smoke": "Smoke scale: tiny networks trained for a few steps. It checks that every stage runs "
+             "and reports; its numbers mean nothing about the paper.",
+    "quick": "Quick scale: the paper's networks, trained for fewer steps, with fewer regression "
+             "and competition seeds (each table gives its steps and seeds; every setting is in "
+             "plan.json). Win rates from so few seeds have wide intervals; the full scale runs 20 "
+             "seeds per condition.",
+    "full": "Full scale: the settings of each experiment's flagfile under flags/.",
+}
+
+
+def _read(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path, obj):
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
+
+
+def _num(x, digits=3):
+  return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _with_interval(entry, digits=3):
+  if entry is None or entry.get("value") is None:
+    return "n/a"
+  low, high = entry["interval"]
+  return f"{_num(entry['value'], digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
+def describe_split(config):
+  """Words for a train config's split: 'shared', 'split encoder', 'decoder split + encoder l0'..."""
+  enc, dec = config["encoder_split"], config["decoder_split"]
+  if enc == "none" and dec == "none":
+    return "shared encoder and decoder"
+  if enc == "all" and dec == "all":
+    return "split encoder and decoder"
+  if dec == "none":
+    return "split encoder" if enc == "all" else f"encoder layers {enc} split"
+  if enc == "none":
+    return "split decoder" if dec == "all" else f"decoder layers {dec} split"
+  if dec == "all":
+    return f"split decoder; encoder layer l-{enc} split"
+  if enc == "all":
+    return f"split encoder; decoder layer l+{dec} split"
+  return f"encoder layers {enc}, decoder layers {dec} split"
+
+
+def _model_entry(run, folder):
+  evaluation = _read(os.path.join(folder, "evaluation.json"))
+  metrics = _read(os.path.join(folder, "metrics.json"))
+  pick = lambda part: {"elbo": {"value": part["elbo"]["value"], "interval": part["elbo"]["interval"]},
+                       "lp": {"value": part["lp"]["value"], "interval": part["lp"]["interval"]},
+                       "sp": {"value": part["sp"]["value"], "interval": part["sp"]["interval"]}}
+  entry = pick(evaluation)
+  entry.update(
+      title=describe_split(run["config"]), flagfile=run["flagfile"], steps=metrics["steps"],
+      encoder_split=run["config"]["encoder_split"], decoder_split=run["config"]["decoder_split"],
+      entangled=dict(pick(evaluation["entangled"]), transform=evaluation["transform"]),
+      classifier_test_accuracy=evaluation.get("classifier", {}).get("test_accuracy"))
+  return entry
+
+
+def _regression_entry(run, folder):
+  result = _read(os.path.join(folder, "regression.json"))
+  entry = {"transform": result["transform"], "flagfile": run["flagfile"],
+           "seeds": run["config"]["num_seeds"], "steps": run["config"]["num_steps"],
+           "fraction": run["config"]["fraction"]}
+  for problem in ("encoder", "decoder"):
+    s = result[problem]
+    entry[problem] = {
+        "final_loss": {t: s["final_loss"][t]["mean"] for t in ("disentangled", "entangled")},
+        "final_ratio": {"value": s["final_loss"]["ratio"]["mean"],
+                        "interval": s["final_loss"]["ratio"]["interval"]},
+        "steps_to_fraction": {t: s["steps_to_fraction"][t]["mean"]
+                              for t in ("disentangled", "entangled")},
+        "steps_difference": {"value": s["steps_to_fraction"]["difference"]["mean"],
+                             "interval": s["steps_to_fraction"]["difference"]["interval"]},
+        "steps_p_value": s["steps_to_fraction"]["p_value"],
+        "auc": {t: s["auc"][t]["mean"] for t in ("disentangled", "entangled")},
+        "auc_p_value": s["auc"]["p_value"],
+    }
+  return entry
+
+
+def _competition_entry(run, folder):
+  table = _read(os.path.join(folder, "winrate.json"))
+  conditions = {}
+  order = lambda item: next((i for i, v in enumerate(competition.VARIANTS)
+                             if item[0].endswith("_" + v)), len(competition.VARIANTS))
+  for name, c in sorted(table["conditions"].items(), key=order):  # the paper's order
+    conditions[name] = {k: c[k] for k in (
+        "runs", "encoder_wins", "decoder_wins", "inconclusive", "encoder_win_rate",
+        "encoder_win_rate_interval", "median_sp_mu", "median_sp_mu_prime", "typical_seed")}
+  return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
+          "steps": run["config"]["num_steps"], "rule": table["rule"], "conditions": conditions}
+
+
+def expectations(models, regressions):
+  """The paper's claims as checks on the measured numbers: [{claim, measured, holds}]."""
+  checks = []
+  for name, m in models.items():
+    if m["stage"] not in ("shared", "split"):
+      continue
+    sp = m["sp"]["value"]
+    if m["encoder_split"] == "all" and m["decoder_split"] == "all":
+      checks.append({"claim": f"{name} ({m['title']}) does not preserve style: |SP| <= "
+                              f"{SP_NOT_PRESERVING}", "measured": _with_interval(m["sp"]),
+                     "holds": sp is not None and abs(sp) <= SP_NOT_PRESERVING})
+    else:
+      checks.append({"claim": f"{name} ({m['title']}) preserves style: SP >= {SP_PRESERVING}",
+                     "measured": _with_interval(m["sp"]),
+                     "holds": sp is not None and sp >= SP_PRESERVING})
+    if m["stage"] == "shared":
+      sp_e = m["entangled"]["sp"]["value"]
+      checks.append({"claim": f"{name}'s entangled generator ({m['entangled']['transform']} T_y) "
+                              f"does not preserve style: |SP| <= {SP_NOT_PRESERVING}",
+                     "measured": _with_interval(m["entangled"]["sp"]),
+                     "holds": sp_e is not None and abs(sp_e) <= SP_NOT_PRESERVING})
+  for name, r in regressions.items():
+    control = r["transform"] in ("same_rotation", "identity")
+    for problem in ("encoder", "decoder"):
+      d = r[problem]["steps_difference"]
+      measured = (f"steps to {round(100 * r['fraction'])}%: "
+                  f"{_num(r[problem]['steps_to_fraction']['disentangled'], 0)} vs "
+                  f"{_num(r[problem]['steps_to_fraction']['entangled'], 0)}; final-loss ratio "
+                  f"{_with_interval(r[problem]['final_ratio'])}")
+      if control:
+        low, high = r[problem]["final_ratio"]["interval"]
+        holds = low is not None and low <= 1.02 and high >= 0.98
+        claim = (f"{name}: control ({r['transform']}), the {problem} fits both targets alike "
+                 "(final-loss ratio interval meets [0.98, 1.02])")
+      else:
+        holds = d["value"] is not None and d["value"] > 0
+        claim = (f"{name}: the {problem} reaches the disentangled target in fewer steps than "
+                 f"the entangled one ({r['transform']})")
+      checks.append({"claim": claim, "measured": measured, "holds": bool(holds)})
+  return checks
+
+
+def _panel_figure(path, panels, columns, title):
+  """PNG of titled image panels [(title, png path)], `columns` per row."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  rows = -(-len(panels) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.6 * rows), squeeze=False)
+  for ax in axes.flat:
+    ax.axis("off")
+  for ax, (name, png) in zip(axes.flat, panels):
+    ax.imshow(mpimg.imread(png), interpolation="nearest")
+    ax.set_title(name, fontsize=9)
+  fig.suptitle(title, fontsize=11)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100, metadata={"Software": None})
+  plt.close(fig)
+
+
+def write_figures(workdir, runs, models, out):
+  """The figures of the report under out/ (PNG); returns {figure key: file name}."""
+  os.makedirs(out, exist_ok=True)
+  folder = lambda name: os.path.join(workdir, "runs", name)
+  figures = {}
+  for run in runs:
+    if run.stage == "shared":
+      figures["fig1"] = "fig1_shared_and_entangled.png"
+      shutil.copyfile(os.path.join(folder(run.name), "grids.png"), os.path.join(out, figures["fig1"]))
+  for stage, key, title, columns in (
+      ("split", "fig2", "Fig. 2: label x z grids (rows: labels 0-9; columns: shared z)", 3),
+      ("appendix_a", "fig4", "Fig. 4 (App. A): label x z grids of the layer-split models", 4)):
+    chosen = [r for r in runs if r.stage == stage]
+    if chosen:
+      figures[key] = f"{key}_{stage}.png"
+      panels = [(f"{r.name}: {models[r.name]['title']}\nSP {_with_interval(models[r.name]['sp'], 2)}",
+                 os.path.join(folder(r.name), "grid_model.png")) for r in chosen]
+      _panel_figure(os.path.join(out, figures[key]), panels, columns, title)
+  for run in runs:
+    if run.stage == "regression":
+      key = "fig3_" + os.path.basename(run.name)
+      figures[key] = key + ".png"
+      shutil.copyfile(os.path.join(folder(run.name), "regression.png"),
+                      os.path.join(out, figures[key]))
+    elif run.stage == "competition":
+      key = "fig56_" + run.config.transform
+      figures[key] = f"{key}.png"
+      shutil.copyfile(os.path.join(folder(run.name), "winrate.png"), os.path.join(out, figures[key]))
+  return figures
+
+
+def _model_table(names, models, entangled=False):
+  lines = ["| run | model | steps | test ELBO (nats) [95%] | LP [95% Wilson] | SP [95% bootstrap] |",
+           "| --- | --- | --- | --- | --- | --- |"]
+  for name in names:
+    m = models[name]
+    lines.append(f"| {name} | {m['title']} | {m['steps']} | {_with_interval(m['elbo'], 2)} | "
+                 f"{_with_interval(m['lp'])} | {_with_interval(m['sp'])} |")
+    if entangled:
+      e = m["entangled"]
+      lines.append(f"| {name}, entangled | μ_p(y, T_y z), {e['transform']} T_y | {m['steps']} | "
+                   f"{_with_interval(e['elbo'], 2)} | {_with_interval(e['lp'])} | "
+                   f"{_with_interval(e['sp'])} |")
+  return lines
+
+
+def markdown(results, figures):
+  """REPORT.md text."""
+  models, regressions = results["models"], results["regression"]
+  by_stage = lambda stage: [n for n, m in models.items() if m["stage"] == stage]
+  lines = [f"# tfdis reproduction report: scale {results['scale']}", "",
+           f"Made by `{results['command']}`.", "", _SCALE_NOTES[results["scale"]]]
+  if results["competition"]:
+    seeds = sorted({len(c["seeds"]) for c in results["competition"].values()})
+    lines[-1] += f" Competition seeds per condition: {', '.join(map(str, seeds))}."
+  lines += ["",
+           "Definitions: ELBO is Eq. 1 on the test split (nats). LP (label preservation) is the "
+           "fraction of μ_p(y, z), z ~ N(0, I), that a digit classifier calls y. SP (style "
+           "preservation) is the mean Spearman correlation, across shared z, of Morpho-MNIST "
+           "measurements (slant, thickness, width, height, area) between every pair of labels: "
+           "1 = every column of a label x z grid has one style, 0 = style unrelated across labels. "
+           "Intervals are 95%. Per-run details: `runs/<run>/` (evaluation.json, regression.json, "
+           "winrate.json); wall times: `timing.json` beside this folder."]
+  accuracies = sorted({m["classifier_test_accuracy"] for m in models.values()
+                       if m.get("classifier_test_accuracy") is not None})
+  if accuracies:
+    lines[-1] += (" The LP classifier's accuracy on the real test digits: "
+                  f"{', '.join(f'{a:.4f}' for a in accuracies)}.")
+  lines += ["",
+           "## The paper's claims, measured", "",
+           "| claim | measured | holds |", "| --- | --- | --- |"]
+  for check in results["expectations"]:
+    lines.append(f"| {check['claim']} | {check['measured']} | {'yes' if check['holds'] else 'NO'} |")
+  if by_stage("shared"):
+    lines += ["", "## Fig. 1: the shared model and its entangled counterpart", "",
+              f"![Fig. 1](figures/{figures['fig1']})", "",
+              "Left: μ_p (the trained decoder); right: μ'_p(y, z) = μ_p(y, T_y z), the same ELBO "
+              "(Proposition 1) with a label-dependent rotation. Rows: labels; columns: shared z.", ""]
+    lines += _model_table(by_stage("shared"), models, entangled=True)
+  if by_stage("split"):
+    lines += ["", "## Fig. 2: split networks", "", f"![Fig. 2](figures/{figures['fig2']})", ""]
+    lines += _model_table(by_stage("split"), models)
+  if regressions:
+    lines += ["", "## Fig. 3: regression to z versus T_y z (Sec. 3)", ""]
+    for name in regressions:
+      lines.append(f"![{name}](figures/{figures['fig3_' + os.path.basename(name)]})")
+    lines += ["", "Held-out losses of fresh networks fitting the disentangled target (x, y) -> z "
+              "and (y, z) -> x versus the entangled one (T_y z); means over seeds. Steps to "
+              "fraction: the first step that covers that fraction of the loss drop; p: one-sided "
+              "exact sign-flip test over seeds (disentangled faster; with n seeds its smallest "
+              "possible value is 1/2^n).", "",
+              "| run | T_y | seeds x steps | problem | final loss dis / ent | ratio ent/dis [95%] | "
+              "steps to fraction dis / ent | p | AUC dis / ent |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in regressions.items():
+      for problem in ("encoder", "decoder"):
+        p = r[problem]
+        lines.append(
+            f"| {name} | {r['transform']} | {r['seeds']} x {r['steps']} | {problem} | "
+            f"{_num(p['final_loss']['disentangled'], 4)} / {_num(p['final_loss']['entangled'], 4)} | "
+            f"{_with_interval(p['final_ratio'])} | "
+            f"{_num(p['steps_to_fraction']['disentangled'], 0)} / "
+            f"{_num(p['steps_to_fraction']['entangled'], 0)} | {_num(p['steps_p_value'], 3)} | "
+            f"{_num(p['auc']['disentangled'], 4)} / {_num(p['auc']['entangled'], 4)} |")
+  if by_stage("appendix_a"):
+    lines += ["", "## Fig. 4 (App. A): single layers split", "",
+              f"![Fig. 4](figures/{figures['fig4']})", "",
+              "One network split whole; one layer of the other split, counted from z (encoder "
+              "l-k, decoder l+k). The paper sees style lost when the split layer is near z.", ""]
+    lines += _model_table(by_stage("appendix_a"), models)
+  if results["competition"]:
+    lines += ["", "## Figs. 5, 6 (App. B): encoder versus decoder", ""]
+    for name, c in results["competition"].items():
+      lines.append(f"![{name}](figures/{figures['fig56_' + c['transform']]})")
+    lines += ["", "Each run is judged on the SP intervals of μ_p and μ'_p: the encoder wins when "
+              "μ'_p preserves style (interval above tau_hi) and μ_p does not (below tau_lo), the "
+              "decoder wins the other way round, otherwise inconclusive (also when LP of μ_p is "
+              "below the gate). Win rate: encoder wins / decisive runs, Wilson 95% interval. "
+              "Figures: per condition, the typical run's μ_p (top) and μ'_p (bottom).", "",
+              "| condition | steps | runs | encoder wins | decoder wins | inconclusive | "
+              "encoder win rate [95%] | median SP μ_p | median SP μ'_p |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, c in results["competition"].items():
+      for condition, row in c["conditions"].items():
+        low, high = row["encoder_win_rate_interval"]
+        rate = "n/a (no decisive run)" if row["encoder_win_rate"] is None else (
+            f"{row['encoder_win_rate']:.2f} [{_num(low, 2)}, {_num(high, 2)}]")
+        lines.append(f"| {condition} | {c['steps']} | {row['runs']} | {row['encoder_wins']} | "
+                     f"{row['decoder_wins']} | {row['inconclusive']} | {rate} | "
+                     f"{_num(row['median_sp_mu'], 2)} | {_num(row['median_sp_mu_prime'], 2)} |")
+    rule = next(iter(results["competition"].values()))["rule"]
+    lines += ["", f"Rule: tau_lo {rule['tau_lo']}, tau_hi {rule['tau_hi']}, LP gate "
+              f"{rule['min_label_preservation']}."]
+  lines.append("")
+  return "\n".join(lines)
+
+
+def write_report(workdir, paper, runs):
+  """Writes <workdir>/report/{REPORT.md, results.json, figures/} from the finished runs."""
+  described = {r.name: r.describe() for r in runs}
+  models, regressions, competitions = {}, {}, {}
+  for run in runs:
+    folder = run.folder(workdir)
+    if run.kind == "train":
+      models[run.name] = dict(_model_entry(described[run.name], folder), stage=run.stage)
+    elif run.kind == "regression":
+      regressions[run.name] = _regression_entry(described[run.name], folder)
+    else:
+      competitions[run.name] = _competition_entry(described[run.name], folder)
+  results = {
+      "scale": paper.scale,
+      "command": ("python -m binaries.reproduce --flagfile=flags/paper.cfg "
+                  f"--scale={paper.scale} --workdir=<workdir>" +
+                  (f" --competition_seeds={paper.competition_seeds}"
+                   if paper.competition_seeds else "")),
+      "models": models, "regression": regressions, "competition": competitions,
+      "expectations": expectations(models, regressions),
+  }
+  results = json.loads(json.dumps(results, default=_plain))
+  out = os.path.join(workdir, "report")
+  figures = write_figures(workdir, runs, models, os.path.join(out, "figures"))
+  _write_json(os.path.join(out, "results.json"), results)
+  with open(os.path.join(out, "REPORT.md.tmp"), "w") as f:
+    f.write(markdown(results, figures))
+  os.replace(os.path.join(out, "REPORT.md.tmp"), os.path.join(out, "REPORT.md"))
+  return results
+
+
+def _plain(obj):
+  if isinstance(obj, np.generic):
+    return obj.item()
+  raise TypeError(f"{type(obj)} is not JSON serialisable")

@@ -1,0 +1,389 @@
+"""Every experiment of the paper from one command, resumable, with a progress display and a report.
+
+`binaries.reproduce --flagfile=flags/paper.cfg --scale=... --workdir=W` runs, in dependency order:
+
+```none
+stage        figure   runs (folder under W/runs/)              what each run is
+shared       Fig. 1   shared                                   binaries.train + binaries.evaluate
+split        Fig. 2   split_encoder, split_decoder, split      binaries.train + binaries.evaluate
+appendix_a   Fig. 4   appendix_a/<flagfile name> (8)           binaries.train + binaries.evaluate
+regression   Fig. 3   regression/regress, .../regress_control  binaries.regress (teacher: shared)
+competition  Figs 5,6 competition/compete_rotation, ..._reflection   binaries.compete (all variants)
+```
+
+Each run's settings are its flagfile under flags/ (the same file its own binary takes), then the
+scale's overrides (`SCALE_OVERRIDES`): `full` changes nothing (the paper-scale settings, 20
+competition seeds per condition), `quick` trains fewer steps and 2 competition seeds per
+condition, `smoke` shrinks every network to a few units and steps (what the tests run).
+
+Resuming: a run whose result file exists is skipped (`Run.done`); an unfinished one continues from
+its own checkpoints (binaries.train, .regress and .compete all resume). Results are written whole
+(temporary file, then rename) and last, so a run killed at any point is either finished or resumed.
+`W/plan.json` records the settings of every run; a later call with other settings is refused
+rather than mixing two plans in one folder. `W/progress.json` holds the stage, run and ETA while
+running; `W/timing.json` the wall seconds of each run (summed over calls).
+
+When every run is finished, `tfdis.report` writes W/report/REPORT.md, results.json and figures/.
+"""
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import time
+
+from absl import logging
+import tensorflow as tf
+
+from tfdis import competition
+from tfdis import evaluation
+from tfdis import flagfiles
+from tfdis import regression
+from tfdis import report
+from tfdis import train
+from tfdis.errors import UsageError
+
+SCALES = ("smoke", "quick", "full")
+
+STAGES = (
+    ("shared", "Fig. 1: the shared model and its entangled counterpart"),
+    ("split", "Fig. 2: split encoder, split decoder, split both"),
+    ("appendix_a", "Fig. 4 (App. A): one side split, single layers of the other split"),
+    ("regression", "Fig. 3 (Sec. 3): regression to z versus T_y z"),
+    ("competition", "Figs. 5, 6 (App. B): encoder versus decoder, win rates"),
+)
+
+_SMOKE_NETWORK = dict(hidden_units=16, latent_dim=4, batch_size=16, jit_compile=False)
+_SMOKE_TRAIN = dict(_SMOKE_NETWORK, num_steps=20, log_every=10, checkpoint_every=10,
+                    eval_batch_size=1000, grid_columns=8)
+_QUICK_TRAIN = dict(log_every=1000, checkpoint_every=1000)
+
+# Per stage, the fields each scale changes in the flagfile's settings ("evaluate": binaries.evaluate
+# of the trained runs). Quick-scale step counts were chosen so that the whole plan takes about 30
+# minutes on the 2-core CPU while each model is trained far enough to show its paper result.
+SCALE_OVERRIDES = {
+    "full": {"shared": {}, "split": {}, "appendix_a": {}, "evaluate": {}, "regression": {},
+             "competition": {}},
+    "quick": {
+        "shared": dict(_QUICK_TRAIN, num_steps=8000),
+        "split": dict(_QUICK_TRAIN, num_steps=6000),
+        "appendix_a": dict(_QUICK_TRAIN, num_steps=1500),
+        "evaluate": dict(num_z=100),
+        "regression": dict(num_seeds=3, num_steps=1200, log_evals=15, log_every=400),
+        "competition": dict(seeds=2, seeds_per_batch=2, num_steps=2500, checkpoint_every=500,
+                            log_every=500),
+    },
+    "smoke": {
+        "shared": _SMOKE_TRAIN,
+        "split": _SMOKE_TRAIN,
+        "appendix_a": _SMOKE_TRAIN,
+        "evaluate": dict(num_z=24, lp_samples_per_class=8, num_bootstrap=50, elbo_examples=500,
+                         classifier_epochs=1, classifier_steps_per_epoch=10, grid_columns=8),
+        "regression": dict(num_seeds=2, num_steps=20, batch_size=32, eval_every=5, log_evals=0,
+                           train_examples=640, eval_examples=200, final_window=2, log_every=10,
+                           jit_compile=False),
+        "competition": dict(_SMOKE_NETWORK, seeds=1, seeds_per_batch=1, train_examples=512,
+                            num_steps=20, log_every=10, checkpoint_every=10, num_z=12,
+                            num_bootstrap=50, min_label_preservation=0, grid_columns=4),
+    },
+}
+
+
+@dataclasses.dataclass
+class PaperConfig:
+  """The flags of binaries.reproduce (flags/paper.cfg): which flagfiles make up the paper."""
+  scale: str = ""
+  shared: str = "flags/shared.cfg"
+  split: str = "flags/split_encoder.cfg,flags/split_decoder.cfg,flags/split.cfg"
+  appendix_a: str = ",".join(f"flags/appendix_a/{side}_split_{other}_l{layer}.cfg"
+                             for side, other in (("encoder", "decoder"), ("decoder", "encoder"))
+                             for layer in range(4))
+  regression: str = "flags/regress.cfg,flags/regress_control.cfg"
+  competition: str = "flags/compete_rotation.cfg,flags/compete_reflection.cfg"
+  competition_seeds: int = 0
+  classifier_dir: str = ""
+
+  def validate(self):
+    if self.scale not in SCALES:
+      raise UsageError(f"--scale={self.scale!r}: choose smoke (about a minute, checks the "
+                       "pipeline), quick (about 30 minutes on 2 CPU cores) or full (the paper's "
+                       "settings; about 5 hours, estimated).")
+    if self.competition_seeds < 0:
+      raise UsageError(f"--competition_seeds={self.competition_seeds} must be >= 0 (0: the "
+                       "scale's number).")
+    if not self.shared.strip() or "," in self.shared:
+      raise UsageError(f"--shared={self.shared!r} must name one flagfile (the shared model; the "
+                       "regression's teacher).")
+    return self
+
+  def files(self, stage):
+    return [p.strip() for p in getattr(self, stage).split(",") if p.strip()]
+
+
+@dataclasses.dataclass
+class Run:
+  """One experiment of the plan: a folder under runs/, its settings and how to run it."""
+  name: str
+  stage: str
+  kind: str            # train (then evaluate) | regression | competition
+  flagfile: str
+  config: object       # TrainConfig | RegressionConfig | CompetitionConfig
+  evaluation: object = None   # EvaluationConfig of a train run
+  teacher: str = ""    # run name of a regression's teacher
+
+  def folder(self, workdir):
+    return os.path.join(workdir, "runs", self.name)
+
+  def result_file(self):
+    return {"train": "evaluation.json", "regression": "regression.json",
+            "competition": "winrate.json"}[self.kind]
+
+  def done(self, workdir):
+    return os.path.exists(os.path.join(self.folder(workdir), self.result_file()))
+
+  def describe(self):
+    return {"name": self.name, "stage": self.stage, "kind": self.kind, "flagfile": self.flagfile,
+            "teacher": self.teacher, "config": dataclasses.asdict(self.config),
+            "evaluation": dataclasses.asdict(self.evaluation) if self.evaluation else None}
+
+  def estimate_seconds(self):
+    """Wall seconds this run takes on the 2-core CPU, for the ETA (corrected as runs finish).
+
+    Fitted to the quick-scale timings in README (per step: 5.9 ms for a shared MLP 512-512 under
+    XLA, plus 14.3 ms per network made of label-routed layers; 12 ms per regression seed-step;
+    8 ms per competition seed-step, 17 ms with a split layer; plus evaluation and export).
+    """
+    c = self.config
+    size = c.batch_size / 128.0
+    if self.kind == "train":
+      size *= (c.hidden_units / 512.0) ** 2
+      routed = _routed_fraction(c.encoder_split, c) + _routed_fraction(c.decoder_split, c)
+      per_step = size * (0.0059 * c.num_hidden_layers / 2 + 0.0143 * routed)
+      return c.num_steps * per_step + (15 if c.hidden_units >= 64 else 5)
+    if self.kind == "regression":
+      return c.num_seeds * (c.num_steps * 0.012 * size + 4)
+    size *= (c.hidden_units / 512.0) ** 2
+    per_step = sum(0.017 if variant.endswith("_split") else 0.008 for variant in c.variants())
+    return c.seeds * (c.num_steps * per_step * size + 3 * len(c.variants()))
+
+
+def _routed_fraction(spec, config):
+  spec = spec.strip()
+  if spec == "none":
+    return 0.0
+  if spec == "all":
+    return 1.0
+  return len(spec.split(",")) / (config.num_hidden_layers + 1)
+
+
+def _name(path):
+  return os.path.splitext(os.path.basename(path))[0]
+
+
+def plan(paper):
+  """The runs of `paper` (PaperConfig) at its scale, in the order they run."""
+  paper.validate()
+  scale = SCALE_OVERRIDES[paper.scale]
+  eval_overrides = dict(scale["evaluate"])
+  if paper.classifier_dir:
+    eval_overrides["classifier_dir"] = paper.classifier_dir
+  evaluation_config = evaluation.EvaluationConfig(**eval_overrides).validate()
+  runs = []
+  for stage, _ in STAGES:
+    for path in paper.files(stage):
+      if stage in ("shared", "split", "appendix_a"):
+        name = "shared" if stage == "shared" else (
+            _name(path) if stage == "split" else "appendix_a/" + _name(path))
+        config = flagfiles.config_from_file(train.TrainConfig, path, scale[stage]).validate()
+        runs.append(Run(name, stage, "train", path, config, evaluation_config))
+      elif stage == "regression":
+        config = flagfiles.config_from_file(regression.RegressionConfig, path,
+                                            scale["regression"]).validate()
+        runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
+                        teacher="shared"))
+      else:
+        overrides = dict(scale["competition"], conditions="all", num_shards=1, shard_index=0,
+                         aggregate=False)
+        if paper.competition_seeds:
+          overrides["seeds"] = paper.competition_seeds
+          overrides["seeds_per_batch"] = min(overrides.get("seeds_per_batch", 8),
+                                             paper.competition_seeds)
+        if paper.classifier_dir:
+          overrides["classifier_dir"] = paper.classifier_dir
+        config = flagfiles.config_from_file(competition.CompetitionConfig, path,
+                                            overrides).validate()
+        runs.append(Run("competition/" + _name(path), stage, "competition", path, config))
+  names = [r.name for r in runs]
+  duplicated = sorted({n for n in names if names.count(n) > 1})
+  if duplicated:
+    raise UsageError(f"Two flagfiles of the plan give the same run name {duplicated[0]!r}; "
+                     "rename one of them.")
+  return runs
+
+
+def _write_json(path, obj):
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
+
+
+def _read_json(path, default=None):
+  if not os.path.exists(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def _check_plan(paper, runs, workdir):
+  """Refuses a workdir made with other settings; records this plan otherwise."""
+  mine = {"scale": paper.scale, "runs": [r.describe() for r in runs]}
+  path = os.path.join(workdir, "plan.json")
+  saved = _read_json(path)
+  if saved is not None and saved != json.loads(json.dumps(mine)):
+    if saved.get("scale") != paper.scale:
+      why = f"--scale={saved.get('scale')}"
+    else:
+      theirs = {r["name"]: r for r in saved.get("runs", [])}
+      changed = [r["name"] for r in mine["runs"] if theirs.get(r["name"]) != r] or [
+          n for n in theirs if n not in {r.name for r in runs}]
+      why = f"other settings for {changed[0] if changed else 'its runs'}"
+    raise UsageError(f"--workdir={workdir} holds a reproduction made with {why}; use a new "
+                     "--workdir, or the same flags to continue it.")
+  _write_json(path, mine)
+
+
+@contextlib.contextmanager
+def _lock(workdir):
+  """One reproduce process per workdir: a second one would train the same runs twice."""
+  handle = open(os.path.join(workdir, ".lock"), "a+")
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    handle.close()
+    raise UsageError(f"Another binaries.reproduce is running in --workdir={workdir}; wait for it "
+                     "or stop it first.") from None
+  try:
+    yield
+  finally:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def format_seconds(seconds):
+  seconds = int(round(max(seconds, 0)))
+  if seconds >= 3600:
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+  return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+  """Stage, run and ETA: logged at every run boundary and kept in W/progress.json."""
+
+  def __init__(self, workdir, runs):
+    self.path = os.path.join(workdir, "progress.json")
+    self.runs = runs
+    self.began = time.time()
+    self.estimated_done = 0.0   # estimates of the runs finished in this call
+    self.actual_done = 0.0      # and their wall time
+
+  def eta(self, remaining):
+    """Remaining estimated seconds, scaled by how fast this call's finished runs really went."""
+    correction = 1.0
+    if self.estimated_done > 0:
+      correction = min(max(self.actual_done / self.estimated_done, 0.25), 4.0)
+    return sum(r.estimate_seconds() for r in remaining) * correction
+
+  def show(self, index, run, remaining, state):
+    stage_title = dict(STAGES)[run.stage]
+    eta = self.eta(remaining)
+    logging.info("[run %d/%d | stage %s] %s: %s; elapsed %s, ETA %s", index + 1, len(self.runs),
+                 run.stage, run.name, state, format_seconds(time.time() - self.began),
+                 format_seconds(eta))
+    _write_json(self.path, {"stage": run.stage, "stage_title": stage_title, "run": run.name,
+                            "run_index": index + 1, "num_runs": len(self.runs), "state": state,
+                            "elapsed_seconds": round(time.time() - self.began, 1),
+                            "eta_seconds": round(eta, 1),
+                            "remaining": [r.name for r in remaining]})
+
+  def finished(self, run, seconds, resumed):
+    if not resumed:  # a resumed run did only part of its work: no measure of the estimate
+      self.estimated_done += run.estimate_seconds()
+      self.actual_done += seconds
+
+
+def execute(run, workdir):
+  """Runs (or continues) one run of the plan."""
+  folder = run.folder(workdir)
+  if run.kind == "train":
+    if not os.path.exists(os.path.join(folder, "metrics.json")):
+      train.train_and_evaluate(run.config, folder)
+    evaluation.evaluate_workdir(folder, run.evaluation)
+  elif run.kind == "regression":
+    regression.run_regression(run.config, os.path.join(workdir, "runs", run.teacher), folder)
+  else:
+    competition.run_competition(run.config, folder)
+
+
+class _Terminated(BaseException):
+  """SIGTERM outside a training loop, raised like KeyboardInterrupt."""
+
+
+def _raise_terminated(signum, frame):
+  del signum, frame
+  raise _Terminated()
+
+
+def reproduce(paper, workdir):
+  """Runs every unfinished run of the plan, then writes the report.
+
+  Args:
+    paper: PaperConfig.
+    workdir: folder of the whole reproduction; created if missing.
+
+  Returns:
+    The results dict written to <workdir>/report/results.json.
+  """
+  runs = plan(paper)
+  train.prepare_workdir(workdir)
+  tf.config.experimental.enable_op_determinism()
+  with _lock(workdir):
+    _check_plan(paper, runs, workdir)
+    timing_path = os.path.join(workdir, "timing.json")
+    timing = _read_json(timing_path, {})
+    todo = [r for r in runs if not r.done(workdir)]
+    logging.info("Scale %s: %d runs, %d finished already, %d to run (estimated %s).", paper.scale,
+                 len(runs), len(runs) - len(todo), len(todo),
+                 format_seconds(sum(r.estimate_seconds() for r in todo)))
+    progress = Progress(workdir, runs)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    current = None
+    try:
+      for k, run in enumerate(todo):
+        current = run
+        index = runs.index(run)
+        progress.show(index, run, todo[k:], "running (estimated " +
+                      format_seconds(run.estimate_seconds()) + ")")
+        began = time.time()
+        resumed = os.path.exists(run.folder(workdir))
+        try:
+          execute(run, workdir)
+        finally:
+          timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
+          _write_json(timing_path, timing)
+        progress.finished(run, time.time() - began, resumed)
+        progress.show(index, run, todo[k + 1:], f"finished in {format_seconds(time.time() - began)}")
+    except (KeyboardInterrupt, _Terminated):
+      raise UsageError(f"Interrupted during {current.name if current else 'set-up'}; finished runs "
+                       f"are kept in {workdir}. Run the same command again to continue.") from None
+    finally:
+      signal.signal(signal.SIGTERM, previous)
+    results = report.write_report(workdir, paper, runs)
+    _write_json(progress.path, {"state": "finished", "num_runs": len(runs),
+                                "elapsed_seconds": round(time.time() - progress.began, 1),
+                                "eta_seconds": 0.0,
+                                "report": os.path.join(workdir, "report", "REPORT.md")})
+    logging.info("All %d runs finished; report in %s (wall seconds per run: %s).", len(runs),
+                 os.path.join(workdir, "report", "REPORT.md"), timing_path)
+  return results
