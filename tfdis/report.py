@@ -19,6 +19,7 @@ import shutil
 import numpy as np
 
 from tfdis import competition
+from tfdis import grids
 
 SP_PRESERVING = 0.5      # SP at or above: style-preserving (the issue's criterion)
 SP_NOT_PRESERVING = 0.15  # |SP| at or below: not style-preserving
@@ -121,8 +122,13 @@ def _competition_entry(run, folder):
     conditions[name] = {k: c[k] for k in (
         "runs", "encoder_wins", "decoder_wins", "inconclusive", "encoder_win_rate",
         "encoder_win_rate_interval", "median_sp_mu", "median_sp_mu_prime", "typical_seed")}
+    typical = _read(os.path.join(folder, "results", name, f"seed_{c['typical_seed']}.json"))
+    conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
+                            typical_sp_mu_prime=typical["sp_mu_prime"]["value"])
   return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
-          "steps": run["config"]["num_steps"], "rule": table["rule"], "conditions": conditions}
+          "steps": run["config"]["num_steps"], "rule": table["rule"], "conditions": conditions,
+          "per_seed": {name: {seed: r["verdict"] for seed, r in c["per_seed"].items()}
+                       for name, c in table["conditions"].items()}}
 
 
 def expectations(models, regressions):
@@ -168,25 +174,44 @@ def expectations(models, regressions):
 
 
 def _panel_figure(path, panels, columns, title):
-  """PNG of titled image panels [(title, png path)], `columns` per row."""
+  """PNG of titled image panels [(title, PNG path or [H, W, C] array in [0, 1])], `columns` a row."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  images = [mpimg.imread(p) if isinstance(p, str) else np.asarray(p) for _, p in panels]
   rows = -(-len(panels) // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.6 * rows), squeeze=False)
+  aspect = max(im.shape[0] / im.shape[1] for im in images)
+  width = 4.4
+  fig, axes = plt.subplots(rows, columns, squeeze=False,
+                           figsize=(width * columns, (width * aspect + 0.7) * rows + 0.5))
   for ax in axes.flat:
     ax.axis("off")
-  for ax, (name, png) in zip(axes.flat, panels):
-    ax.imshow(mpimg.imread(png), interpolation="nearest")
-    ax.set_title(name, fontsize=9)
+  for ax, (name, _), image in zip(axes.flat, panels, images):
+    ax.imshow(image.squeeze(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(name, fontsize=8)
   fig.suptitle(title, fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=100, metadata={"Software": None})
   plt.close(fig)
 
 
-def write_figures(workdir, runs, models, out):
+def _competition_panels(folder, table):
+  """[(title, image)] per condition: its typical run's μ_p grid above its μ'_p grid."""
+  panels = []
+  for condition, row in table["conditions"].items():
+    seed = row["typical_seed"]
+    with np.load(os.path.join(folder, "results", condition, f"seed_{seed}_grids.npz")) as g:
+      top, bottom = grids.tile(g["mu"] / 255.0), grids.tile(g["mu_prime"] / 255.0)
+    gap = np.ones((6,) + top.shape[1:], np.float32)
+    verdict = table["per_seed"][condition][str(seed)]
+    panels.append((f"{condition}, seed {seed}: {verdict}\n"
+                   f"top μ_p (SP {_num(row['typical_sp_mu'], 2)}), bottom μ'_p (SP "
+                   f"{_num(row['typical_sp_mu_prime'], 2)})", np.concatenate([top, gap, bottom])))
+  return panels
+
+
+def write_figures(workdir, runs, models, competitions, out):
   """The figures of the report under out/ (PNG); returns {figure key: file name}."""
   os.makedirs(out, exist_ok=True)
   folder = lambda name: os.path.join(workdir, "runs", name)
@@ -201,7 +226,8 @@ def write_figures(workdir, runs, models, out):
     chosen = [r for r in runs if r.stage == stage]
     if chosen:
       figures[key] = f"{key}_{stage}.png"
-      panels = [(f"{r.name}: {models[r.name]['title']}\nSP {_with_interval(models[r.name]['sp'], 2)}",
+      panels = [(f"{os.path.basename(r.name)}: {models[r.name]['title']}\n"
+                 f"SP {_with_interval(models[r.name]['sp'], 2)}",
                  os.path.join(folder(r.name), "grid_model.png")) for r in chosen]
       _panel_figure(os.path.join(out, figures[key]), panels, columns, title)
   for run in runs:
@@ -213,7 +239,12 @@ def write_figures(workdir, runs, models, out):
     elif run.stage == "competition":
       key = "fig56_" + run.config.transform
       figures[key] = f"{key}.png"
-      shutil.copyfile(os.path.join(folder(run.name), "winrate.png"), os.path.join(out, figures[key]))
+      table = competitions[run.name]
+      fig = "Fig. 5" if run.config.transform == "rotation" else "Fig. 6"
+      _panel_figure(os.path.join(out, figures[key]), _competition_panels(folder(run.name), table),
+                    len(table["conditions"]),
+                    f"{fig}: encoder versus decoder, {run.config.transform} T_y (typical run of each "
+                    "condition)")
   return figures
 
 
@@ -304,7 +335,8 @@ def markdown(results, figures):
               "μ'_p preserves style (interval above tau_hi) and μ_p does not (below tau_lo), the "
               "decoder wins the other way round, otherwise inconclusive (also when LP of μ_p is "
               "below the gate). Win rate: encoder wins / decisive runs, Wilson 95% interval. "
-              "Figures: per condition, the typical run's μ_p (top) and μ'_p (bottom).", "",
+              "Figures: per condition, the typical run (the most common verdict, nearest its "
+              "median SPs) with μ_p (top) and μ'_p (bottom).", "",
               "| condition | steps | runs | encoder wins | decoder wins | inconclusive | "
               "encoder win rate [95%] | median SP μ_p | median SP μ'_p |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -346,7 +378,7 @@ def write_report(workdir, paper, runs):
   }
   results = json.loads(json.dumps(results, default=_plain))
   out = os.path.join(workdir, "report")
-  figures = write_figures(workdir, runs, models, os.path.join(out, "figures"))
+  figures = write_figures(workdir, runs, models, competitions, os.path.join(out, "figures"))
   _write_json(os.path.join(out, "results.json"), results)
   with open(os.path.join(out, "REPORT.md.tmp"), "w") as f:
     f.write(markdown(results, figures))
