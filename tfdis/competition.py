@@ -442,6 +442,15 @@ def aggregate(config, workdir):
   return table
 
 
+def win_rate_text(condition, none="n/a"):
+  """'0.25 [0.05, 0.70]': a condition's encoder win rate and Wilson interval (`none` if undecided)."""
+  if condition["encoder_win_rate"] is None:
+    return none
+  fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
+  low, high = condition["encoder_win_rate_interval"]
+  return f"{condition['encoder_win_rate']:.2f} [{fmt(low)}, {fmt(high)}]"
+
+
 def markdown_table(table):
   """winrate.md: one row per condition."""
   seeds = table["seeds"]
@@ -454,9 +463,7 @@ def markdown_table(table):
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
   for name, c in table["conditions"].items():
-    low, high = c["encoder_win_rate_interval"]
-    rate = "n/a" if c["encoder_win_rate"] is None else (
-        f"{c['encoder_win_rate']:.2f} [{fmt(low)}, {fmt(high)}]")
+    rate = win_rate_text(c)
     lines.append(f"| {name} | {c['runs']} | {c['encoder_wins']} | {c['decoder_wins']} | "
                  f"{c['inconclusive']} | {rate} | {fmt(c['median_sp_mu'])} | "
                  f"{fmt(c['median_sp_mu_prime'])} | {c['typical_seed']} |")

@@ -19,6 +19,7 @@ import shutil
 import numpy as np
 
 from tfdis import competition
+from tfdis import files
 from tfdis import grids
 
 SP_PRESERVING = 0.5      # SP at or above: style-preserving (the criterion)
@@ -38,13 +39,6 @@ _SCALE_NOTES = {
 def _read(path):
   with open(path) as f:
     return json.load(f)
-
-
-def _write_json(path, obj):
-  with open(path + ".tmp", "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(path + ".tmp", path)
 
 
 def _num(x, digits=3):
@@ -342,9 +336,7 @@ def markdown(results, figures):
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, c in results["competition"].items():
       for condition, row in c["conditions"].items():
-        low, high = row["encoder_win_rate_interval"]
-        rate = "n/a (no decisive run)" if row["encoder_win_rate"] is None else (
-            f"{row['encoder_win_rate']:.2f} [{_num(low, 2)}, {_num(high, 2)}]")
+        rate = competition.win_rate_text(row, none="n/a (no decisive run)")
         lines.append(f"| {condition} | {c['steps']} | {row['runs']} | {row['encoder_wins']} | "
                      f"{row['decoder_wins']} | {row['inconclusive']} | {rate} | "
                      f"{_num(row['median_sp_mu'], 2)} | {_num(row['median_sp_mu_prime'], 2)} |")
@@ -379,10 +371,8 @@ def write_report(workdir, paper, runs):
   results = json.loads(json.dumps(results, default=_plain))
   out = os.path.join(workdir, "report")
   figures = write_figures(workdir, runs, models, competitions, os.path.join(out, "figures"))
-  _write_json(os.path.join(out, "results.json"), results)
-  with open(os.path.join(out, "REPORT.md.tmp"), "w") as f:
-    f.write(markdown(results, figures))
-  os.replace(os.path.join(out, "REPORT.md.tmp"), os.path.join(out, "REPORT.md"))
+  files.write_json(os.path.join(out, "results.json"), results)
+  files.write_text(os.path.join(out, "REPORT.md"), markdown(results, figures))
   return results
 
 

@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from tfdis import competition
 from tfdis import evaluation
+from tfdis import files
 from tfdis import flagfiles
 from tfdis import regression
 from tfdis import report
@@ -222,25 +223,11 @@ def plan(paper):
   return runs
 
 
-def _write_json(path, obj):
-  with open(path + ".tmp", "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(path + ".tmp", path)
-
-
-def _read_json(path, default=None):
-  if not os.path.exists(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
-
-
 def _check_plan(paper, runs, workdir):
   """Refuses a workdir made with other settings; records this plan otherwise."""
   mine = {"scale": paper.scale, "runs": [r.describe() for r in runs]}
   path = os.path.join(workdir, "plan.json")
-  saved = _read_json(path)
+  saved = files.read_json(path)
   if saved is not None and saved != json.loads(json.dumps(mine)):
     if saved.get("scale") != paper.scale:
       why = f"--scale={saved.get('scale')}"
@@ -251,7 +238,7 @@ def _check_plan(paper, runs, workdir):
       why = f"other settings for {changed[0] if changed else 'its runs'}"
     raise UsageError(f"--workdir={workdir} holds a reproduction made with {why}; use a new "
                      "--workdir, or the same flags to continue it.")
-  _write_json(path, mine)
+  files.write_json(path, mine)
 
 
 @contextlib.contextmanager
@@ -301,7 +288,7 @@ class Progress:
     logging.info("[run %d/%d | stage %s] %s: %s; elapsed %s, ETA %s", index + 1, len(self.runs),
                  run.stage, run.name, state, format_seconds(time.time() - self.began),
                  format_seconds(eta))
-    _write_json(self.path, {"stage": run.stage, "stage_title": stage_title, "run": run.name,
+    files.write_json(self.path, {"stage": run.stage, "stage_title": stage_title, "run": run.name,
                             "run_index": index + 1, "num_runs": len(self.runs), "state": state,
                             "elapsed_seconds": round(time.time() - self.began, 1),
                             "eta_seconds": round(eta, 1),
@@ -351,7 +338,7 @@ def reproduce(paper, workdir):
   with _lock(workdir):
     _check_plan(paper, runs, workdir)
     timing_path = os.path.join(workdir, "timing.json")
-    timing = _read_json(timing_path, {})
+    timing = files.read_json(timing_path, {})
     todo = [r for r in runs if not r.done(workdir)]
     logging.info("Scale %s: %d runs, %d finished already, %d to run (estimated %s).", paper.scale,
                  len(runs), len(runs) - len(todo), len(todo),
@@ -371,7 +358,7 @@ def reproduce(paper, workdir):
           execute(run, workdir)
         finally:
           timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
-          _write_json(timing_path, timing)
+          files.write_json(timing_path, timing)
         progress.finished(run, time.time() - began, resumed)
         progress.show(index, run, todo[k + 1:], f"finished in {format_seconds(time.time() - began)}")
     except (KeyboardInterrupt, _Terminated):
@@ -380,7 +367,7 @@ def reproduce(paper, workdir):
     finally:
       signal.signal(signal.SIGTERM, previous)
     results = report.write_report(workdir, paper, runs)
-    _write_json(progress.path, {"state": "finished", "num_runs": len(runs),
+    files.write_json(progress.path, {"state": "finished", "num_runs": len(runs),
                                 "elapsed_seconds": round(time.time() - progress.began, 1),
                                 "eta_seconds": 0.0,
                                 "report": os.path.join(workdir, "report", "REPORT.md")})
