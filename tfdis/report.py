@@ -273,7 +273,7 @@ def markdown(results, figures):
            "measurements (slant, thickness, width, height, area) between every pair of labels: "
            "1 = every column of a label x z grid has one style, 0 = style unrelated across labels. "
            "Intervals are 95%. Per-run details: `runs/<run>/` (evaluation.json, regression.json, "
-           "winrate.json); wall times: `timing.json` beside this folder."]
+           "winrate.json); wall times: the workdir's `timing.json`."]
   accuracies = sorted({m["classifier_test_accuracy"] for m in models.values()
                        if m.get("classifier_test_accuracy") is not None})
   if accuracies:
