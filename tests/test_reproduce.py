@@ -112,6 +112,20 @@ def test_bad_paper_settings_are_refused(kw, match):
     reproduce.plan(_paper(**kw))
 
 
+def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeypatch):
+  def fake_execute(run, workdir):
+    if run.name == "split_encoder":
+      raise UsageError("The loss became NaN; lower --learning_rate.")
+    os.makedirs(run.folder(workdir), exist_ok=True)
+    open(os.path.join(run.folder(workdir), run.result_file()), "w").close()
+  monkeypatch.setattr(reproduce, "execute", fake_execute)
+  with pytest.raises(UsageError, match=r"^split_encoder \(flags/split_encoder.cfg\): The loss"):
+    reproduce.reproduce(_paper("smoke"), str(tmp_path))
+  assert (tmp_path / "runs" / "shared" / "evaluation.json").exists()
+  assert set(json.loads((tmp_path / "timing.json").read_text())) == {"shared", "split_encoder"}
+  assert json.loads((tmp_path / "progress.json").read_text())["run"] == "split_encoder"
+
+
 # --- the report's checks -----------------------------------------------------------------------
 
 def _model(stage, enc, dec, sp, sp_entangled=0.0):

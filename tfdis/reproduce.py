@@ -356,6 +356,8 @@ def reproduce(paper, workdir):
         resumed = os.path.exists(run.folder(workdir))
         try:
           execute(run, workdir)
+        except UsageError as e:
+          raise UsageError(f"{run.name} ({run.flagfile}): {e}") from None
         finally:
           timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
           files.write_json(timing_path, timing)
