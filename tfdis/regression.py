@@ -55,6 +55,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdis import data
+from tfdis import files
 from tfdis import model as model_lib
 from tfdis import train
 from tfdis import transforms as transforms_lib
@@ -474,10 +475,7 @@ def plot_curves(path, steps, curves, title=""):
 
 
 def _write_json(path, obj):
-  with open(path + ".tmp", "w") as f:
-    json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(path + ".tmp", path)
+  files.write_json(path, _jsonable(obj))
 
 
 def _jsonable(obj):

@@ -12,7 +12,6 @@ The paper's claims this repository checks (`expectations`):
     and the control (one rotation for every label) shows no such gap.
 The competition (App. B) has no expectation: the paper leaves its win rate open; we report it.
 """
-import json
 import os
 import shutil
 
@@ -34,11 +33,6 @@ _SCALE_NOTES = {
              "seeds per condition.",
     "full": "Full scale: the settings of each experiment's flagfile under flags/.",
 }
-
-
-def _read(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 def _num(x, digits=3):
@@ -71,8 +65,8 @@ def describe_split(config):
 
 
 def _model_entry(run, folder):
-  evaluation = _read(os.path.join(folder, "evaluation.json"))
-  metrics = _read(os.path.join(folder, "metrics.json"))
+  evaluation = files.read_json(os.path.join(folder, "evaluation.json"))
+  metrics = files.read_json(os.path.join(folder, "metrics.json"))
   pick = lambda part: {"elbo": {"value": part["elbo"]["value"], "interval": part["elbo"]["interval"]},
                        "lp": {"value": part["lp"]["value"], "interval": part["lp"]["interval"]},
                        "sp": {"value": part["sp"]["value"], "interval": part["sp"]["interval"]}}
@@ -86,7 +80,7 @@ def _model_entry(run, folder):
 
 
 def _regression_entry(run, folder):
-  result = _read(os.path.join(folder, "regression.json"))
+  result = files.read_json(os.path.join(folder, "regression.json"))
   entry = {"transform": result["transform"], "flagfile": run["flagfile"],
            "seeds": run["config"]["num_seeds"], "steps": run["config"]["num_steps"],
            "fraction": run["config"]["fraction"]}
@@ -108,7 +102,7 @@ def _regression_entry(run, folder):
 
 
 def _competition_entry(run, folder):
-  table = _read(os.path.join(folder, "winrate.json"))
+  table = files.read_json(os.path.join(folder, "winrate.json"))
   conditions = {}
   order = lambda item: next((i for i, v in enumerate(competition.VARIANTS)
                              if item[0].endswith("_" + v)), len(competition.VARIANTS))
@@ -116,7 +110,7 @@ def _competition_entry(run, folder):
     conditions[name] = {k: c[k] for k in (
         "runs", "encoder_wins", "decoder_wins", "inconclusive", "encoder_win_rate",
         "encoder_win_rate_interval", "median_sp_mu", "median_sp_mu_prime", "typical_seed")}
-    typical = _read(os.path.join(folder, "results", name, f"seed_{c['typical_seed']}.json"))
+    typical = files.read_json(os.path.join(folder, "results", name, f"seed_{c['typical_seed']}.json"))
     conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
                             typical_sp_mu_prime=typical["sp_mu_prime"]["value"])
   return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
@@ -368,15 +362,8 @@ def write_report(workdir, paper, runs):
       "models": models, "regression": regressions, "competition": competitions,
       "expectations": expectations(models, regressions),
   }
-  results = json.loads(json.dumps(results, default=_plain))
   out = os.path.join(workdir, "report")
   figures = write_figures(workdir, runs, models, competitions, os.path.join(out, "figures"))
   files.write_json(os.path.join(out, "results.json"), results)
   files.write_text(os.path.join(out, "REPORT.md"), markdown(results, figures))
   return results
-
-
-def _plain(obj):
-  if isinstance(obj, np.generic):
-    return obj.item()
-  raise TypeError(f"{type(obj)} is not JSON serialisable")

@@ -258,13 +258,6 @@ def _lock(workdir):
     handle.close()
 
 
-def format_seconds(seconds):
-  seconds = int(round(max(seconds, 0)))
-  if seconds >= 3600:
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-  return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 class Progress:
   """Stage, run and ETA: logged at every run boundary and kept in W/progress.json."""
 
@@ -286,13 +279,14 @@ class Progress:
     stage_title = dict(STAGES)[run.stage]
     eta = self.eta(remaining)
     logging.info("[run %d/%d | stage %s] %s: %s; elapsed %s, ETA %s", index + 1, len(self.runs),
-                 run.stage, run.name, state, format_seconds(time.time() - self.began),
-                 format_seconds(eta))
+                 run.stage, run.name, state, train.format_seconds(time.time() - self.began),
+                 train.format_seconds(eta))
     files.write_json(self.path, {"stage": run.stage, "stage_title": stage_title, "run": run.name,
-                            "run_index": index + 1, "num_runs": len(self.runs), "state": state,
-                            "elapsed_seconds": round(time.time() - self.began, 1),
-                            "eta_seconds": round(eta, 1),
-                            "remaining": [r.name for r in remaining]})
+                                 "run_index": index + 1, "num_runs": len(self.runs),
+                                 "state": state,
+                                 "elapsed_seconds": round(time.time() - self.began, 1),
+                                 "eta_seconds": round(eta, 1),
+                                 "remaining": [r.name for r in remaining]})
 
   def finished(self, run, seconds, resumed):
     if not resumed:  # a resumed run did only part of its work: no measure of the estimate
@@ -342,7 +336,7 @@ def reproduce(paper, workdir):
     todo = [r for r in runs if not r.done(workdir)]
     logging.info("Scale %s: %d runs, %d finished already, %d to run (estimated %s).", paper.scale,
                  len(runs), len(runs) - len(todo), len(todo),
-                 format_seconds(sum(r.estimate_seconds() for r in todo)))
+                 train.format_seconds(sum(r.estimate_seconds() for r in todo)))
     progress = Progress(workdir, runs)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     current = None
@@ -351,7 +345,7 @@ def reproduce(paper, workdir):
         current = run
         index = runs.index(run)
         progress.show(index, run, todo[k:], "running (estimated " +
-                      format_seconds(run.estimate_seconds()) + ")")
+                      train.format_seconds(run.estimate_seconds()) + ")")
         began = time.time()
         resumed = os.path.exists(run.folder(workdir))
         try:
@@ -362,7 +356,8 @@ def reproduce(paper, workdir):
           timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
           files.write_json(timing_path, timing)
         progress.finished(run, time.time() - began, resumed)
-        progress.show(index, run, todo[k + 1:], f"finished in {format_seconds(time.time() - began)}")
+        progress.show(index, run, todo[k + 1:],
+                      f"finished in {train.format_seconds(time.time() - began)}")
     except (KeyboardInterrupt, _Terminated):
       raise UsageError(f"Interrupted during {current.name if current else 'set-up'}; finished runs "
                        f"are kept in {workdir}. Run the same command again to continue.") from None
@@ -370,9 +365,9 @@ def reproduce(paper, workdir):
       signal.signal(signal.SIGTERM, previous)
     results = report.write_report(workdir, paper, runs)
     files.write_json(progress.path, {"state": "finished", "num_runs": len(runs),
-                                "elapsed_seconds": round(time.time() - progress.began, 1),
-                                "eta_seconds": 0.0,
-                                "report": os.path.join(workdir, "report", "REPORT.md")})
+                                     "elapsed_seconds": round(time.time() - progress.began, 1),
+                                     "eta_seconds": 0.0,
+                                     "report": os.path.join(workdir, "report", "REPORT.md")})
     logging.info("All %d runs finished; report in %s (wall seconds per run: %s).", len(runs),
                  os.path.join(workdir, "report", "REPORT.md"), timing_path)
   return results

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfdis import data
 from tfdis import export
+from tfdis import files
 from tfdis import grids
 from tfdis import model as model_lib
 from tfdis.errors import UsageError
@@ -152,11 +153,7 @@ def _check_resume(config, workdir):
 
 
 def _write_json(path, obj):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
+  files.write_json(path, obj)
 
 
 def dense_gradients(grads):
@@ -300,7 +297,7 @@ def _raise_interrupt(signum, frame):
   raise _Interrupted(signal.Signals(signum).name)
 
 
-def _format_seconds(seconds):
+def format_seconds(seconds):
   seconds = int(round(seconds))
   return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
       f"{seconds // 60}m{seconds % 60:02d}s")
@@ -363,7 +360,7 @@ def train(config, workdir, datasets_override=None):
         eta = (config.num_steps - done) / max(rate, 1e-9)
         logging.info("step %d/%d  elbo %.2f  recon %.2f  kl %.2f  %.1f steps/s  ETA %s",
                      done, config.num_steps, means["elbo"], means["log_likelihood"],
-                     means["kl"], rate, _format_seconds(eta))
+                     means["kl"], rate, format_seconds(eta))
         with writer.as_default(step=done):
           for k in ("elbo", "log_likelihood", "kl"):
             tf.summary.scalar("train/" + k, means[k])
