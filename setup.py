@@ -10,8 +10,8 @@ setuptools.setup(
     description=("Reproducible, measured experiments on style/content disentanglement in "
                  "conditional VAEs (Shu, Zhao & Kochenderfer)."),
     packages=setuptools.find_packages(include=["tfdis", "tfdis.*", "kernels", "kernels.*",
-                                               "binaries", "binaries.*"]),
-    package_data={"tfdis": ["data_files/mnist/*"]},
+                                               "binaries", "binaries.*", "benchmarks", "benchmarks.*"]),
+    package_data={"tfdis": ["data/bundled/mnist/*"]},
     include_package_data=True,
     python_requires=">=3.10,<3.14",
     install_requires=[

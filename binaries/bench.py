@@ -34,10 +34,10 @@ QUICK_LAYERS = ("dense 784->512",)
 
 def run(flags_obj=FLAGS, log=print):
   """Runs the selected sections; returns the results dict (also written to bench.json)."""
-  from tfdis import layer_benchmark  # pylint: disable=g-import-not-at-top
-  from tfdis import step_benchmark  # pylint: disable=g-import-not-at-top
+  from benchmarks import layers as layer_benchmark  # pylint: disable=g-import-not-at-top
+  from benchmarks import steps as step_benchmark  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
-  from tfdis import bench_seeds  # pylint: disable=g-import-not-at-top
+  from benchmarks import seeds as bench_seeds  # pylint: disable=g-import-not-at-top
   unknown = set(flags_obj.sections) - {"layers", "steps", "seeds"}
   if unknown:
     raise UsageError(f"--sections names {sorted(unknown)}; use layers, steps and/or seeds.")

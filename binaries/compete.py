@@ -14,7 +14,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tfdis import competition
+from tfdis.experiments import competition
 from tfdis import flag_defs
 
 _HELP = {

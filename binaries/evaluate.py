@@ -9,7 +9,7 @@ from binaries import common  # pylint: disable=unused-import  (sets TF log level
 from absl import app
 from absl import flags
 
-from tfdis import evaluation
+from tfdis.experiments import evaluation
 from tfdis import flag_defs
 
 flag_defs.define_evaluation_flags()

@@ -13,7 +13,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis import regression
+from tfdis.experiments import regression
 
 _HELP = {
     "transform": "T_y of the entangled target: rotation, reflection, same_rotation (control), "

@@ -13,7 +13,7 @@ from absl import app
 from absl import flags
 
 from tfdis import flag_defs
-from tfdis import reproduce
+from tfdis.reproduce import plan as reproduce
 
 _HELP = {
     "scale": "smoke | quick | full (required): how long to train; see tfdis.reproduce.",

@@ -11,7 +11,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis import train
+from tfdis.training import vae_training as train
 
 flag_defs.define_train_flags()
 FLAGS = flags.FLAGS

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from tests.test_style_preservation import _bar_decoder
-from tfdis import competition
-from tfdis import transforms
+from tfdis.experiments import competition
+from tfdis.model import transforms
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L, D = 5, 16  # labels and latent size of the synthetic decoders (as tests/test_style_preservation)

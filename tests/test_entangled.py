@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from tfdis import entangled
-from tfdis import model as model_lib
-from tfdis import style_preservation
-from tfdis import train
-from tfdis import transforms
+from tfdis.model import entangled
+from tfdis.model import vae as model_lib
+from tfdis.metrics import style_preservation
+from tfdis.training import vae_training as train
+from tfdis.model import transforms
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def vae():
 
 @pytest.mark.parametrize("family", ["rotation", "reflection"])
 def test_elbo_is_unchanged_example_by_example(vae, family):
-  from tfdis import data  # pylint: disable=g-import-not-at-top
+  from tfdis.data import datasets as data  # pylint: disable=g-import-not-at-top
   images, labels = data.load_arrays("mnist", "test")
   images, labels = images[:300], labels[:300]
   twin = entangled.EntangledModel(vae, transforms.by_name(family, 10, 16, seed=1))
@@ -55,7 +55,7 @@ def test_style_preservation_collapses_under_rotation(vae):
 
 def test_colour_data_adds_colour_style_statistics():
   """SVHN-shaped generators are also measured by contrast and colour, not only by shape."""
-  from tfdis import evaluation  # pylint: disable=g-import-not-at-top
+  from tfdis.experiments import evaluation  # pylint: disable=g-import-not-at-top
   assert evaluation.measurement_names((28, 28, 1)) == (
       "slant", "thickness", "width", "height", "area")
   colour = model_lib.ConditionalVAE(image_shape=(32, 32, 3), latent_dim=16, hidden_units=8,

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfdis import data
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.training import vae_training as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

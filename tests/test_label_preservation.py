@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import classifier
-from tfdis import label_preservation as lp
+from tfdis.metrics import classifier
+from tfdis.metrics import label_preservation as lp
 
 G, SIZE = 3, 12  # Classes, image side.
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import model as model_lib
-from tfdis import networks
+from tfdis.model import vae as model_lib
+from tfdis.model import networks
 
 IMAGE_SHAPE = (2, 3, 1)  # H=2, W=3, C=1: 6 pixels
 LATENT = 4

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import morphometrics
+from tfdis.metrics import morphometrics
 
 SIZE = 28
 

@@ -7,8 +7,8 @@ slant = arctan(-μ11 / μ02) from the intensity-weighted central moments.
 """
 import numpy as np
 
-from tfdis import data
-from tfdis import morphometrics
+from tfdis.data import datasets as data
+from tfdis.metrics import morphometrics
 
 
 def _morpho_mnist_slant_and_area(hires):

@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 
-from tfdis import data
-from tfdis import model as model_lib
-from tfdis import networks
-from tfdis import regression
-from tfdis import train
-from tfdis import transforms as transforms_lib
+from tfdis.data import datasets as data
+from tfdis.model import vae as model_lib
+from tfdis.model import networks
+from tfdis.experiments import regression
+from tfdis.training import vae_training as train
+from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

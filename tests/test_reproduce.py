@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tfdis import flagfiles
-from tfdis import report
-from tfdis import reproduce
-from tfdis import train
+from tfdis.reproduce import report
+from tfdis.reproduce import plan as reproduce
+from tfdis.training import vae_training as train
 from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

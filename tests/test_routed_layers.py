@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import routed_layers
+from tfdis.model import routed_layers
 
 G = 3
 LABELS = np.array([2, 0, 0, 2, 2], np.int32)  # group 1 absent, B=5
@@ -134,7 +134,7 @@ def test_out_of_range_label_raises():
 
 def test_layer_benchmark_rows():
   # Smoke test of tfdis.layer_benchmark: row structure only, never timings.
-  from tfdis import layer_benchmark  # pylint: disable=g-import-not-at-top
+  from benchmarks import layers as layer_benchmark  # pylint: disable=g-import-not-at-top
   rows = layer_benchmark.run(
       layers=["convT 14x14x32->28x28x1 k4s2"], strategies=("sorted",),
       xla_modes=(False,), rounds=1, warmup=1, batch=3,

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import data
-from tfdis import seed_batched
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.training import seed_batched
+from tfdis.training import vae_training as train
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import export
-from tfdis import model as model_lib
-from tfdis import networks
+from tfdis.model import export
+from tfdis.model import vae as model_lib
+from tfdis.model import networks
 
 
 def _copy_into_groups(shared, split):
@@ -53,7 +53,8 @@ def test_split_layers_are_counted_from_the_latent():
 
 
 def test_split_model_trains_under_xla_and_exports(tmp_path):
-  from tfdis import data, train  # pylint: disable=g-import-not-at-top
+  from tfdis.data import datasets as data  # pylint: disable=g-import-not-at-top
+  from tfdis.training import vae_training as train  # pylint: disable=g-import-not-at-top
   images, labels = data.load_arrays("mnist", "test")
   override = {"train": (images[:200], labels[:200]), "test": (images[200:260], labels[200:260])}
   for jit in (False, True):
@@ -72,7 +73,7 @@ def test_split_model_trains_under_xla_and_exports(tmp_path):
 
 def test_gather_gradients_reach_adam_summed():
   """Duplicate rows of an IndexedSlices gradient are summed before Adam sees them."""
-  from tfdis import train  # pylint: disable=g-import-not-at-top
+  from tfdis.training import vae_training as train  # pylint: disable=g-import-not-at-top
   slices = tf.IndexedSlices(values=tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),
                             indices=tf.constant([0, 2, 0]), dense_shape=tf.constant([3, 2]))
   dense, untouched = train.dense_gradients([slices, tf.ones([2])])

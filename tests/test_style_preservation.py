@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 
 from tests.test_morphometrics import draw_parallelogram
-from tfdis import morphometrics
-from tfdis import style_preservation as sp
-from tfdis import transforms
+from tfdis.metrics import morphometrics
+from tfdis.metrics import style_preservation as sp
+from tfdis.model import transforms
 
 L, M, D = 5, 48, 16  # Labels, z-samples, latent size.
 

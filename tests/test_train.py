@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import data
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.training import vae_training as train
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_mirrored_strategy_on_two_cpus_matches_default(tiny_mnist, tmp_path):
 def test_saved_model_decodes_the_same_in_a_fresh_process(tiny_mnist, tmp_path):
   trainer, _, _ = train.train(_config(num_steps=4), str(tmp_path / "run"), tiny_mnist)
   path = str(tmp_path / "export")
-  from tfdis import export  # pylint: disable=g-import-not-at-top
+  from tfdis.model import export  # pylint: disable=g-import-not-at-top
   export.export_saved_model(trainer.model, path)
   y = np.array([0, 3, 9, 9], np.int32)
   z = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)

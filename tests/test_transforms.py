@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import transforms
+from tfdis.model import transforms
 
 G, D, B = 3, 5, 7  # Distinct sizes so a swapped axis fails.
 

@@ -6,10 +6,10 @@ import dataclasses
 
 from absl import flags
 
-from tfdis import evaluation
-from tfdis import model as model_lib
-from tfdis import networks
-from tfdis import train
+from tfdis.experiments import evaluation
+from tfdis.model import vae as model_lib
+from tfdis.model import networks
+from tfdis.training import vae_training as train
 
 FLAGS = flags.FLAGS
 

@@ -4,7 +4,7 @@ Every dataset yields images as float32 in [0, 1] with shape [H, W, C] and labels
 [0, num_classes). Names accepted by `load_arrays`, `load` and `info`:
 
   mnist            tensorflow-datasets `mnist`, prepared offline from the four original IDX files
-                   bundled in `tfdis/data_files/mnist` (TFDS checks their registered SHA-256).
+                   bundled in `tfdis/data/bundled/mnist` (TFDS checks their registered SHA-256).
   fashion_mnist    tensorflow-datasets `fashion_mnist` (needs TFDS to have it prepared, or network).
   svhn_cropped     tensorflow-datasets `svhn_cropped` (32x32x3; tested with tfds.testing.mock_data).
   idx:<dir>        any folder holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
@@ -25,7 +25,7 @@ import numpy as np
 from tfdis.errors import UsageError
 
 NUM_CLASSES = 10
-BUNDLED_MNIST_DIR = pathlib.Path(__file__).parent / "data_files" / "mnist"
+BUNDLED_MNIST_DIR = pathlib.Path(__file__).parent / "bundled" / "mnist"
 DEFAULT_TFDS_DIR = os.path.join(os.path.expanduser("~"), ".cache", "tfdis", "tensorflow_datasets")
 _TFDS_NAMES = ("mnist", "fashion_mnist", "svhn_cropped")
 _IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "svhn_cropped": (32, 32, 3)}

@@ -32,7 +32,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfdis import morphometrics
+from tfdis.metrics import morphometrics
 
 
 @dataclasses.dataclass

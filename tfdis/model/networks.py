@@ -107,7 +107,7 @@ def _make_layer(spec, routed, num_groups, name):
   if spec.kind == "reshape":
     return keras.layers.Reshape(spec.target_shape, name=name)
   if routed:
-    from tfdis import routed_layers  # pylint: disable=g-import-not-at-top
+    from tfdis.model import routed_layers  # pylint: disable=g-import-not-at-top
     if spec.kind == "dense":
       return routed_layers.RoutedDense(spec.size, num_groups, activation=spec.activation,
                                        name=name)
@@ -173,7 +173,7 @@ def _check_architecture(architecture):
 
 def is_routed(layer):
   """Whether `layer` takes the labels as a second input (a label-routed layer)."""
-  from tfdis import routed_layers  # pylint: disable=g-import-not-at-top
+  from tfdis.model import routed_layers  # pylint: disable=g-import-not-at-top
   return isinstance(layer, routed_layers.ROUTED_LAYERS)
 
 

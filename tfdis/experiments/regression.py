@@ -54,11 +54,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdis import data
-from tfdis import files
-from tfdis import model as model_lib
-from tfdis import train
-from tfdis import transforms as transforms_lib
+from tfdis.data import datasets as data
+from tfdis import workdir as files
+from tfdis.model import vae as model_lib
+from tfdis.training import vae_training as train
+from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 
 PROBLEMS = ("encoder", "decoder")

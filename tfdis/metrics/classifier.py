@@ -138,7 +138,7 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
     if all(cached.get(k) == v for k, v in wanted.items()):
       return keras.models.load_model(model_path), cached
   if load_fn is None:
-    from tfdis import data  # pylint: disable=g-import-not-at-top
+    from tfdis.data import datasets as data  # pylint: disable=g-import-not-at-top
     load_fn = data.load
     if num_classes is None:
       num_classes = int(getattr(data.info(dataset), "num_classes", 10))

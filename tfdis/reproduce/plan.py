@@ -36,13 +36,13 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from tfdis import competition
-from tfdis import evaluation
-from tfdis import files
+from tfdis.experiments import competition
+from tfdis.experiments import evaluation
+from tfdis import workdir as files
 from tfdis import flagfiles
-from tfdis import regression
-from tfdis import report
-from tfdis import train
+from tfdis.experiments import regression
+from tfdis.reproduce import report
+from tfdis.training import vae_training as train
 from tfdis.errors import UsageError
 
 SCALES = ("smoke", "quick", "full")

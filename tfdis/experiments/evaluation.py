@@ -21,15 +21,15 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfdis import classifier as classifier_lib
-from tfdis import data
-from tfdis import entangled
+from tfdis.metrics import classifier as classifier_lib
+from tfdis.data import datasets as data
+from tfdis.model import entangled
 from tfdis import grids
-from tfdis import label_preservation
-from tfdis import morphometrics
-from tfdis import style_preservation
-from tfdis import train
-from tfdis import transforms as transforms_lib
+from tfdis.metrics import label_preservation
+from tfdis.metrics import morphometrics
+from tfdis.metrics import style_preservation
+from tfdis.training import vae_training as train
+from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 
 

@@ -29,8 +29,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdis import networks
-from tfdis import transforms as transforms_lib
+from tfdis.model import networks
+from tfdis.model import transforms as transforms_lib
 
 tfd = tfp.distributions
 

@@ -26,11 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdis import data
-from tfdis import export
-from tfdis import files
+from tfdis.data import datasets as data
+from tfdis.model import export
+from tfdis import workdir as files
 from tfdis import grids
-from tfdis import model as model_lib
+from tfdis.model import vae as model_lib
 from tfdis.errors import UsageError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")

@@ -16,7 +16,7 @@ inverse, but for rotations the inverse is needed for the ELBO to match.)
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfdis import transforms as transforms_lib
+from tfdis.model import transforms as transforms_lib
 
 tfd = tfp.distributions
 

@@ -17,8 +17,8 @@ import shutil
 
 import numpy as np
 
-from tfdis import competition
-from tfdis import files
+from tfdis.experiments import competition
+from tfdis import workdir as files
 from tfdis import grids
 
 SP_PRESERVING = 0.5      # SP at or above: style-preserving (the criterion)

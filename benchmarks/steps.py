@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdis import data
-from tfdis import model as model_lib
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.model import vae as model_lib
+from tfdis.training import vae_training as train
 
 
 def interleaved_medians(calls, rounds, warmup=2):

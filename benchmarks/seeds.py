@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 
-from tfdis import data
-from tfdis import seed_batched
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.training import seed_batched
+from tfdis.training import vae_training as train
 
 
 class _SingleRun:

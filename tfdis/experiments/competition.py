@@ -71,12 +71,12 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfdis import data
+from tfdis.data import datasets as data
 from tfdis import grids
-from tfdis import label_preservation
-from tfdis import seed_batched
-from tfdis import style_preservation
-from tfdis import train
+from tfdis.metrics import label_preservation
+from tfdis.training import seed_batched
+from tfdis.metrics import style_preservation
+from tfdis.training import vae_training as train
 from tfdis.errors import UsageError
 
 TRANSFORMS = ("rotation", "reflection")
@@ -297,7 +297,7 @@ def _check_sweep(config, workdir):
 def _load_classifier(config):
   if config.min_label_preservation <= 0:
     return None
-  from tfdis import classifier  # pylint: disable=g-import-not-at-top
+  from tfdis.metrics import classifier  # pylint: disable=g-import-not-at-top
   model, _ = classifier.load_or_train(config.dataset, cache_dir=config.classifier_dir or None)
   return lambda images: classifier.predict_labels(model, images)
 
@@ -478,7 +478,7 @@ def null_records(model, config, kind, transform_seeds=(101, 102, 103)):
   Returns:
     list of dicts {kind, generator ('mu_p' | 'rotation:<seed>' | 'reflection'), value, interval}.
   """
-  from tfdis import transforms as transforms_lib  # pylint: disable=g-import-not-at-top
+  from tfdis.model import transforms as transforms_lib  # pylint: disable=g-import-not-at-top
   generators = [("mu_p", model.decode_mean)]
   families = [(f"rotation:{s}", transforms_lib.random_rotations(model.num_classes,
                                                                 model.latent_dim, s))

@@ -44,10 +44,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from kernels import routed
-from tfdis import data
-from tfdis import model as model_lib
-from tfdis import networks
-from tfdis import train
+from tfdis.data import datasets as data
+from tfdis.model import vae as model_lib
+from tfdis.model import networks
+from tfdis.training import vae_training as train
 from tfdis.errors import UsageError
 
 tfd = tfp.distributions
