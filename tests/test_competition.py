@@ -1,4 +1,4 @@
-"""tfdis.competition and binaries.compete: the judging rule, and the sweep end to end."""
+"""tfdis.experiments.competition and binaries.compete: the judging rule, and the sweep end to end."""
 import dataclasses
 import json
 import os
@@ -10,7 +10,9 @@ import pytest
 import tensorflow as tf
 
 from tests.test_style_preservation import _bar_decoder
+from tfdis.errors import UsageError
 from tfdis.experiments import competition
+from tfdis.metrics import style_preservation
 from tfdis.model import transforms
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +33,17 @@ def test_verdict_rule(sp_mu, sp_mu_prime, expected):
 
 def test_verdict_needs_label_preservation_and_ordered_thresholds():
   assert competition.verdict((0.7, 0.8), (0.0, 0.1), label_preserved=False) == "inconclusive"
-  with pytest.raises(competition.UsageError, match="--tau_lo=0.5 exceeds --tau_hi=0.4"):
+  with pytest.raises(UsageError, match="--tau_lo=0.5 exceeds --tau_hi=0.4"):
     competition.verdict((0, 0), (0, 0), tau_lo=0.5, tau_hi=0.4)
+
+
+def test_default_thresholds_are_the_style_preservation_pair():
+  config = competition.CompetitionConfig()
+  assert (config.tau_lo, config.tau_hi) == (style_preservation.SP_NOT_PRESERVING,
+                                            style_preservation.SP_PRESERVING) == (0.2, 0.5)
+  assert competition.verdict((0.51, 0.8), (-0.1, 0.19)) == "decoder"
+  assert competition.verdict((0.51, 0.8), (-0.1, 0.21)) == "inconclusive"  # not wholly below 0.2
+  assert competition.verdict((0.49, 0.8), (-0.1, 0.19)) == "inconclusive"  # not wholly above 0.5
 
 
 class _SyntheticRun:
@@ -139,7 +150,7 @@ def test_rerun_trains_nothing_and_gives_the_same_table(single_process_sweep):
 def test_shards_then_aggregate_equal_one_process(single_process_sweep, tmp_path):
   tf.config.experimental.enable_op_determinism()
   workdir, _ = single_process_sweep
-  with pytest.raises(competition.UsageError, match="results are missing"):
+  with pytest.raises(UsageError, match="results are missing"):
     competition.run_competition(_smoke_config(aggregate=True), str(tmp_path))
   for shard in (1, 0):
     done = competition.run_competition(_smoke_config(num_shards=2, shard_index=shard),
@@ -153,5 +164,5 @@ def test_shards_then_aggregate_equal_one_process(single_process_sweep, tmp_path)
 
 def test_other_settings_in_the_same_workdir_are_refused(single_process_sweep):
   workdir, _ = single_process_sweep
-  with pytest.raises(competition.UsageError, match="different hidden_units"):
+  with pytest.raises(UsageError, match="different hidden_units"):
     competition.run_competition(_smoke_config(hidden_units=17), str(workdir))

@@ -24,12 +24,6 @@ def test_label_preservation_known_predictions():
   assert result.per_class_interval.shape == (G, 2)
 
 
-def test_wilson_interval_edges():
-  np.testing.assert_allclose(lp.wilson_interval(10, 10), [0.7225, 1.0], atol=1e-3)
-  np.testing.assert_allclose(lp.wilson_interval(0, 10), [0.0, 0.2775], atol=1e-3)
-  assert np.all(np.isnan(lp.wilson_interval(0, 0)))
-
-
 def test_label_preservation_rejects_bad_labels():
   with pytest.raises(ValueError, match=r"\[0, 3\)"):
     lp.label_preservation([0, 3], [0, 1], num_classes=G)

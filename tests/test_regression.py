@@ -44,27 +44,6 @@ def test_normalised_auc_of_a_line_and_a_constant():
   assert regression.final_loss([5.0, 4.0, 2.0, 3.0], final_window=2) == 2.5
 
 
-def test_t_interval_of_constant_and_known_values():
-  mean, (low, high) = regression.t_interval([0.7] * 4)
-  assert (mean, low, high) == pytest.approx((0.7, 0.7, 0.7))
-  # mean 2, sample sd 1, n = 3: half width t_{0.975, 2} / sqrt(3) = 4.303 / 1.7321.
-  mean, (low, high) = regression.t_interval([1.0, 2.0, 3.0])
-  assert mean == 2.0 and high - mean == pytest.approx(4.303 / np.sqrt(3))
-  assert np.isnan(regression.t_interval([1.0])[1][0])
-
-
-def test_sign_flip_p_values_on_known_inputs():
-  assert regression.sign_flip_p_value([1.0, 2.0, 3.0, 4.0, 5.0]) == 1 / 32
-  assert regression.sign_flip_p_value([1.0, 2.0, 3.0, 4.0, 5.0], "two-sided") == 2 / 32
-  assert regression.sign_flip_p_value([-1.0, -2.0, -3.0, -4.0, -5.0]) == 1.0
-  # Sums of (±1, ±2, ±3): 6, 0, 2, -4, 4, -2, 0, -6; five are >= the observed 0.
-  assert regression.sign_flip_p_value([1.0, 2.0, -3.0]) == 5 / 8
-  # All-zero differences: every pattern ties, p = 1.
-  assert regression.sign_flip_p_value([0.0, 0.0, 0.0]) == 1.0
-  # Beyond the exact limit, the random estimate is close to the exact 2^-n floor.
-  assert regression.sign_flip_p_value(np.arange(1.0, 19.0), max_exact=16) < 1e-3
-
-
 def test_summarise_a_slower_entangled_curve():
   steps = np.arange(0, 101, 10)
   fast = 1.0 + 9.0 * np.exp(-steps / 10.0)
@@ -80,10 +59,12 @@ def test_summarise_a_slower_entangled_curve():
   assert speed["entangled"]["per_seed"] == [60.0] * 5
   assert speed["difference"]["interval"] == pytest.approx([30.0, 30.0])
   assert speed["p_value"] == 1 / 32 and speed["p_value_alternative"] == "greater"
+  assert speed["p_value_floor"] == 1 / 32  # five seeds
   assert summary["encoder"]["auc"]["p_value"] == 1 / 32
   ratio = summary["encoder"]["final_loss"]["ratio"]["mean"]
   assert ratio == pytest.approx(slow[-2:].mean() / fast[-2:].mean())  # 1.384: slow not settled
   assert summary["encoder"]["final_loss"]["p_value_alternative"] == "two-sided"
+  assert summary["encoder"]["final_loss"]["p_value_floor"] == 2 / 32
 
 
 # --- Dataset. ---

@@ -48,6 +48,15 @@ def test_bootstrap_is_seeded_and_brackets_value():
   assert a.per_measurement_interval.shape == (3, 2)
 
 
+def test_thresholds_judge_whole_intervals():
+  assert sp.SP_NOT_PRESERVING < sp.SP_PRESERVING
+  assert sp.is_preserving((0.6, 0.9)) and not sp.is_preserving((0.4, 0.9))
+  assert sp.is_not_preserving((-0.3, 0.1)) and not sp.is_not_preserving((-0.3, 0.3))
+  nan = float("nan")
+  assert not sp.is_preserving((nan, nan)) and not sp.is_not_preserving((nan, nan))
+  assert sp.is_preserving((0.3, 0.4), threshold=0.25)
+
+
 def _bar_decoder(label_transform=None):
   """A synthetic decoder: slant, stroke width and height are fixed functions of z[:3]."""
 

@@ -2,35 +2,38 @@
 
 The paper judges disentanglement by eye (Sec. 1, Figs. 1-6); this module measures it, for a
 trained model μ_p and for its entangled counterpart μ'_p(y, z) = μ_p(y, T_y z) (Proposition 1,
-`tfdis.entangled`), and draws their label x z grids side by side.
+`tfdis.model.entangled`), and draws their label x z grids side by side.
 
   ELBO  mean test-set ELBO (Eq. 1, nats), 95% normal interval over examples.
-  LP    fraction of μ_p(y, z), z ~ N(0, I), that a digit classifier calls y; Wilson 95% interval.
+  LP    fraction of μ_p(y, z), z ~ N(0, I), that a digit classifier calls y; Wilson 95% interval
+        over the decoded samples.
   SP    mean over Morpho-MNIST measurements and label pairs of the rank correlation across shared z
-        (`tfdis.style_preservation`); percentile bootstrap 95% interval over z.
+        (`tfdis.metrics.style_preservation`); percentile bootstrap 95% interval over the z columns.
+
+The intervals are those of `tfdis.metrics.stats`.
 
 `evaluate_workdir` writes `evaluation.json` (keys `elbo`, `lp`, `sp` for the model and the same
 under `entangled`) and `grid_model.png`, `grid_entangled.png`, `grids.png` into the workdir.
 """
 import dataclasses
-import json
-import math
 import os
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfdis.metrics import classifier as classifier_lib
-from tfdis.data import datasets as data
-from tfdis.model import entangled
 from tfdis import grids
+from tfdis import workdir as files
+from tfdis.data import datasets
+from tfdis.errors import UsageError
+from tfdis.metrics import classifier as classifier_lib
 from tfdis.metrics import label_preservation
 from tfdis.metrics import morphometrics
+from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
-from tfdis.training import vae_training as train
+from tfdis.model import entangled
 from tfdis.model import transforms as transforms_lib
-from tfdis.errors import UsageError
+from tfdis.training import vae_training
 
 
 @dataclasses.dataclass
@@ -60,32 +63,10 @@ class EvaluationConfig:
     return self
 
 
-def _finite_or_none(x):
-  x = float(x)
-  return x if math.isfinite(x) else None
-
-
-def _jsonable(obj):
-  if isinstance(obj, dict):
-    return {k: _jsonable(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple)):
-    return [_jsonable(v) for v in obj]
-  if isinstance(obj, np.ndarray):
-    return _jsonable(obj.tolist())
-  if isinstance(obj, (float, np.floating)):
-    return _finite_or_none(obj)
-  if isinstance(obj, np.integer):
-    return int(obj)
-  return obj
-
-
 def elbo_summary(per_example):
   """Mean with a 95% normal interval over examples, for a per-example array [N]."""
-  per_example = np.asarray(per_example, np.float64)
-  mean = per_example.mean()
-  half = 1.959964 * per_example.std(ddof=1) / math.sqrt(len(per_example)) if len(
-      per_example) > 1 else float("nan")
-  return {"value": mean, "interval": [mean - half, mean + half]}
+  mean, (low, high) = stats.normal_interval(per_example)
+  return {"value": mean, "interval": [low, high]}
 
 
 def measurement_names(image_shape):
@@ -104,7 +85,7 @@ def measure_generator(generator, test_images, test_labels, classify, config):
     (dict with keys elbo, lp, sp, per-example ELBO array [N]).
   """
   # Not XLA: TFP's full-matrix KL of the entangled q' does not compile.
-  terms = train.elbo_per_example(generator, test_images, test_labels, 1000, config.seed,
+  terms = vae_training.elbo_per_example(generator, test_images, test_labels, 1000, config.seed,
                                  jit_compile=False)
   lp = label_preservation.compute_label_preservation(
       generator.decode_mean, classify, generator.num_classes, config.lp_samples_per_class,
@@ -139,8 +120,8 @@ def load_classifier(dataset, config):
 def evaluate_workdir(workdir, config):
   """Measures the run in `workdir` and its entangled counterpart; writes evaluation.json and grids."""
   config.validate()
-  model, train_config = train.restore_model(workdir)
-  test_images, test_labels = data.load_arrays(train_config.dataset, "test",
+  model, train_config = vae_training.restore_model(workdir)
+  test_images, test_labels = datasets.load_arrays(train_config.dataset, "test",
                                               train_config.tfds_dir or None)
   if config.elbo_examples:
     test_images, test_labels = test_images[:config.elbo_examples], test_labels[:config.elbo_examples]
@@ -169,12 +150,9 @@ def evaluate_workdir(workdir, config):
   grids.save_png(grids.side_by_side(tiles["model"], tiles["entangled"]),
                  os.path.join(workdir, "grids.png"))
 
-  results = _jsonable(results)
+  results = files.jsonable(results)
   path = os.path.join(workdir, "evaluation.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(path + ".tmp", path)
+  files.write_json(path, results)
   logging.info("ELBO %.2f | LP %.3f | SP %.3f [%s]; entangled SP %s; written to %s",
                results["elbo"]["value"], results["lp"]["value"],
                results["sp"]["value"] if results["sp"]["value"] is not None else float("nan"),

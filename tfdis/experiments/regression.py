@@ -2,8 +2,8 @@
 
 A trained conditional VAE (the *teacher*) gives a disentangled inference model q*(z | x, y). We
 sample one z per image from it (fixed seed) and, with label-dependent orthogonal transforms T_y
-(`tfdis.transforms`), pose two regression problems for each network of the VAE, trained from the
-same initialisation on the same batches:
+(`tfdis.model.transforms`), pose two regression problems for each network of the VAE, trained
+from the same initialisation on the same batches:
 
 ```none
 data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
@@ -30,10 +30,11 @@ auc            (1 / S) ∫_0^S L(s) ds / L(0)   (trapezoid; the mean loss as a f
 from where it settles (reported by `final` and the entangled / disentangled ratio). A threshold
 shared by both curves would mix the two: it is never reached by a curve that settles slightly
 higher. The step always exists (min of the last k ≤ their mean ≤ threshold). `auc` rewards both
-speed and level. Over seeds, each quantity gets a mean with a 95% t interval, and the per-seed
-paired difference (entangled - disentangled) gets a t interval and an exact one-sided sign-flip
-permutation p-value for "disentangled converges faster" (difference > 0); final losses get a
-two-sided p-value for "they differ".
+speed and level. Over seeds, each quantity gets a mean with a 95% t interval over seeds, and the
+per-seed paired difference (entangled - disentangled) gets a t interval and an exact one-sided
+sign-flip permutation p-value for "disentangled converges faster" (difference > 0); final losses
+get a two-sided p-value for "they differ". Every p-value comes with its floor, the smallest value
+the test can give with n seeds (1 / 2^n one-sided); both tests are in `tfdis.metrics.stats`.
 
 Outputs of `run_regression` in the workdir: regression.json (summary), curves.csv
 (problem,target,seed,step,split,loss), regression.png (Fig. 3 layout), tensorboard/, timing.json,
@@ -41,10 +42,7 @@ and seed_curves/ (finished seeds, so a rerun of the same command resumes).
 
 Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile's header.
 """
-import csv
 import dataclasses
-import itertools
-import json
 import math
 import os
 import time
@@ -60,16 +58,13 @@ from tfdis.model import vae as model_lib
 from tfdis.training import vae_training as train
 from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
+from tfdis.metrics import stats
 
 PROBLEMS = ("encoder", "decoder")
 TARGETS = ("disentangled", "entangled")
 SPLITS = ("train", "heldout")
 # Fields that may change between a run and its resumption without changing any curve.
 _RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
-# Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (then 1.96).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060,
-         2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 @dataclasses.dataclass
@@ -342,47 +337,9 @@ def final_loss(losses, final_window=3):
   return float(np.mean(np.asarray(losses, np.float64)[-final_window:]))
 
 
-def t_interval(values, level_quantiles=_T975):
-  """Mean of `values` [n] with its 95% Student-t interval; the interval is nan for n < 2."""
-  values = np.asarray(values, np.float64)
-  mean = float(values.mean())
-  n = len(values)
-  if n < 2:
-    return mean, (float("nan"), float("nan"))
-  t = level_quantiles[n - 2] if n - 1 <= len(level_quantiles) else 1.959964
-  half = t * values.std(ddof=1) / math.sqrt(n)
-  return mean, (mean - half, mean + half)
-
-
-def sign_flip_p_value(differences, alternative="greater", max_exact=16, num_random=65536, seed=0):
-  """Permutation p-value of paired differences d [n] under H0 "d is symmetric about 0".
-
-  Every one of the 2^n sign patterns is equally likely under H0; the statistic is mean(d). For
-  alternative 'greater' the p-value is the fraction of patterns whose mean is >= the observed
-  mean (the observed pattern included, so p >= 2^-n); 'two-sided' compares |mean|. Exact for
-  n <= max_exact, otherwise estimated from `num_random` seeded random patterns.
-  """
-  d = np.asarray(differences, np.float64)
-  n = len(d)
-  if n <= max_exact:
-    signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))  # [2^n, n]
-  else:
-    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(num_random, n))
-    signs[0] = 1.0
-  means = signs @ d / n
-  observed = d.mean()
-  tolerance = 1e-12 * max(1.0, float(np.abs(d).max()))
-  if alternative == "greater":
-    hits = means >= observed - tolerance
-  elif alternative == "two-sided":
-    hits = np.abs(means) >= abs(observed) - tolerance
-  else:
-    raise ValueError(f"alternative={alternative!r} is not 'greater' or 'two-sided'.")
-  return float(hits.mean())
-
-
 def _interval_summary(values):
-  mean, interval = t_interval(values)
+  """Mean over seeds with its 95% t interval, and the per-seed values."""
+  mean, interval = stats.t_interval(values)
   return {"mean": mean, "interval": list(interval), "per_seed": [float(v) for v in values]}
 
 
@@ -398,8 +355,10 @@ def summarise(steps, curves, seeds, fraction=0.9, final_window=3):
   Returns:
     {problem: {'final_loss' | 'steps_to_fraction' | 'auc': {disentangled, entangled, difference
     (entangled - disentangled), p_value}, plus final_loss.ratio (entangled / disentangled)}}.
-    'difference' and 'ratio' hold mean, 95% t interval and per-seed values; p_value is one-sided
-    ("disentangled is faster") for speed and two-sided ("they differ") for final_loss.
+    'difference' and 'ratio' hold mean, 95% t interval over seeds and per-seed values; p_value is
+    the sign-flip test over seeds of the differences, one-sided ("disentangled is faster") for
+    speed and two-sided ("they differ") for final_loss, and p_value_floor the smallest p-value
+    that test can give with this many seeds.
   """
   metrics = {
       "final_loss": lambda c: final_loss(c, final_window),
@@ -418,8 +377,9 @@ def summarise(steps, curves, seeds, fraction=0.9, final_window=3):
       entry = {t: _interval_summary(values[t]) for t in TARGETS}
       entry["difference"] = _interval_summary(difference)
       alternative = "two-sided" if name == "final_loss" else "greater"
-      entry["p_value"] = (sign_flip_p_value(difference, alternative)
-                          if np.all(np.isfinite(difference)) else float("nan"))
+      test = (stats.sign_flip_test(difference, alternative)
+              if np.all(np.isfinite(difference)) else stats.PValue(float("nan"), float("nan")))
+      entry["p_value"], entry["p_value_floor"] = test
       entry["p_value_alternative"] = alternative
       if name == "final_loss":
         entry["ratio"] = _interval_summary(values["entangled"] / values["disentangled"])
@@ -434,14 +394,11 @@ def summarise(steps, curves, seeds, fraction=0.9, final_window=3):
 
 def write_csv(path, steps, curves):
   """curves.csv: one row per (problem, target, seed, step, split) with its loss."""
-  with open(path + ".tmp", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["problem", "target", "seed", "step", "split", "loss"])
-    for (problem, target, split), per_seed in sorted(curves.items()):
-      for seed, losses in sorted(per_seed.items()):
-        for step, loss in zip(steps, losses):
-          writer.writerow([problem, target, seed, int(step), split, repr(float(loss))])
-  os.replace(path + ".tmp", path)
+  rows = [[problem, target, seed, int(step), split, repr(float(loss))]
+          for (problem, target, split), per_seed in sorted(curves.items())
+          for seed, losses in sorted(per_seed.items())
+          for step, loss in zip(steps, losses)]
+  files.write_csv(path, ["problem", "target", "seed", "step", "split", "loss"], rows)
 
 
 def plot_curves(path, steps, curves, title=""):
@@ -474,54 +431,25 @@ def plot_curves(path, steps, curves, title=""):
   plt.close(fig)
 
 
-def _write_json(path, obj):
-  files.write_json(path, _jsonable(obj))
-
-
-def _jsonable(obj):
-  if isinstance(obj, dict):
-    return {str(k): _jsonable(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple, np.ndarray)):
-    return [_jsonable(v) for v in list(obj)]
-  if isinstance(obj, (float, np.floating)):
-    return float(obj) if math.isfinite(float(obj)) else None
-  if isinstance(obj, np.integer):
-    return int(obj)
-  return obj
-
-
-def _format_seconds(seconds):
-  seconds = int(round(seconds))
-  return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _check_resume(config, teacher_workdir, workdir):
   """Refuses a workdir holding a run with other settings; returns the finished seeds' curves."""
-  path = os.path.join(workdir, "regression_config.json")
-  mine = dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir))
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    differ = sorted(k for k in mine if k not in _RESUMABLE_FIELDS and saved.get(k) != mine[k])
-    if differ:
-      raise UsageError(f"--workdir={workdir} holds a regression run with different "
-                       f"{', '.join(differ)}; use a new --workdir or the same flags to resume it.")
-  _write_json(path, mine)
+  files.check_settings(os.path.join(workdir, "regression_config.json"),
+                       dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir)),
+                       what="a regression run", ignore=_RESUMABLE_FIELDS)
   done = {}
   folder = os.path.join(workdir, "seed_curves")
   os.makedirs(folder, exist_ok=True)
   for seed in config.seeds():
     seed_path = os.path.join(folder, f"seed_{seed}.json")
-    if os.path.exists(seed_path):
-      with open(seed_path) as f:
-        rows = json.load(f)
+    rows = files.read_json(seed_path)
+    if rows is not None:
       done[seed] = {tuple(r["key"]): np.asarray(r["losses"], np.float64) for r in rows}
   return done
 
 
 def _save_seed(workdir, seed, seed_curves):
   rows = [{"key": list(k), "losses": v} for k, v in sorted(seed_curves.items())]
-  _write_json(os.path.join(workdir, "seed_curves", f"seed_{seed}.json"), rows)
+  files.write_json(os.path.join(workdir, "seed_curves", f"seed_{seed}.json"), rows)
 
 
 def load_regression_data(teacher, teacher_config, config):
@@ -585,7 +513,7 @@ def run_regression(config, teacher_workdir, workdir):
                      step, config.num_steps, float(losses["encoder/disentangled"]),
                      float(losses["encoder/entangled"]), float(losses["decoder/disentangled"]),
                      float(losses["decoder/entangled"]), rate,
-                     _format_seconds((total - clock["done"]) / max(rate, 1e-9)))
+                     files.format_seconds((total - clock["done"]) / max(rate, 1e-9)))
     done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, progress)
     _save_seed(workdir, seed, done[seed])
   # Every seed's scalars, including resumed ones, so the event files describe the whole run.
@@ -609,8 +537,8 @@ def run_regression(config, teacher_workdir, workdir):
                 teacher=os.path.abspath(teacher_workdir), steps=steps,
                 num_train_examples=len(train_data), num_heldout_examples=len(heldout),
                 config=dataclasses.asdict(config))
-  _write_json(os.path.join(workdir, "regression.json"), result)
-  _write_json(os.path.join(workdir, "timing.json"),
+  files.write_json(os.path.join(workdir, "regression.json"), result)
+  files.write_json(os.path.join(workdir, "timing.json"),
               {"seconds_this_call": round(time.time() - began, 1)})
   for problem in PROBLEMS:
     s = summary[problem]
@@ -623,4 +551,4 @@ def run_regression(config, teacher_workdir, workdir):
                  s["auc"]["disentangled"]["mean"], s["auc"]["entangled"]["mean"],
                  s["auc"]["p_value"])
   logging.info("Results in %s", workdir)
-  return _jsonable(result)
+  return files.jsonable(result)

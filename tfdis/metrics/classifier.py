@@ -1,9 +1,9 @@
 """A small CNN digit classifier, trained once per dataset and cached, for label preservation.
 
-Shu et al., Section 1 ("content" = the label y) and Section 1.2: a disentangled
+Shu et al., Section 1 ("content" = the label y) and Section 1.1: a disentangled
 generator must keep the label, i.e. mu_p(y, z) must look like a y for every style z.
-`tfdis.label_preservation` checks this with the classifier built here, trained on
-the real training split:
+`tfdis.metrics.label_preservation` checks this with the classifier built here,
+trained on the real training split:
 
 ```none
 image [B, H, W, C] -> Conv 32 3x3 ReLU -> MaxPool 2 -> Conv 64 3x3 ReLU -> MaxPool 2
@@ -11,12 +11,10 @@ image [B, H, W, C] -> Conv 32 3x3 ReLU -> MaxPool 2 -> Conv 64 3x3 ReLU -> MaxPo
 Adam 1e-3, batch 128, 6 epochs, cross-entropy on the `train` split.
 ```
 
-On MNIST it reaches >= 99% test accuracy in a few minutes on 2 CPU cores (issue
-#4 reports the measured accuracy and time). `load_or_train` caches the model as
-`<cache_dir>/<dataset>.keras` with `<dataset>.json` beside it (test accuracy,
-train seconds, settings) and reloads it on later calls.
+`load_or_train` caches the model as `<cache_dir>/<dataset>.keras` with
+`<dataset>.json` beside it (test accuracy, train seconds, settings) and reloads it
+on later calls.
 """
-import json
 import os
 import time
 from typing import Callable, Optional, Tuple
@@ -24,6 +22,8 @@ from typing import Callable, Optional, Tuple
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfdis import workdir as files
 
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "tfdis", "classifiers")
 
@@ -118,12 +118,12 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
   """The cached classifier of `dataset`, trained and saved first if there is none.
 
   Args:
-    dataset: name for `tfdis.data.load` (and the cache file name).
+    dataset: name for `tfdis.data.datasets.load` (and the cache file name).
     cache_dir: folder of the cache; default ~/.cache/tfdis/classifiers.
     epochs, batch_size, seed, steps_per_epoch: passed to `train_classifier`.
     load_fn: (dataset, split) -> unbatched (image, label) dataset; default
-      `tfdis.data.load`. Tests pass a tiny synthetic one.
-    num_classes: G; default `tfdis.data.info(dataset).num_classes`, else 10.
+      `tfdis.data.datasets.load`. Tests pass a tiny synthetic one.
+    num_classes: G; default `tfdis.data.datasets.info(dataset).num_classes`, else 10.
 
   Returns:
     (model, metadata dict with "test_accuracy", "train_seconds", "dataset", ...).
@@ -131,9 +131,8 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
   wanted = {"epochs": epochs, "batch_size": batch_size, "seed": seed,
             "steps_per_epoch": steps_per_epoch}
   model_path, meta_path = cache_paths(dataset, cache_dir, wanted)
-  if os.path.exists(model_path) and os.path.exists(meta_path):
-    with open(meta_path) as f:
-      cached = json.load(f)
+  cached = files.read_json(meta_path) if os.path.exists(model_path) else None
+  if cached is not None:
     # A classifier trained with other settings (say, a smoke test's few steps) is not reused.
     if all(cached.get(k) == v for k, v in wanted.items()):
       return keras.models.load_model(model_path), cached
@@ -152,7 +151,5 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
               "keras_version": keras.__version__}
   os.makedirs(os.path.dirname(model_path), exist_ok=True)
   model.save(model_path)
-  with open(meta_path + ".tmp", "w") as f:  # last, and whole: its presence marks the cache valid
-    json.dump(metadata, f, indent=2)
-  os.replace(meta_path + ".tmp", meta_path)
+  files.write_json(meta_path, metadata)  # last, and whole: its presence marks the cache valid
   return model, metadata

@@ -1,9 +1,10 @@
 """Label preservation (LP): does mu_p(y, z) show the digit y, for every style z?
 
-Shu et al., Section 1 and Section 1.2: style and content disentanglement
-decomposes into style preservation (`tfdis.style_preservation`) and label
-preservation. The paper judges the latter by eye; here a classifier trained on
-real data (`tfdis.classifier`) reads the decoder means:
+Shu et al., Section 1 and Section 1.1 "Label preservation": style and content
+disentanglement decomposes into style preservation
+(`tfdis.metrics.style_preservation`) and label preservation, which the objective
+encourages (Eq. 2) and the paper's grids show by eye. Here a classifier trained on
+real data (`tfdis.metrics.classifier`) reads the decoder means:
 
 ```none
 z_m ~ N(0, I), m = 1..M (shared by all labels);  x_{y,m} = mu_p(y, z_m)
@@ -11,8 +12,9 @@ LP   = (1 / (L M)) sum_{y, m} 1[argmax classifier(x_{y,m}) = y]
 LP_y = (1 / M) sum_m 1[argmax classifier(x_{y,m}) = y]
 ```
 
-with Wilson score 95% intervals for each proportion. A classifier with test
-accuracy a bounds what LP can show: LP near a is "preserves the label".
+with Wilson score 95% intervals over the decoded samples for each proportion
+(`tfdis.metrics.stats`). A classifier with test accuracy a bounds what LP can
+show: LP near a is "preserves the label".
 `label_preservation` is the pure maths on predicted and intended labels;
 `compute_label_preservation` does the sampling.
 """
@@ -21,6 +23,8 @@ from typing import Callable, Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from tfdis.metrics import stats
 
 
 @dataclasses.dataclass
@@ -43,21 +47,6 @@ class LabelPreservation:
   confusion: np.ndarray
 
 
-def wilson_interval(successes, trials, z: float = 1.959964) -> np.ndarray:
-  """Wilson score interval of a binomial proportion; arrays broadcast, returns [..., 2].
-
-  Trials of 0 give (nan, nan).
-  """
-  successes = np.asarray(successes, np.float64)
-  trials = np.asarray(trials, np.float64)
-  with np.errstate(invalid="ignore", divide="ignore"):
-    p = successes / trials
-    denominator = 1.0 + z * z / trials
-    centre = (p + z * z / (2.0 * trials)) / denominator
-    half = z * np.sqrt(p * (1.0 - p) / trials + z * z / (4.0 * trials * trials)) / denominator
-  return np.stack([np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)], axis=-1)
-
-
 def label_preservation(predicted, intended, num_classes: int) -> LabelPreservation:
   """LP of predicted vs intended labels, int [N] each, in [0, num_classes)."""
   predicted = np.asarray(predicted).reshape(-1).astype(np.int64)
@@ -76,11 +65,11 @@ def label_preservation(predicted, intended, num_classes: int) -> LabelPreservati
   with np.errstate(invalid="ignore", divide="ignore"):
     per_class = correct / counts
   total, hits = int(counts.sum()), int(correct.sum())
-  overall = wilson_interval(hits, total)
+  overall = stats.wilson_interval(hits, total)
   return LabelPreservation(
       value=hits / total if total else float("nan"),
       interval=(float(overall[0]), float(overall[1])),
-      per_class=per_class, per_class_interval=wilson_interval(correct, counts),
+      per_class=per_class, per_class_interval=stats.wilson_interval(correct, counts),
       counts=counts, confusion=confusion)
 
 
@@ -111,7 +100,7 @@ def compute_label_preservation(decode_mean, classify: Callable[[tf.Tensor], np.n
   Args:
     decode_mean: (labels int32 [B], z float32 [B, D]) -> images [B, H, W, C].
     classify: images [N, H, W, C] -> predicted labels int [N], e.g.
-      `lambda x: tfdis.classifier.predict_labels(model, x)`.
+      `lambda x: tfdis.metrics.classifier.predict_labels(model, x)`.
     num_labels, num_z, latent_dim, seed: as `sample_labelled_means`.
   """
   images, labels = sample_labelled_means(decode_mean, num_labels, num_z, latent_dim, seed)

@@ -1,7 +1,7 @@
 """Batched Morpho-MNIST morphometrics of digit images, in TensorFlow.
 
 The paper (Shu et al., Section 1.2 "Style preservation", Figures 1-6) judges by
-eye whether mu_p(i, z) and mu_p(j, z) share a style. `tfdis.style_preservation`
+eye whether mu_p(i, z) and mu_p(j, z) share a style. `tfdis.metrics.style_preservation`
 measures it instead, with the morphometrics of Morpho-MNIST (Castro, Tan, Kainz,
 Konukoglu & Glocker, "Morpho-MNIST: Quantitative Assessment and Diagnostics for
 Representation Learning", JMLR 2019; reference code `morphomnist/morpho.py` and
@@ -44,9 +44,8 @@ width     = (right - left) / s,   height = (bottom - top) / s
   is not a boundary pixel (EDT 1; the staircase of a digitised edge makes those
   spurious maxima). On a straight stroke this keeps the centre line and drops its
   flanks (which are maxima only along the stroke), and it keeps the corner
-  bisectors, as the medial axis does. A stroke of hires width n pixels measures n / s (even n) or
-  (n + 1) / s (odd n), as in Morpho-MNIST. Agreement with Morpho-MNIST's own
-  numbers on real MNIST digits is reported in issue #4.
+  bisectors, as the medial axis does. A stroke of hires width n pixels measures
+  n / s (even n) or (n + 1) / s (odd n), as in Morpho-MNIST.
 
 Colour images ([B, H, W, 3]) are measured on their grey version; with
 `colour=True`, `measure` adds colour statistics on the native-resolution

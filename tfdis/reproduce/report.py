@@ -5,9 +5,12 @@ winrate.json and their PNGs), so the report of a reproduction that was killed an
 same as that of one that ran straight through. Wall times are not in it (they vary between calls);
 they are in <workdir>/timing.json.
 
-The paper's claims this repository checks (`expectations`):
-  the shared model, the split-encoder and the split-decoder models preserve style: SP >= 0.5;
-  the split-both model and the shared model's rotated (entangled) generator do not: |SP| <= 0.15;
+The paper's claims this repository checks (`expectations`), with the library's one pair of SP
+thresholds (SP_PRESERVING, SP_NOT_PRESERVING of `tfdis.metrics.style_preservation`):
+  the shared model, the split-encoder and the split-decoder models preserve style (Sec. 2,
+    Fig. 2): SP >= SP_PRESERVING;
+  the split-both model (Fig. 2) and the shared model's rotated (entangled) generator (Fig. 1)
+    do not: |SP| <= SP_NOT_PRESERVING;
   regression: the disentangled target is reached in fewer steps than the entangled one (Sec. 3),
     and the control (one rotation for every label) shows no such gap.
 The competition (App. B) has no expectation: the paper leaves its win rate open; we report it.
@@ -17,12 +20,9 @@ import shutil
 
 import numpy as np
 
-from tfdis.experiments import competition
 from tfdis import workdir as files
-from tfdis import grids
-
-SP_PRESERVING = 0.5      # SP at or above: style-preserving (the issue's criterion)
-SP_NOT_PRESERVING = 0.15  # |SP| at or below: not style-preserving
+from tfdis.experiments import competition
+from tfdis.metrics import style_preservation
 
 _SCALE_NOTES = {
     "smoke": "Smoke scale: tiny networks trained for a few steps. It checks that every stage runs "
@@ -110,7 +110,7 @@ def _competition_entry(run, folder):
     conditions[name] = {k: c[k] for k in (
         "runs", "encoder_wins", "decoder_wins", "inconclusive", "encoder_win_rate",
         "encoder_win_rate_interval", "median_sp_mu", "median_sp_mu_prime", "typical_seed")}
-    typical = files.read_json(os.path.join(folder, "results", name, f"seed_{c['typical_seed']}.json"))
+    typical = files.read_json(competition.result_path(folder, name, c["typical_seed"]))
     conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
                             typical_sp_mu_prime=typical["sp_mu_prime"]["value"])
   return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
@@ -122,24 +122,26 @@ def _competition_entry(run, folder):
 def expectations(models, regressions):
   """The paper's claims as checks on the measured numbers: [{claim, measured, holds}]."""
   checks = []
+  preserving = style_preservation.SP_PRESERVING
+  not_preserving = style_preservation.SP_NOT_PRESERVING
   for name, m in models.items():
     if m["stage"] not in ("shared", "split"):
       continue
     sp = m["sp"]["value"]
     if m["encoder_split"] == "all" and m["decoder_split"] == "all":
       checks.append({"claim": f"{name} ({m['title']}) does not preserve style: |SP| <= "
-                              f"{SP_NOT_PRESERVING}", "measured": _with_interval(m["sp"]),
-                     "holds": sp is not None and abs(sp) <= SP_NOT_PRESERVING})
+                              f"{not_preserving}", "measured": _with_interval(m["sp"]),
+                     "holds": sp is not None and abs(sp) <= not_preserving})
     else:
-      checks.append({"claim": f"{name} ({m['title']}) preserves style: SP >= {SP_PRESERVING}",
+      checks.append({"claim": f"{name} ({m['title']}) preserves style: SP >= {preserving}",
                      "measured": _with_interval(m["sp"]),
-                     "holds": sp is not None and sp >= SP_PRESERVING})
+                     "holds": sp is not None and sp >= preserving})
     if m["stage"] == "shared":
       sp_e = m["entangled"]["sp"]["value"]
       checks.append({"claim": f"{name}'s entangled generator ({m['entangled']['transform']} T_y) "
-                              f"does not preserve style: |SP| <= {SP_NOT_PRESERVING}",
+                              f"does not preserve style: |SP| <= {not_preserving}",
                      "measured": _with_interval(m["entangled"]["sp"]),
-                     "holds": sp_e is not None and abs(sp_e) <= SP_NOT_PRESERVING})
+                     "holds": sp_e is not None and abs(sp_e) <= not_preserving})
   for name, r in regressions.items():
     control = r["transform"] in ("same_rotation", "identity")
     for problem in ("encoder", "decoder"):
@@ -189,13 +191,11 @@ def _competition_panels(folder, table):
   panels = []
   for condition, row in table["conditions"].items():
     seed = row["typical_seed"]
-    with np.load(os.path.join(folder, "results", condition, f"seed_{seed}_grids.npz")) as g:
-      top, bottom = grids.tile(g["mu"] / 255.0), grids.tile(g["mu_prime"] / 255.0)
-    gap = np.ones((6,) + top.shape[1:], np.float32)
     verdict = table["per_seed"][condition][str(seed)]
     panels.append((f"{condition}, seed {seed}: {verdict}\n"
                    f"top μ_p (SP {_num(row['typical_sp_mu'], 2)}), bottom μ'_p (SP "
-                   f"{_num(row['typical_sp_mu_prime'], 2)})", np.concatenate([top, gap, bottom])))
+                   f"{_num(row['typical_sp_mu_prime'], 2)})",
+                   competition.run_grids(folder, condition, seed)))
   return panels
 
 

@@ -1,0 +1,87 @@
+"""Tests for tfdis.metrics.stats against values computed by hand."""
+import math
+
+import numpy as np
+import pytest
+
+from tfdis.metrics import stats
+
+
+def test_wilson_interval_hand_computed():
+  # k / n = 4 / 6, z = 1.959964: centre (p + z²/2n) / (1 + z²/n) = 0.6016, half width 0.3016.
+  np.testing.assert_allclose(stats.wilson_interval(4, 6), [0.3000, 0.9032], atol=1e-4)
+  # k = n: the lower end is n / (n + z²) = 10 / 13.8415, the upper end 1.
+  np.testing.assert_allclose(stats.wilson_interval(10, 10), [10 / (10 + 1.959964 ** 2), 1.0],
+                             atol=1e-9)
+  np.testing.assert_allclose(stats.wilson_interval(0, 10), [0.0, 1 - 10 / (10 + 1.959964 ** 2)],
+                             atol=1e-9)
+  assert np.all(np.isnan(stats.wilson_interval(0, 0)))
+  # Arrays broadcast to [..., 2].
+  assert stats.wilson_interval([1, 2, 3], 6).shape == (3, 2)
+
+
+def test_normal_interval_over_examples():
+  mean, (low, high) = stats.normal_interval([1.0, 2.0, 3.0])  # sd 1
+  assert mean == 2.0 and high - mean == pytest.approx(1.959964 / math.sqrt(3))
+  assert mean - low == pytest.approx(high - mean)
+  assert np.isnan(stats.normal_interval([4.0])[1][0])
+
+
+def test_t_interval_over_seeds():
+  mean, (low, high) = stats.t_interval([0.7] * 4)
+  assert (mean, low, high) == pytest.approx((0.7, 0.7, 0.7))
+  # mean 2, sample sd 1, n = 3: half width t_{0.975, 2} / sqrt(3) = 4.303 / 1.7321.
+  mean, (low, high) = stats.t_interval([1.0, 2.0, 3.0])
+  assert mean == 2.0 and high - mean == pytest.approx(4.303 / np.sqrt(3))
+  assert np.isnan(stats.t_interval([1.0])[1][0])
+  # Beyond the table (more than 31 seeds) the normal quantile is used.
+  values = np.arange(40.0)
+  _, (_, high) = stats.t_interval(values)
+  assert high - values.mean() == pytest.approx(1.959964 * values.std(ddof=1) / np.sqrt(40))
+
+
+def test_sign_flip_p_values_and_floors():
+  # All five differences positive: only the observed pattern reaches its mean, p = 1 / 2^5.
+  assert stats.sign_flip_test([1.0, 2.0, 3.0, 4.0, 5.0]) == (1 / 32, 1 / 32)
+  # Two-sided: the mirrored pattern ties, p = 2 / 2^5, which is also the floor.
+  assert stats.sign_flip_test([1.0, 2.0, 3.0, 4.0, 5.0], "two-sided") == (2 / 32, 2 / 32)
+  assert stats.sign_flip_test([-1.0, -2.0, -3.0, -4.0, -5.0]) == (1.0, 1 / 32)
+  # Sums of (±1, ±2, ±3): 6, 0, 2, -4, 4, -2, 0, -6; five are >= the observed 0.
+  assert stats.sign_flip_test([1.0, 2.0, -3.0]) == (5 / 8, 1 / 8)
+  # Three seeds can never give p below 1 / 8, however large the differences.
+  assert stats.sign_flip_test([100.0, 200.0, 300.0]).p_value == 1 / 8
+  # All-zero differences: every pattern ties, p = 1.
+  assert stats.sign_flip_test([0.0, 0.0, 0.0]).p_value == 1.0
+  with pytest.raises(ValueError, match="alternative"):
+    stats.sign_flip_test([1.0, 2.0], "less")
+
+
+def test_sign_flip_beyond_the_exact_limit_is_seeded_and_near_its_floor():
+  first = stats.sign_flip_test(np.arange(1.0, 19.0), max_exact=16, num_random=4096, seed=3)
+  again = stats.sign_flip_test(np.arange(1.0, 19.0), max_exact=16, num_random=4096, seed=3)
+  assert first == again
+  assert first.floor == 1 / 4096
+  assert first.floor <= first.p_value < 1e-2  # the exact value is 2^-18
+
+
+def test_bootstrap_resamples_items_with_a_seeded_generator():
+  values = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+  means = stats.bootstrap_resamples(lambda idx: values[idx].mean(axis=1), num_items=5,
+                                    num_resamples=6, seed=2, chunk=6)
+  expected = values[np.random.default_rng(2).integers(0, 5, size=(6, 5))].mean(axis=1)
+  np.testing.assert_array_equal(means, expected)
+  chunked = stats.bootstrap_resamples(lambda idx: values[idx].mean(axis=1), 5, 7, seed=2,
+                                      chunk=3)
+  assert chunked.shape == (7,)
+
+
+def test_percentile_interval_of_known_samples():
+  samples = np.arange(101.0)  # percentiles are the values themselves
+  np.testing.assert_allclose(stats.percentile_interval(samples), [2.5, 97.5])
+  np.testing.assert_allclose(stats.percentile_interval(samples, confidence=0.5), [25.0, 75.0])
+  two = np.stack([samples, np.full(101, np.nan)], axis=1)  # [R, K]: a nan column stays nan
+  with pytest.warns(RuntimeWarning):
+    interval = stats.percentile_interval(two)
+  assert interval.shape == (2, 2)
+  np.testing.assert_allclose(interval[0], [2.5, 97.5])
+  assert np.all(np.isnan(interval[1]))

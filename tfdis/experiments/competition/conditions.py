@@ -1,0 +1,147 @@
+"""The competition's conditions (App. B, Figs. 5, 6): transforms, variants, the sweep's config.
+
+Conditions: transform {rotation (Haar, one draw per seed: transform_seed = seed), reflection
+T_i = (-1)^{1[i < 5]} I} x variant {standard; y masked from the encoder; encoder layer l-3 split;
+decoder layer l+3 split}. Layers are counted from z, so "l-3" / "l+3" is split index 3 of an MLP
+with 3 hidden layers (4 weight layers per network).
+
+A sweep's results folder holds, per condition and seed, results/<condition>/seed_<s>.json (the
+judged run, `result_path`) and seed_<s>_grids.npz (its label x z grids, `grids_path`).
+"""
+import collections
+import dataclasses
+import os
+
+import numpy as np
+
+from tfdis.errors import UsageError
+from tfdis.experiments.competition.judging import verdict
+from tfdis.metrics import style_preservation
+from tfdis.training import vae_training as train
+
+TRANSFORMS = ("rotation", "reflection")
+# The four columns of Figs. 5 and 6, as TrainConfig overrides.
+VARIANTS = collections.OrderedDict([
+    ("standard", {}),
+    ("y_masked", {"encoder_uses_label": False}),
+    ("encoder_split", {"encoder_split": "3"}),   # the encoder's layer l-3
+    ("decoder_split", {"decoder_split": "3"}),   # the decoder's layer l+3
+])
+
+# The defaults of --tau_lo and --tau_hi: the one pair of SP thresholds.
+TAU_LO = style_preservation.SP_NOT_PRESERVING
+TAU_HI = style_preservation.SP_PRESERVING
+
+
+@dataclasses.dataclass
+class CompetitionConfig:
+  """A win-rate sweep: which runs, how they train, and how they are judged (binaries.compete)."""
+  transform: str = "rotation"
+  conditions: str = "all"
+  seeds: int = 20
+  first_seed: int = 0
+  seeds_per_batch: int = 8
+  dataset: str = "mnist"
+  tfds_dir: str = ""
+  train_examples: int = 0
+  hidden_units: int = 512
+  num_hidden_layers: int = 3
+  latent_dim: int = 16
+  batch_size: int = 128
+  num_steps: int = 5000
+  learning_rate: float = 1e-3
+  log_every: int = 1000
+  checkpoint_every: int = 2000
+  jit_compile: bool = True
+  num_z: int = 200
+  num_bootstrap: int = 1000
+  judge_seed: int = 0
+  tau_lo: float = TAU_LO
+  tau_hi: float = TAU_HI
+  min_label_preservation: float = 0.5
+  lp_samples_per_class: int = 100
+  classifier_dir: str = ""
+  grid_columns: int = 10
+  num_shards: int = 1
+  shard_index: int = 0
+  aggregate: bool = False
+
+  def validate(self):
+    if self.transform not in TRANSFORMS:
+      raise UsageError(f"--transform={self.transform!r} is not one of {TRANSFORMS}.")
+    self.variants()
+    for name in ("seeds", "seeds_per_batch", "num_z", "num_bootstrap", "grid_columns",
+                 "num_shards", "lp_samples_per_class"):
+      if getattr(self, name) < 1:
+        raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if self.num_z < 3:
+      raise UsageError(f"--num_z={self.num_z} is too few for a rank correlation; use at least 3.")
+    if not 0 <= self.shard_index < self.num_shards:
+      raise UsageError(f"--shard_index={self.shard_index} must be in [0, --num_shards="
+                       f"{self.num_shards}); number the shards 0 .. num_shards - 1.")
+    verdict((0, 0), (0, 0), self.tau_lo, self.tau_hi)
+    for config in self.train_configs(self.variants()[0], [self.first_seed]):
+      config.validate()
+    return self
+
+  def variants(self):
+    """The selected variant names, in the paper's order."""
+    if self.conditions.strip() == "all":
+      return list(VARIANTS)
+    chosen = [c.strip() for c in self.conditions.split(",") if c.strip()]
+    bad = [c for c in chosen if c not in VARIANTS]
+    if bad or not chosen:
+      raise UsageError(f"--conditions={self.conditions!r} names unknown variants {bad}; use all "
+                       f"or a comma-separated list of {', '.join(VARIANTS)}.")
+    return [c for c in VARIANTS if c in chosen]
+
+  def seed_list(self):
+    return list(range(self.first_seed, self.first_seed + self.seeds))
+
+  def train_configs(self, variant, seeds):
+    """The TrainConfig of each seed of `variant` (transform_seed = seed: one T_y draw per run)."""
+    return [train.TrainConfig(
+        dataset=self.dataset, tfds_dir=self.tfds_dir, architecture="mlp",
+        hidden_units=self.hidden_units, num_hidden_layers=self.num_hidden_layers,
+        latent_dim=self.latent_dim, latent_transform=self.transform, transform_seed=seed,
+        batch_size=self.batch_size, num_steps=self.num_steps, learning_rate=self.learning_rate,
+        seed=seed, jit_compile=self.jit_compile, log_every=self.log_every,
+        checkpoint_every=self.checkpoint_every, **VARIANTS[variant]) for seed in seeds]
+
+  def batches(self):
+    """Every (variant, seeds) training batch of the sweep: the unit a shard takes."""
+    seeds = self.seed_list()
+    return [(variant, seeds[i:i + self.seeds_per_batch]) for variant in self.variants()
+            for i in range(0, len(seeds), self.seeds_per_batch)]
+
+  def defining(self):
+    """Fields that define a run's stored result (SP, LP); a results folder must keep them.
+
+    The thresholds are not among them: the table re-judges the stored intervals with the
+    thresholds of each call, so changing --tau_lo / --tau_hi needs no retraining.
+    """
+    skip = ("conditions", "seeds", "first_seed", "seeds_per_batch", "log_every",
+            "checkpoint_every", "classifier_dir", "num_shards", "shard_index", "aggregate",
+            "tau_lo", "tau_hi")
+    return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+
+def condition_name(transform, variant):
+  """'rotation_standard', ...: a condition's name (its folder under results/)."""
+  return f"{transform}_{variant}"
+
+
+def grid_codes(config, latent_dim):
+  """The shared z [grid_columns, D] of every run's grids."""
+  return np.random.default_rng([config.judge_seed, 7]).standard_normal(
+      (config.grid_columns, latent_dim)).astype(np.float32)
+
+
+def result_path(workdir, condition, seed):
+  """The judged result of one run (JSON); written last, so its presence marks the run finished."""
+  return os.path.join(workdir, "results", condition, f"seed_{seed}.json")
+
+
+def grids_path(workdir, condition, seed):
+  """uint8 grids [K, M, H, W, C] of μ_p ('mu') and μ'_p ('mu_prime') of one run (npz)."""
+  return os.path.join(workdir, "results", condition, f"seed_{seed}_grids.npz")
