@@ -1,25 +1,21 @@
 """Times label-routed layers against the shared layer of the same shape.
 
-Section 3 of Shu et al. trains "split" networks (one network per class); a
+Section 2 of Shu et al. trains "split" networks (one network per class); a
 split layer is a routed kernel from kernels/routed.py. This module measures a
 forward + backward pass (gradients w.r.t. input, kernel and bias) of each
 routing strategy, with and without XLA, against the ordinary un-routed layer,
-at batch 256 with the shapes of an MNIST conv VAE. All candidates of one layer
-are interleaved in one process (round robin) and the median over rounds is
-reported, so drifts in machine load hit every candidate alike.
-
-Example (2-core CPU, a few minutes):
+by default at batch 256 with the shapes of an MNIST conv VAE. All candidates of
+one layer are interleaved in one process (round robin) and the median over
+rounds is reported, so drifts in machine load hit every candidate alike.
 
 ```none
-python -c "from tfdis import layer_benchmark as b; b.print_table(b.run())"
+python -c "from benchmarks import layers as b; b.print_table(b.run())"
 ```
 """
-import statistics
-import time
-
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import timing
 from kernels import routed
 
 NUM_GROUPS = 10
@@ -66,15 +62,18 @@ def _shared_fn(kind, args):
   return fn
 
 
-def _routed_fn(kind, args, strategy):
+def _routed_fn(kind, args, strategy, tile=None):
+  """Routed layer maths of one strategy (`tile`: examples per tile of "sorted")."""
   def fn(x, labels, kernel, bias):
     if kind == "dense":
-      return routed.routed_dense(x, labels, kernel, bias, strategy)
+      return routed.routed_dense(x, labels, kernel, bias, strategy,
+                                 sorted_tile=tile)
     if kind == "conv":
       return routed.routed_conv2d(x, labels, kernel, bias, args["strides"],
-                                  "same", strategy)
+                                  "same", strategy, sorted_tile=tile)
     return routed.routed_conv2d_transpose(x, labels, kernel, bias,
-                                          args["strides"], "same", strategy)
+                                          args["strides"], "same", strategy,
+                                          sorted_tile=tile)
   return fn
 
 
@@ -90,15 +89,15 @@ def _step(fn, xla):
 
 
 def _candidates(kind, args, strategies, sorted_tiles):
-  """Yields (strategy label, fn, routed?, sorted tile or None)."""
-  yield "shared", _shared_fn(kind, args), False, None
+  """Yields (strategy label, fn, routed?)."""
+  yield "shared", _shared_fn(kind, args), False
   for strategy in strategies:
     if strategy == "sorted":
       for tile in sorted_tiles[kind]:
-        yield (f"sorted(tile={tile})", _routed_fn(kind, args, strategy), True,
-               tile)
+        yield (f"sorted(tile={tile})", _routed_fn(kind, args, strategy, tile),
+               True)
     else:
-      yield strategy, _routed_fn(kind, args, strategy), True, None
+      yield strategy, _routed_fn(kind, args, strategy), True
 
 
 def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
@@ -131,56 +130,40 @@ def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
                     "conv_transpose": [1, 4, 16]}
   rng = np.random.RandomState(seed)
   rows = []
-  saved_tiles = dict(routed.SORTED_TILE)
-  try:
-    for name in layers or LAYERS:
-      kind, in_shape, args = LAYERS[name]
-      k_shape, b_shape = _shapes(kind, in_shape, args)
-      x = tf.constant(rng.normal(size=(batch,) + in_shape).astype("float32"))
-      labels = tf.constant(rng.randint(NUM_GROUPS, size=batch).astype("int32"))
-      kernel = tf.constant(0.05 * rng.normal(size=k_shape).astype("float32"))
-      bias = tf.zeros(b_shape)
-      g_kernel = tf.constant(
-          0.05 * rng.normal(size=(NUM_GROUPS,) + k_shape).astype("float32"))
-      g_bias = tf.zeros((NUM_GROUPS,) + b_shape)
-      upstream = None
-      timed = []  # (strategy, xla, callable)
-      for strategy, fn, is_routed, tile in _candidates(kind, args, strategies,
-                                                       sorted_tiles):
-        for xla in xla_modes:
-          if (name, strategy, xla) in skip:
-            continue
-          if tile is not None:
-            routed.SORTED_TILE[kind] = tile  # read while tracing (warmup)
-          step = _step(fn, xla)
-          inputs = (x, labels, g_kernel, g_bias) if is_routed else (
-              x, kernel, bias)
-          if upstream is None:
-            upstream = tf.ones_like(fn(*inputs))
-          call = lambda s=step, i=inputs: s(upstream, *i)
-          for _ in range(warmup):
-            call()
-          timed.append((strategy, xla, call))
-      times = {(s, xla): [] for s, xla, _ in timed}
-      for _ in range(rounds):
-        for strategy, xla, call in timed:
-          start = time.perf_counter()
-          out = call()
-          out[0].numpy()
-          times[(strategy, xla)].append(time.perf_counter() - start)
-      med = {key: statistics.median(v) for key, v in times.items()}
-      layer_rows = []
-      for (strategy, xla), seconds in med.items():
-        layer_rows.append(dict(
-            layer=name, strategy=strategy, xla=xla, seconds=seconds,
-            ratio_to_shared=seconds / med.get(("shared", xla), float("nan")),
-            ratio_to_shared_plain=seconds / med.get(("shared", False),
-                                                   float("nan"))))
-      rows.extend(layer_rows)
-      if log is not None:
-        log(layer_rows)
-  finally:
-    routed.SORTED_TILE.update(saved_tiles)
+  for name in layers or LAYERS:
+    kind, in_shape, args = LAYERS[name]
+    k_shape, b_shape = _shapes(kind, in_shape, args)
+    x = tf.constant(rng.normal(size=(batch,) + in_shape).astype("float32"))
+    labels = tf.constant(rng.randint(NUM_GROUPS, size=batch).astype("int32"))
+    kernel = tf.constant(0.05 * rng.normal(size=k_shape).astype("float32"))
+    bias = tf.zeros(b_shape)
+    g_kernel = tf.constant(
+        0.05 * rng.normal(size=(NUM_GROUPS,) + k_shape).astype("float32"))
+    g_bias = tf.zeros((NUM_GROUPS,) + b_shape)
+    upstream = None
+    timed = {}  # (strategy, xla) -> callable
+    for strategy, fn, is_routed in _candidates(kind, args, strategies,
+                                               sorted_tiles):
+      for xla in xla_modes:
+        if (name, strategy, xla) in skip:
+          continue
+        step = _step(fn, xla)
+        inputs = (x, labels, g_kernel, g_bias) if is_routed else (
+            x, kernel, bias)
+        if upstream is None:
+          upstream = tf.ones_like(fn(*inputs))
+        timed[(strategy, xla)] = lambda s=step, i=inputs: s(upstream, *i)[0].numpy()
+    med = timing.interleaved_medians(timed, rounds, warmup)
+    layer_rows = []
+    for (strategy, xla), seconds in med.items():
+      layer_rows.append(dict(
+          layer=name, strategy=strategy, xla=xla, seconds=seconds,
+          ratio_to_shared=seconds / med.get(("shared", xla), float("nan")),
+          ratio_to_shared_plain=seconds / med.get(("shared", False),
+                                                 float("nan"))))
+    rows.extend(layer_rows)
+    if log is not None:
+      log(layer_rows)
   return rows
 
 

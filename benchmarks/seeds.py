@@ -1,4 +1,4 @@
-"""Throughput of S seeds trained together (tfdis.seed_batched) versus S sequential runs.
+"""Throughput of S seeds trained together (tfdis.training.seed_batched) vs S sequential runs.
 
 The win rate of App. B needs many independent seeds of one model; this measures what batching
 them into one XLA program buys on the machine at hand:
@@ -6,25 +6,13 @@ them into one XLA program buys on the machine at hand:
 ```none
 throughput = model-steps per second = S * steps / wall seconds      (compilation excluded)
 batched:     one SeedBatchedTrainer of S seeds, `steps` steps
-sequential:  S single-seed tfdis.train trainers (S runs minus their start-up), `steps` steps each
+sequential:  S single-seed trainers (S runs minus their start-up), `steps` steps each
 speedup(S) = batched throughput / sequential throughput
 ```
 
 Both sides run the same compiled training step as real training (data gathering and noise
 included, checkpoints and logging excluded); repeats are interleaved (batched, sequential,
 batched, ...) so a load change on a shared machine hits both, and medians are reported.
-
-Measured on the 2-core CPU shared with other jobs (model-steps/s, batched vs sequential, two
-sessions; the load varied by ~30%):
-
-  MLP 512 x 3, B = 128 (competition):  S=1 34 vs 45 (0.76x), 53 vs 71 (0.75x);
-                                       S=4 42 vs 37 (1.12x);  S=16 32 vs 36 (0.91x), 80 vs 60 (1.33x)
-  MLP 64 x 3, B = 128:                 S=1 0.71x / 2.2x (noise);  S=4 0.97x / 0.91x;  S=16 1.32x / 1.34x
-  one split layer (512 x 3), S=4:      encoder l-3 0.76x, decoder l+3 1.01x
-
-So on this CPU batching seeds is about even with sequential runs (it is compute-bound); the ≥ 4x
-of issue #6 is not reached. The batched one-seed step is slower than the plain model's (XLA's
-batched dot for the einsum), which the larger S recovers.
 """
 import dataclasses
 import time
@@ -37,7 +25,7 @@ from tfdis.training import vae_training as train
 
 
 class _SingleRun:
-  """tfdis.train's own trainer and per-step batch selection: one sequential run's step."""
+  """The single-run trainer and per-step batch selection: one sequential run's step."""
 
   def __init__(self, config, image_shape):
     self.config = config
@@ -97,7 +85,7 @@ def benchmark_seeds(config, seed_counts=(1, 4, 16), steps=20, repeats=3, images=
 
 
 def competition_config(**overrides):
-  """The TrainConfig of one competition run (tfdis.competition's model), for benchmarking."""
+  """The TrainConfig of one competition run (tfdis.experiments.competition's model)."""
   base = dict(hidden_units=512, latent_dim=16, num_hidden_layers=3, batch_size=128,
               latent_transform="rotation")
   base.update(overrides)

@@ -1,42 +1,20 @@
 """Whole training-step timings: shared, label-routed ("split", paper Sec. 2) and ten sub-networks.
 
-Every candidate is the real training step of `tfdis.train` (forward, backward and the Adam
-update) on one MNIST-shaped batch, except the baseline a user would write without tfdis: ten
+Every candidate is the real training step of `tfdis.training.vae_training` (forward, backward
+and the Adam update) on one MNIST-shaped batch, except the baseline a user would write without tfdis: ten
 ordinary sub-networks, one per label, each run on its `tf.boolean_mask` slice of the batch.
 Candidates are interleaved round robin in one process and the median over rounds is reported,
 so drifts in machine load hit all of them alike. The machine's matmul rate (a large square
 float32 matmul) puts the shared step's achieved GFLOP/s in context.
 """
-import statistics
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import timing
 from tfdis.data import datasets as data
 from tfdis.model import vae as model_lib
 from tfdis.training import vae_training as train
-
-
-def interleaved_medians(calls, rounds, warmup=2):
-  """Median seconds of each zero-argument callable, timed round robin.
-
-  Args:
-    calls: {name: callable}; each call must block until its work is done.
-    rounds: timed rounds; every callable runs once per round.
-    warmup: untimed calls of each first (tracing, compilation).
-  """
-  for call in calls.values():
-    for _ in range(warmup):
-      call()
-  times = {name: [] for name in calls}
-  for _ in range(rounds):
-    for name, call in calls.items():
-      start = time.perf_counter()
-      call()
-      times[name].append(time.perf_counter() - start)
-  return {name: statistics.median(v) for name, v in times.items()}
 
 
 def matmul_gflops(size=2048, rounds=10):
@@ -44,7 +22,7 @@ def matmul_gflops(size=2048, rounds=10):
   a = tf.random.stateless_normal([size, size], seed=[1, 2])
   b = tf.random.stateless_normal([size, size], seed=[3, 4])
   matmul = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
-  seconds = interleaved_medians({"matmul": lambda: matmul().numpy()}, rounds)["matmul"]
+  seconds = timing.interleaved_medians({"matmul": lambda: matmul().numpy()}, rounds)["matmul"]
   return 2.0 * size ** 3 / seconds / 1e9
 
 
@@ -122,7 +100,7 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
   candidates["ten_subnetworks"] = lambda: float(ten.step(x, y, noise))
   if log:
     log(f"timing {len(candidates)} training steps at batch {batch_size}, {rounds} rounds ...")
-  medians = interleaved_medians(candidates, rounds=max(3, rounds // (3 if quick else 1)))
+  medians = timing.interleaved_medians(candidates, rounds=max(3, rounds // (3 if quick else 1)))
   rate = matmul_gflops(size=matmul_size, rounds=4 if quick else 10)
   shared = min(medians["shared"], medians["shared+xla"])
   split = min(medians["split"], medians["split+xla"])

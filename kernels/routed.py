@@ -1,7 +1,7 @@
 """Label-routed ("split") dense and convolution kernels.
 
-Shu et al., "Rethinking Style and Content Disentanglement in VAEs", Section 3
-("split" parameterisation) and Appendix A (splitting single layers): a split
+Shu et al., "Rethinking Style and Content Disentanglement in VAEs", Section 2
+("split" parameterisation, Fig. 2) and Appendix A (splitting single layers, Fig. 4): a split
 network is ten independent networks {w^(i)}, one per digit class, and example
 (x, y) is processed by w^(y). We hold the G per-class weights of one layer as a
 single tensor with a leading group axis G and route each example to the slice
@@ -15,8 +15,8 @@ y_b = conv2d(x_b, kernel[labels_b]) + bias[labels_b]    # routed_conv2d
 Every public function computes the same value by one of four strategies:
 
 * `"gather"`: `tf.gather(kernel, labels)` then a batched matmul (`tf.einsum`).
-  The design card's baseline; it copies one kernel per example (a [B, in, out]
-  tensor for dense: 40-190x the shared layer). Convolutions first become
+  The simplest; it copies one kernel per example (a [B, in, out] tensor for
+  dense, many times the shared layer's cost). Convolutions first become
   patches (strided slices), so one kernel copy serves H'W' positions; under
   XLA this is the fastest conv strategy.
 * `"partition"`: `tf.dynamic_partition` by label, one ordinary matmul / conv
@@ -39,7 +39,7 @@ a `tf.function(jit_compile=True)` (also nested, e.g. Keras `jit_compile=True`).
 The XLA test reads TF's own flag for this (`control_flow_util.
 GraphOrParentsInXlaContext`, the one TF uses to make control flow XLA-safe), so
 callers need no extra argument; pass a strategy name to override it. The table
-was set from `tfdis.layer_benchmark` on a 2-core CPU with TF 2.21 (BUILD.md).
+was set from `benchmarks.layers` (its measurements: BUILD.md).
 Under XLA every new batch size recompiles.
 
 Labels outside [0, G) raise `tf.errors.InvalidArgumentError` in eager mode and
@@ -53,13 +53,12 @@ from tensorflow.python.ops import control_flow_util
 
 STRATEGIES = ("gather", "partition", "sorted", "masked")
 
-# Fastest strategy per (layer kind, under XLA) in tfdis.layer_benchmark
-# (B=256, MNIST conv-VAE shapes, forward + backward, 2-core CPU, TF 2.21):
-# without XLA, partition wins everywhere except a conv with C=1 input channel
-# (masked, 1.7x vs 2.3x the shared layer); under XLA, partition pads every
-# group to the whole batch (8-55x), while gather wins for convolutions,
+# Fastest strategy per (layer kind, under XLA) in benchmarks.layers (B=256,
+# MNIST conv-VAE shapes, forward + backward): without XLA, partition wins
+# everywhere except a conv with C=1 input channel (masked); under XLA, partition
+# pads every group to the whole batch, while gather wins for convolutions,
 # 64-example tiles for dense and 4-example tiles for transposed convolutions
-# except a transposed conv with F=1 output channel (gather, 1.0x vs 1.3x).
+# except a transposed conv with F=1 output channel (gather).
 AUTO_STRATEGY = {
     ("dense", False): "partition",
     ("dense", True): "sorted",
@@ -83,7 +82,8 @@ AUTO_STRATEGY_IMAGE_SIDE = {
 
 # Examples per tile for the "sorted" strategy, by layer kind. A group of n
 # examples fills ceil(n / tile) tiles, so padding costs up to G (tile - 1)
-# rows and kernel copies cost one kernel per tile. Set from the benchmark.
+# rows and kernel copies cost one kernel per tile. Set from benchmarks.layers;
+# the routed functions take `sorted_tile=` to override it per call.
 SORTED_TILE = {"dense": 64, "conv": 4, "conv_transpose": 4}
 
 
@@ -236,10 +236,10 @@ _MATMULS = {
 }
 
 
-def _routed_matmul(x, labels, kernel, strategy, kind):
+def _routed_matmul(x, labels, kernel, strategy, kind, sorted_tile=None):
   """x[B, P, K] @ kernel[labels][K, N] -> [B, P, N]."""
   if strategy == "sorted":
-    return _matmul_sorted(x, labels, kernel, SORTED_TILE[kind])
+    return _matmul_sorted(x, labels, kernel, sorted_tile or SORTED_TILE[kind])
   return _MATMULS[strategy](x, labels, kernel)
 
 
@@ -256,7 +256,7 @@ def _add_bias(y, labels, bias):
 # ---------------------------------------------------------------------------
 
 
-def routed_dense(x, labels, kernel, bias=None, strategy="auto"):
+def routed_dense(x, labels, kernel, bias=None, strategy="auto", sorted_tile=None):
   """Per-label dense layer.
 
   Args:
@@ -265,6 +265,7 @@ def routed_dense(x, labels, kernel, bias=None, strategy="auto"):
     kernel: [G, in, out]; group g is an ordinary Dense kernel.
     bias: [G, out] or None.
     strategy: "auto" or one of STRATEGIES.
+    sorted_tile: examples per tile of the "sorted" strategy (default SORTED_TILE["dense"]).
 
   Returns:
     [B, out] with row b equal to x[b] @ kernel[labels[b]] + bias[labels[b]].
@@ -272,7 +273,7 @@ def routed_dense(x, labels, kernel, bias=None, strategy="auto"):
   strategy = resolve_strategy(strategy, "dense")
   labels = _check_labels(labels, kernel.shape[0])
   x = tf.convert_to_tensor(x)
-  y = _routed_matmul(x[:, None, :], labels, kernel, strategy, "dense")
+  y = _routed_matmul(x[:, None, :], labels, kernel, strategy, "dense", sorted_tile)
   y = y[:, 0, :]  # [B, out]
   return _add_bias(y, labels, bias)
 
@@ -313,7 +314,7 @@ def _conv_patches(x, kernel_size, strides, padding):
 
 
 def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
-                  strategy="auto"):
+                  strategy="auto", sorted_tile=None):
   """Per-label 2-D convolution (no dilation).
 
   Args:
@@ -324,6 +325,7 @@ def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
     strides: int or (sh, sw).
     padding: "same" or "valid", as in keras.layers.Conv2D.
     strategy: "auto" or one of STRATEGIES.
+    sorted_tile: examples per tile of the "sorted" strategy (default SORTED_TILE["conv"]).
 
   Returns:
     [B, H', W', F], the shape keras.layers.Conv2D gives.
@@ -349,7 +351,8 @@ def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
     cols = _conv_patches(x, (kh, kw), strides, padding)  # [B, H', W', K]
     _, ho, wo, k = cols.shape
     y = _routed_matmul(tf.reshape(cols, [-1, ho * wo, k]), labels,
-                       tf.reshape(kernel, [num_groups, k, f]), strategy, "conv")
+                       tf.reshape(kernel, [num_groups, k, f]), strategy, "conv",
+                       sorted_tile)
     y = tf.reshape(y, [-1, ho, wo, f])
   return _add_bias(y, labels, bias)
 
@@ -385,7 +388,7 @@ def _overlap_add(cols, in_size, kernel_size, strides, padding):
 
 
 def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
-                            padding="same", strategy="auto"):
+                            padding="same", strategy="auto", sorted_tile=None):
   """Per-label 2-D transposed convolution (no dilation, no output_padding).
 
   Args:
@@ -396,6 +399,8 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     strides: int or (sh, sw).
     padding: "same" or "valid", as in keras.layers.Conv2DTranspose.
     strategy: "auto" or one of STRATEGIES.
+    sorted_tile: examples per tile of the "sorted" strategy (default
+      SORTED_TILE["conv_transpose"]).
 
   Returns:
     [B, H', W', F] with H' = H*sh ("same") or H*sh + max(kh - sh, 0)
@@ -432,7 +437,7 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     wp = tf.reshape(tf.transpose(wp, [0, 4, 1, 2, 3]),
                     [num_groups, c, rh * sh * rw * sw * f])
     cols = _routed_matmul(tf.reshape(x, [-1, h * w, c]), labels, wp, strategy,
-                          "conv_transpose")
+                          "conv_transpose", sorted_tile)
     cols = tf.reshape(cols, [-1, h, w, rh, sh, rw, sw, f])
     y = _overlap_add(cols, (h, w), (kh, kw), (sh, sw), padding)
   return _add_bias(y, labels, bias)

@@ -7,6 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from benchmarks import suite
+from tfdis.errors import UsageError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -26,3 +31,19 @@ def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   assert {row["strategy"] for row in report["layers"]} == {"shared", "auto"}
   assert [row["num_seeds"] for row in report["seeds"]] == [1, 4]
   assert all(row["speedup"] > 0 for row in report["seeds"])
+
+
+def test_run_bench_one_section_in_process(tmp_path):
+  lines = []
+  results = suite.run_bench(sections=["layers"], quick=True, batch_size=12, workdir=str(tmp_path),
+                            log=lines.append)
+  assert set(results) == {"quick", "layers"} and results["quick"] is True
+  assert [(row["strategy"], row["xla"]) for row in results["layers"]] == [
+      ("shared", False), ("shared", True), ("auto", False), ("auto", True)]
+  assert json.loads((tmp_path / "bench.json").read_text()) == results
+  assert lines[-1] == f"written {tmp_path / 'bench.json'}"
+
+
+def test_run_bench_rejects_an_unknown_section():
+  with pytest.raises(UsageError, match=r"--sections names \['gpu'\]"):
+    suite.run_bench(sections=["layers", "gpu"])

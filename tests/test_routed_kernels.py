@@ -212,6 +212,28 @@ def test_auto_resolves_by_xla_context():
         routed.AUTO_STRATEGY_IMAGE_SIDE[("conv_transpose", xla)])
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("tile", (1, 2, 7))
+def test_sorted_tile_argument_matches_keras_layers(tile, mode):
+  # A tile passed per call (as benchmarks.layers does) gives the reference values; the
+  # module's SORTED_TILE defaults are left as they were.
+  defaults = dict(routed.SORTED_TILE)
+  labels = LABELS["absent_group"]
+  _check(lambda x, l, k, bb: routed.routed_dense(x, l, k, bb, "sorted", sorted_tile=tile),
+         lambda: keras.layers.Dense(6), (5, 4), (G, 4, 6), (G, 6), labels, mode)
+  ksize, strides, padding, (h, w) = CONV_CASES["k3_s2_same"]
+  _check(lambda x, l, k, bb: routed.routed_conv2d(
+      x, l, k, bb, strides, padding, "sorted", sorted_tile=tile),
+         lambda: keras.layers.Conv2D(4, ksize, strides, padding),
+         (len(labels), h, w, 2), (G,) + ksize + (2, 4), (G, 4), labels, mode)
+  ksize, strides, padding, (h, w) = CONV_T_CASES["k4_s2_same"]
+  _check(lambda x, l, k, bb: routed.routed_conv2d_transpose(
+      x, l, k, bb, strides, padding, "sorted", sorted_tile=tile),
+         lambda: keras.layers.Conv2DTranspose(4, ksize, strides, padding),
+         (len(labels), h, w, 2), (G,) + ksize + (4, 2), (G, 4), labels, mode)
+  assert routed.SORTED_TILE == defaults
+
+
 @pytest.mark.parametrize("tile", (1, 2, 4))
 def test_sorted_tile_layout(tile):
   labels = tf.constant([2, 0, 0, 2, 2], tf.int32)

@@ -133,8 +133,10 @@ def test_out_of_range_label_raises():
 
 
 def test_layer_benchmark_rows():
-  # Smoke test of tfdis.layer_benchmark: row structure only, never timings.
+  # Smoke test of benchmarks.layers: row structure only, never timings.
   from benchmarks import layers as layer_benchmark  # pylint: disable=g-import-not-at-top
+  from kernels import routed  # pylint: disable=g-import-not-at-top
+  defaults = dict(routed.SORTED_TILE)
   rows = layer_benchmark.run(
       layers=["convT 14x14x32->28x28x1 k4s2"], strategies=("sorted",),
       xla_modes=(False,), rounds=1, warmup=1, batch=3,
@@ -145,3 +147,4 @@ def test_layer_benchmark_rows():
   assert all(r["seconds"] > 0 for r in rows)
   assert "| convT 14x14x32->28x28x1 k4s2 | sorted(tile=2) | False |" in (
       layer_benchmark.format_table(rows))
+  assert routed.SORTED_TILE == defaults  # the tile is an argument, not a module global

@@ -1,0 +1,98 @@
+"""The benchmark suite of binaries.bench: routed layers, whole training steps, batched seeds.
+
+`run_bench` runs the chosen sections with their parameters as arguments, logs a readable
+summary, and returns (and, given a workdir, writes as bench.json) every number:
+
+  layers  per-layer forward + backward ratios of every routing strategy against the shared layer,
+          with and without XLA (`benchmarks.layers`)
+  steps   whole training-step ratios (shared, split, ten ordinary sub-networks) and the shared
+          step's GFLOP/s against the machine's matmul rate (`benchmarks.steps`)
+  seeds   throughput of S seeds trained together against S sequential runs (`benchmarks.seeds`)
+
+`quick` times fewer layers, strategies, rounds and seed counts.
+"""
+import os
+
+from benchmarks import layers as layer_bench
+from benchmarks import seeds as seed_bench
+from benchmarks import steps as step_bench
+from tfdis import workdir as files
+from tfdis.errors import UsageError
+
+SECTIONS = ("layers", "steps", "seeds")
+QUICK_LAYERS = ("dense 784->512",)
+
+
+def bench_layers(quick, batch_size, log=print):
+  """The `layers` section: rows of `benchmarks.layers.run`."""
+  rows = layer_bench.run(
+      layers=QUICK_LAYERS if quick else None, rounds=5 if quick else 15,
+      strategies=("auto",) if quick else ("auto",) + layer_bench.routed.STRATEGIES,
+      batch=batch_size,
+      sorted_tiles={"dense": [64], "conv": [4], "conv_transpose": [4]} if quick else None)
+  log("Per layer, forward + backward (ms; x shared):")
+  log(layer_bench.format_table(rows))
+  return rows
+
+
+def bench_steps(quick, batch_size, hidden_units, matmul_size, log=print):
+  """The `steps` section: the dict of `benchmarks.steps.run`."""
+  steps = step_bench.run(batch_size=batch_size, rounds=6 if quick else 20, quick=quick,
+                         hidden_units=hidden_units, matmul_size=matmul_size, log=log)
+  log(f"Whole training step at batch {steps['batch_size']} (median s; x fastest shared):")
+  for row in steps["rows"]:
+    gflops = f"  {row['gflops']:.0f} GFLOP/s" if row["gflops"] else ""
+    log(f"  {row['name']:<16} {row['seconds'] * 1e3:8.2f} ms  {row['ratio_to_shared']:6.2f}x"
+        f"{gflops}")
+  log(f"matmul rate {steps['matmul_gflops']:.0f} GFLOP/s; shared step reaches "
+      f"{100 * steps['shared_fraction_of_matmul_rate']:.0f}% of it")
+  log(f"train_step_split_over_shared = {steps['train_step_split_over_shared']:.2f}; "
+      f"ten sub-networks / split = {steps['train_step_subnetworks_over_split']:.2f}")
+  return steps
+
+
+def bench_seeds(quick, hidden_units, log=print):
+  """The `seeds` section: rows of `benchmarks.seeds.benchmark_seeds` (S = 1, 4, 16; quick 1, 4)."""
+  config = seed_bench.competition_config(hidden_units=hidden_units)
+  rows = seed_bench.benchmark_seeds(config, seed_counts=(1, 4) if quick else (1, 4, 16),
+                                    steps=5 if quick else 20, repeats=2 if quick else 3)
+  log("Seeds trained together in one XLA program vs one after another (model-steps/s):")
+  for row in rows:
+    log(f"  S={row['num_seeds']:<3} batched {row['batched_steps_per_s']:8.1f}  sequential "
+        f"{row['sequential_steps_per_s']:8.1f}  speedup {row['speedup']:.2f}x")
+  return rows
+
+
+def run_bench(sections=SECTIONS, quick=False, batch_size=256, hidden_units=512,
+              matmul_size=2048, workdir=None, log=print):
+  """Runs the chosen sections; returns the results dict, also written to <workdir>/bench.json.
+
+  Args:
+    sections: any of SECTIONS.
+    quick: a reduced run (fewer layers, strategies, rounds and seed counts).
+    batch_size: batch size of every timing.
+    hidden_units: hidden width of the timed VAEs.
+    matmul_size: side of the square matmul that measures the machine's rate.
+    workdir: where to write bench.json (None: not written).
+    log: callable given each line of the summary.
+
+  Returns:
+    {'quick', and per section run: 'layers' (rows), 'steps' (dict) with its
+    'train_step_split_over_shared' repeated at the top level, 'seeds' (rows)}.
+  """
+  unknown = set(sections) - set(SECTIONS)
+  if unknown:
+    raise UsageError(f"--sections names {sorted(unknown)}; use layers, steps and/or seeds.")
+  results = {"quick": quick}
+  if "layers" in sections:
+    results["layers"] = bench_layers(quick, batch_size, log)
+  if "steps" in sections:
+    results["steps"] = bench_steps(quick, batch_size, hidden_units, matmul_size, log)
+    results["train_step_split_over_shared"] = results["steps"]["train_step_split_over_shared"]
+  if "seeds" in sections:
+    results["seeds"] = bench_seeds(quick, hidden_units, log)
+  if workdir:
+    path = os.path.join(files.prepare(workdir), "bench.json")
+    files.write_json(path, results)
+    log(f"written {path}")
+  return results
