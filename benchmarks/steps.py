@@ -1,8 +1,9 @@
 """Whole training-step timings: shared, label-routed ("split", paper Sec. 2) and ten sub-networks.
 
 Every candidate is the real training step of `tfdis.training.vae_training` (forward, backward
-and the Adam update) on one MNIST-shaped batch, except the baseline a user would write without tfdis: ten
-ordinary sub-networks, one per label, each run on its `tf.boolean_mask` slice of the batch.
+and the Adam update) on one MNIST-shaped batch, except the baseline a user would write without
+tfdis: ten ordinary sub-networks, one per label, each run on its `tf.boolean_mask` slice of the
+batch.
 Candidates are interleaved round robin in one process and the median over rounds is reported,
 so drifts in machine load hit all of them alike. The machine's matmul rate (a large square
 float32 matmul) puts the shared step's achieved GFLOP/s in context.

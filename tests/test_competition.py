@@ -1,4 +1,4 @@
-"""tfdis.experiments.competition and binaries.compete: the judging rule, and the sweep end to end."""
+"""tfdis.experiments.competition and binaries.compete: the judging rule, the sweep end to end."""
 import dataclasses
 import json
 import os

@@ -1,4 +1,4 @@
-"""Tests for tfdis.label_preservation and tfdis.classifier (tiny data, no 99% training here)."""
+"""Tests for tfdis.metrics.label_preservation and tfdis.metrics.classifier (tiny data)."""
 import json
 import os
 

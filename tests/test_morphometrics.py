@@ -1,4 +1,4 @@
-"""Tests for tfdis.morphometrics on drawn shapes with known measurements."""
+"""Tests for tfdis.metrics.morphometrics on drawn shapes with known measurements."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Tests for tfdis.style_preservation: Spearman by hand, SP of known-good and known-bad decoders."""
+"""Tests for tfdis.metrics.style_preservation: Spearman by hand, SP of good and bad decoders."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -173,7 +173,7 @@ def build_dataset(teacher, images, labels, transforms, seed):
     teacher: a ConditionalVAE (anything with `encode(x, y)` and `latent_dim`).
     images: [N, H, W, C] float32.
     labels: [N] int.
-    transforms: float32 [G, D, D] (`tfdis.transforms`).
+    transforms: float32 [G, D, D] (`tfdis.model.transforms`).
     seed: int, seed of the z draws.
 
   Returns:

@@ -70,7 +70,8 @@ def aggregate(config, workdir):
     table["conditions"][condition] = {
         "runs": len(runs), "encoder_wins": counts["encoder"], "decoder_wins": counts["decoder"],
         "inconclusive": counts["inconclusive"],
-        "encoder_win_rate": files.finite_or_none(counts["encoder"] / decisive) if decisive else None,
+        "encoder_win_rate": (files.finite_or_none(counts["encoder"] / decisive) if decisive
+                             else None),
         "encoder_win_rate_interval": [files.finite_or_none(v) for v in interval],
         "median_sp_mu": median("sp_mu"), "median_sp_mu_prime": median("sp_mu_prime"),
         "typical_seed": typical["seed"],
