@@ -184,6 +184,11 @@ def _define(spec, flag_values):
     flags.DEFINE_string(*args, flag_values=flag_values)
 
 
+def binary_config(binary):
+  """The config dataclass `binary` builds from its flags (None for bench)."""
+  return _binaries()[binary][0]
+
+
 def flag_names(binary):
   """The names of the flags `binary` reads (its config's fields, then the others)."""
   config_class, others = _binaries()[binary]
