@@ -1,4 +1,4 @@
-"""tfdis.flag_defs: every flag defined once, whichever binaries one process imports, in any order."""
+"""tfdis.flag_defs: every flag defined once, whichever binaries a process imports, in any order."""
 import json
 import os
 import subprocess
@@ -106,5 +106,6 @@ def test_a_regression_must_describe_its_teachers_networks():
   teacher = flag_defs.config_from_flagfiles(vae_training.TrainConfig, ["flags/shared.cfg"])
   config.check_teacher(teacher)
   smoke_teacher = flag_defs.config_from_flagfiles(vae_training.TrainConfig, ["flags/smoke.cfg"])
-  with pytest.raises(flag_defs.UsageError, match="--hidden_units=512 differs from the teacher's 16"):
+  with pytest.raises(flag_defs.UsageError,
+                     match="--hidden_units=512 differs from the teacher's 16"):
     config.check_teacher(smoke_teacher)

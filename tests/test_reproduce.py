@@ -121,6 +121,8 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
     (dict(scale="smoke", split="flags/split.cfg,flags/split.cfg"), "same run name 'split'"),
     (dict(scale="smoke", regression="flags/compete_rotation.cfg"),
      "--conditions is not a setting of RegressionConfig"),
+    (dict(scale="quick", shared="flags/smoke.cfg"),
+     r"flags/regress.cfg \(teacher flags/smoke.cfg\): --hidden_units=512 differs"),
 ])
 def test_bad_paper_settings_are_refused(kw, match):
   with pytest.raises(UsageError, match=match):

@@ -50,8 +50,10 @@ _HELP = {
     "latent_dim": "Dimension D of z.",
     "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
     "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
-    "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z (0 = head).",
-    "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z (0 = first).",
+    "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z "
+                     "(0 = head).",
+    "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z "
+                     "(0 = first).",
     "latent_transform": "The decoder reads T_y z (App. B's model; binaries.compete sets it from "
                         "--transform).",
     "transform_seed": "Seed of the random rotations T_y.",
@@ -69,8 +71,8 @@ _HELP = {
     # Measuring a model (EvaluationConfig; the competition's judging too).
     "transform": "T_y, the label-dependent transform of z: rotation (random, seeded by "
                  "--transform_seed), reflection, same_rotation (one rotation for every label), "
-                 "identity. evaluate: the entangled counterpart's; regress: the entangled target's; "
-                 "compete: between encoder and decoder.",
+                 "identity. evaluate: the entangled counterpart's; regress: the entangled "
+                 "target's; compete: between encoder and decoder.",
     "num_z": "Shared z columns for SP (M).",
     "lp_samples_per_class": "Samples per label for LP.",
     "num_bootstrap": "Bootstrap resamples for the SP interval.",

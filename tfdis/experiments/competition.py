@@ -125,7 +125,7 @@ SWEEP_SET_FIELDS = ("architecture", "encoder_uses_label", "encoder_split", "deco
 
 @dataclasses.dataclass
 class CompetitionConfig(train.TrainConfig):
-  """A win-rate sweep (binaries.compete): the training of every run, which runs, how they are judged.
+  """A win-rate sweep (binaries.compete): how every run trains, which runs, how they are judged.
 
   The TrainConfig fields are the model and training of every run; `train_configs` sets, per run,
   seed = transform_seed = the run's seed (seeds are `seed`, seed + 1, ...; one T_y draw each),
@@ -152,6 +152,7 @@ class CompetitionConfig(train.TrainConfig):
 
   @property
   def first_seed(self):
+    """The seed of the first run of each condition (`seed`)."""
     return self.seed
 
   def validate(self):
@@ -513,8 +514,9 @@ def measure_null_distributions(config, workdir, num_seeds=2, datasets_override=N
   is slow on CPU (8 routed layers: 1.8 steps/s for 2 seeds, 512 units), so the docstring's
   split-both numbers come from `null_records` on the trained runs/split instead.
 
-    python -c "from tfdis import competition as c; c.measure_null_distributions(
-        c.CompetitionConfig(), 'runs/compete_nulls')"
+    python -c "from tfdis import flag_defs; from tfdis.experiments import competition as c;
+        c.measure_null_distributions(flag_defs.config_from_flagfiles(
+            c.CompetitionConfig, ['flags/compete_rotation.cfg']), 'runs/compete_nulls')"
   """
   config.validate()
   datasets = _datasets(config, datasets_override)

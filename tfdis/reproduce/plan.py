@@ -189,9 +189,13 @@ def plan(paper):
         runs.append(Run(name, stage, "train", path, config.validate(), evaluation_config))
       elif stage == "regression":
         config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
-                                                 layered(path, stage))
-        runs.append(Run("regression/" + _name(path), stage, "regression", path,
-                        config.validate(), teacher="shared"))
+                                                 layered(path, stage)).validate()
+        try:  # refused now rather than after the teacher has trained
+          config.check_teacher(runs[0].config)
+        except UsageError as e:
+          raise UsageError(f"{path} (teacher {paper.shared}): {e}") from None
+        runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
+                        teacher="shared"))
       else:
         config = flag_defs.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
