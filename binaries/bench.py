@@ -14,16 +14,9 @@ from binaries import common  # pylint: disable=unused-import  (sets TF log level
 from absl import app
 from absl import flags
 
-flags.DEFINE_bool("quick", False, "A reduced run (fewer layers and rounds).")
-flags.DEFINE_integer("bench_batch_size", 256, "Batch size of every timing.", lower_bound=1)
-flags.DEFINE_integer("bench_hidden_units", 512, "Hidden width of the timed VAEs (512 = flags/base.cfg).",
-                     lower_bound=1)
-flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul that measures the machine's rate.",
-                     lower_bound=8)
-flags.DEFINE_list("sections", ["layers", "steps", "seeds"],
-                  "What to time: layers, steps, seeds (S seeds trained together vs one by one).")
-if "workdir" not in flags.FLAGS:
-  flags.DEFINE_string("workdir", None, "Where to write bench.json (optional).")
+from tfdis import flag_defs
+
+flag_defs.define_flags("bench")
 FLAGS = flags.FLAGS
 
 

@@ -12,13 +12,14 @@ from absl import flags
 from tfdis.experiments import evaluation
 from tfdis import flag_defs
 
-flag_defs.define_evaluation_flags()
+flag_defs.define_flags("evaluate")
 FLAGS = flags.FLAGS
 
 
 def run(flags_obj=FLAGS):
   """Library seam for tests: the config from flags, evaluated."""
-  return evaluation.evaluate_workdir(flags_obj.workdir, flag_defs.evaluation_config_from_flags())
+  return evaluation.evaluate_workdir(
+      flags_obj.workdir, flag_defs.config_from_flags(evaluation.EvaluationConfig, flags_obj))
 
 
 main = common.make_main(run)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tests.test_style_preservation import _bar_decoder
 from tfdis.errors import UsageError
+from tfdis import flag_defs
 from tfdis.experiments import competition
 from tfdis.metrics import style_preservation
 from tfdis.model import transforms
@@ -81,22 +82,8 @@ def test_judge_names_the_winner_of_synthetic_runs():
 
 def _smoke_config(**overrides):
   """CompetitionConfig of flags/compete_smoke.cfg (read from the file, so the two agree)."""
-  fields = {f.name: f.type for f in dataclasses.fields(competition.CompetitionConfig)}
-  values = {}
-  with open(os.path.join(REPO, "flags", "compete_smoke.cfg")) as f:
-    for line in f:
-      line = line.strip()
-      if not line.startswith("--"):
-        continue
-      name, _, value = line[2:].partition("=")
-      if name.startswith("no") and name[2:] in fields and not value:
-        values[name[2:]] = False
-      elif fields[name] is bool:
-        values[name] = value.lower() == "true"
-      else:
-        values[name] = fields[name](value)
-  values.update(overrides)
-  return competition.CompetitionConfig(**values)
+  return flag_defs.config_from_flagfiles(
+      competition.CompetitionConfig, [os.path.join(REPO, "flags", "compete_smoke.cfg")], overrides)
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,8 @@ def smoke_teacher(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("teacher")
   images, labels = data.load_arrays("mnist", "train")
   test_images, test_labels = data.load_arrays("mnist", "test")
-  config = train.TrainConfig(hidden_units=32, latent_dim=4, batch_size=32, num_steps=30,
+  # The network of flags/scales/smoke.cfg, which flags/regress_smoke.cfg trains.
+  config = train.TrainConfig(hidden_units=16, latent_dim=4, batch_size=32, num_steps=30,
                              log_every=10, checkpoint_every=30, grid_columns=8)
   train.train_and_evaluate(config, str(workdir), {"train": (images[:2000], labels[:2000]),
                                                   "test": (test_images[:500], test_labels[:500])})

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tfdis import flagfiles
+from tfdis import flag_defs
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
 from tfdis.training import vae_training as train
@@ -23,47 +23,61 @@ REPORT_FILES = ("REPORT.md", "results.json")
 
 # --- flagfiles ---------------------------------------------------------------------------------
 
-def test_flagfile_reader_follows_includes_and_later_lines_win(tmp_path):
+def test_flagfiles_are_read_by_absl_with_includes_and_later_lines_win(tmp_path):
   base = tmp_path / "base.cfg"
   base.write_text("# comment\n--hidden_units=64\n--latent_dim=8\n--jit_compile=true\n")
   top = tmp_path / "top.cfg"
   top.write_text(f"--flagfile={base}\n\n--latent_dim=3\n--nojit_compile\n--num_steps=7\n")
-  assert flagfiles.read(str(top)) == {"hidden_units": "64", "latent_dim": "3",
-                                      "jit_compile": "false", "num_steps": "7"}
-  config = flagfiles.config_from_file(train.TrainConfig, str(top), {"num_steps": 9})
+  config = flag_defs.config_from_flagfiles(train.TrainConfig, [str(top)], {"num_steps": 9})
   assert (config.hidden_units, config.latent_dim, config.jit_compile, config.num_steps) == (
       64, 3, False, 9)
   assert config.batch_size == train.TrainConfig().batch_size  # not in the file: the default
+  later = tmp_path / "later.cfg"
+  later.write_text("--latent_dim=5\n")
+  assert flag_defs.config_from_flagfiles(train.TrainConfig, [str(top), str(later)]).latent_dim == 5
 
 
 @pytest.mark.parametrize("text, match", [
-    ("--no_such_flag=1\n", "not a setting of TrainConfig"),
-    ("--latent_dim=three\n", "not a valid int"),
+    ("--no_such_flag=1\n", "--no_such_flag is not a setting of TrainConfig"),
+    ("--latent_dim=three\n", "latent_dim"),
     ("latent_dim=3\n", "is not a --flag line"),
-    ("--flagfile=missing.cfg\n", "does not exist"),
+    ("--flagfile=missing.cfg\n", "Unable to open flagfile"),
 ])
 def test_bad_flagfiles_are_refused_with_the_line(tmp_path, text, match):
   path = tmp_path / "bad.cfg"
   path.write_text(text)
   with pytest.raises(UsageError, match=match):
-    flagfiles.config_from_file(train.TrainConfig, str(path))
+    flag_defs.config_from_flagfiles(train.TrainConfig, [str(path)])
 
 
-def test_flagfile_cycle_is_refused(tmp_path):
-  a, b = tmp_path / "a.cfg", tmp_path / "b.cfg"
-  a.write_text(f"--flagfile={b}\n")
-  b.write_text(f"--flagfile={a}\n")
-  with pytest.raises(UsageError, match="includes itself"):
-    flagfiles.read(str(a))
+def test_a_missing_flagfile_is_refused():
+  with pytest.raises(UsageError, match="does not exist"):
+    flag_defs.config_from_flagfiles(train.TrainConfig, ["flags/no_such.cfg"])
+
+
+def test_every_flagfile_reads_into_its_binary_config():
+  """Each flagfile under flags/ parses into its binary's config (includes resolved by absl), and
+  each one but the list of the paper and the scales (layered on others by `plan`) validates."""
+  binary_of = lambda path: ("reproduce" if path.endswith("paper.cfg") else
+                            "evaluate" if "evaluate" in path else
+                            "regress" if "regress" in path else
+                            "compete" if "compet" in path else "train")
+  checked = []
+  for folder, _, names in os.walk(os.path.join(REPO, "flags")):
+    for name in names:
+      path = os.path.relpath(os.path.join(folder, name), REPO)
+      config = flag_defs.config_from_flagfiles(flag_defs.binary_config(binary_of(path)), [path])
+      if not path.endswith("paper.cfg") and "scales" not in path:
+        config.validate()
+      checked.append(path)
+  assert len(checked) == 43
 
 
 # --- the plan -----------------------------------------------------------------------------------
 
 def _paper(scale, **kw):
-  values = {k: v for k, v in flagfiles.read("flags/paper.cfg").items()}
-  values.update(scale=scale, **kw)
-  return reproduce.PaperConfig(**{k: (int(v) if k == "competition_seeds" else v)
-                                  for k, v in values.items()})
+  return flag_defs.config_from_flagfiles(reproduce.PaperConfig, ["flags/paper.cfg"],
+                                         dict(scale=scale, **kw))
 
 
 def test_full_scale_runs_every_flagfile_as_it_is():
@@ -72,8 +86,8 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
                                      ["regression"] * 2 + ["competition"] * 2)
   by_name = {r.name: r for r in runs}
-  assert by_name["shared"].config == flagfiles.config_from_file(train.TrainConfig,
-                                                                "flags/shared.cfg")
+  assert by_name["shared"].config == flag_defs.config_from_flagfiles(train.TrainConfig,
+                                                                     ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
   assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (
       "all", "all")
@@ -105,7 +119,10 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
     (dict(scale="smoke", competition_seeds=-1), "--competition_seeds=-1"),
     (dict(scale="smoke", shared="flags/shared.cfg,flags/split.cfg"), "must name one flagfile"),
     (dict(scale="smoke", split="flags/split.cfg,flags/split.cfg"), "same run name 'split'"),
-    (dict(scale="smoke", regression="flags/shared.cfg"), "not a setting of RegressionConfig"),
+    (dict(scale="smoke", regression="flags/compete_rotation.cfg"),
+     "--conditions is not a setting of RegressionConfig"),
+    (dict(scale="quick", shared="flags/smoke.cfg"),
+     r"flags/regress.cfg \(teacher flags/smoke.cfg\): --hidden_units=512 differs"),
 ])
 def test_bad_paper_settings_are_refused(kw, match):
   with pytest.raises(UsageError, match=match):

@@ -1,101 +1,254 @@
-"""Flags shared by the binaries, defined once so binaries imported into one process never clash.
+"""Every flag of the binaries, defined in one place, and flagfiles read into configs through absl.
 
-Each TrainConfig field is one flag of the same name; `train_config_from_flags` reads them back.
+As in tensorflow/models (`official/utils/flags`), each flag has exactly one definition here: one
+type, one default and one help text. A binary calls `define_flags("<binary>")` for the flags it
+reads; a flag that another binary imported into the same process defined already is this same
+definition, so the import order never changes a default. Types and defaults come from the config
+dataclasses (TrainConfig, and the experiment configs built on it: EvaluationConfig,
+RegressionConfig, CompetitionConfig, PaperConfig); a name held by several of them has one default
+there too (`flag_specs` refuses to build otherwise), so a binary given no flags builds its config's
+defaults.
+
+`config_from_flags` builds a config from parsed flags. `config_from_flagfiles` parses flagfiles
+with absl on a fresh `flags.FlagValues` holding the config's definitions (nested `--flagfile=`
+includes, later lines win), so a driver running several binaries' flagfiles in one process
+(tfdis.reproduce) reads each exactly as its binary would.
 """
+import collections
+import contextlib
 import dataclasses
+import functools
+import os
 
 from absl import flags
 
+from tfdis.errors import UsageError
+from tfdis.experiments import competition
 from tfdis.experiments import evaluation
-from tfdis.model import vae as model_lib
+from tfdis.experiments import regression
 from tfdis.model import networks
-from tfdis.training import vae_training as train
+from tfdis.model import transforms
+from tfdis.model import vae as model_lib
+from tfdis.training import vae_training
 
 FLAGS = flags.FLAGS
 
+# The folder holding flags/: flagfiles name each other by paths relative to it.
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 _HELP = {
+    # Every binary.
+    "workdir": "Folder of the run: checkpoints, logs and results (binaries.bench: optional, "
+               "where bench.json goes).",
+    # The model and its training (TrainConfig; the experiments' networks and training too).
     "dataset": "mnist | fashion_mnist | svhn_cropped | idx:<folder of MNIST-style IDX files>.",
     "tfds_dir": "Where TFDS prepares datasets (default ~/.cache/tfdis/tensorflow_datasets).",
     "architecture": "Encoder/decoder architecture.",
     "hidden_units": "Width of the hidden dense layers.",
-    "num_hidden_layers": "Hidden dense layers of each MLP network (the conv nets ignore it).",
+    "num_hidden_layers": "Hidden dense layers of each MLP network (the conv nets ignore it); 3 "
+                         "gives the layers l-3 and l+3 of App. A and B.",
     "latent_dim": "Dimension D of z.",
     "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
     "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
-    "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z (0 = head).",
-    "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z (0 = first).",
-    "latent_transform": "App. B competition: the decoder reads T_y z (none, rotation, reflection).",
+    "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z "
+                     "(0 = head).",
+    "decoder_split": "Label-routed decoder layers: none, all, or indices counted from z "
+                     "(0 = first).",
+    "latent_transform": "The decoder reads T_y z (App. B's model; binaries.compete sets it from "
+                        "--transform).",
     "transform_seed": "Seed of the random rotations T_y.",
     "batch_size": "Global training batch size.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
     "learning_rate": "Adam learning rate.",
-    "seed": "Seed of initialisation, data order and sampling.",
+    "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
+            "seed, seed + 1, ...",
     "strategy": "tf.distribute strategy: default, mirrored (all local devices), multi_worker.",
-    "jit_compile": "XLA-compile the training step.",
+    "jit_compile": "XLA-compile the training (and evaluation) steps.",
     "log_every": "Steps between progress lines and TensorBoard scalars.",
     "checkpoint_every": "Steps between checkpoints.",
     "eval_batch_size": "Batch size for the test-set ELBO.",
-    "grid_columns": "Shared z columns in samples.png.",
-}
-_ENUMS = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-          "strategy": train.STRATEGIES, "latent_transform": train.LATENT_TRANSFORMS}
-
-
-_EVALUATION_HELP = {
-    "transform": "T_y of the entangled counterpart: rotation (random, seeded) or reflection.",
-    "transform_seed": "Seed of the random rotations.",
+    "grid_columns": "Shared z columns in the sample grids.",
+    # Measuring a model (EvaluationConfig; the competition's judging too).
+    "transform": "T_y, the label-dependent transform of z: rotation (random, seeded by "
+                 "--transform_seed), reflection, same_rotation (one rotation for every label), "
+                 "identity. evaluate: the entangled counterpart's; regress: the entangled "
+                 "target's; compete: between encoder and decoder.",
     "num_z": "Shared z columns for SP (M).",
     "lp_samples_per_class": "Samples per label for LP.",
     "num_bootstrap": "Bootstrap resamples for the SP interval.",
-    "seed": "Seed of the ELBO noise and of the z draws.",
     "elbo_examples": "Test examples for the ELBO (0 = the whole test split).",
     "classifier_dir": "Cache of the LP digit classifier (default ~/.cache/tfdis/classifiers).",
     "classifier_epochs": "Epochs to train the LP classifier when it is not cached.",
     "classifier_steps_per_epoch": "Steps per classifier epoch (0 = the whole training split).",
-    "grid_columns": "Shared z columns in the grids.",
+    # The regression (RegressionConfig).
+    "teacher": "Workdir of the trained VAE whose q*(z | x, y) gives z.",
+    "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",
+    "eval_every": "Steps between evaluations of the loss curves.",
+    "log_evals": "Extra evaluations at log-spaced steps in [1, num_steps] (resolve the start).",
+    "train_examples": "Training images used (0 = the whole training split).",
+    "eval_examples": "Held-out (test split) images, and training images for the train curve.",
+    "fraction": "Convergence is the first step that covers this fraction of L(0) - L_final.",
+    "final_window": "L_final is the mean of this many last evaluations.",
+    # The competition (CompetitionConfig).
+    "conditions": "Variants to run: all, or a comma list of standard, y_masked, encoder_split, "
+                  "decoder_split.",
+    "seeds": "Independent runs (seeds) per condition.",
+    "seeds_per_batch": "Seeds trained together in one XLA program (tfdis.training.seed_batched).",
+    "judge_seed": "Seed of the z draws of SP, LP and the grids.",
+    "tau_lo": "SP interval entirely below this: not style-preserving.",
+    "tau_hi": "SP interval entirely above this: style-preserving.",
+    "min_label_preservation": "A run whose LP of μ_p is below this is inconclusive (0: no LP).",
+    "num_shards": "Processes sharing the sweep (each takes every num_shards-th seed batch).",
+    "shard_index": "This process's shard, 0 .. num_shards - 1.",
+    "aggregate": "Only combine the results in --workdir into the table (after all shards).",
+    # The reproduction (PaperConfig).
+    "scale": "smoke | quick | full (required): how long to train; see tfdis.reproduce.plan.",
+    "shared": "Flagfile of the shared model (Fig. 1; the regression's teacher).",
+    "split": "Comma list of flagfiles of the split models (Fig. 2).",
+    "appendix_a": "Comma list of flagfiles of the layer-split models (Fig. 4).",
+    "regression": "Comma list of binaries.regress flagfiles (Fig. 3).",
+    "competition": "Comma list of binaries.compete flagfiles (Figs. 5, 6; all variants run).",
+    "competition_seeds": "Seeds per competition condition (0: the scale's, full 20, quick 2).",
+    # The benchmark (binaries.bench).
+    "quick": "A reduced run (fewer layers and rounds), under a minute.",
+    "bench_batch_size": "Batch size of every timing.",
+    "bench_hidden_units": "Hidden width of the timed VAEs (512 = flags/base.cfg).",
+    "matmul_size": "Side of the square matmul that measures the machine's rate.",
+    "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
 }
-_ENUMS["transform"] = ("rotation", "reflection", "same_rotation", "identity")
+_CHOICES = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
+            "strategy": vae_training.STRATEGIES,
+            "latent_transform": vae_training.LATENT_TRANSFORMS,
+            "transform": ("rotation", "reflection", "same_rotation", "identity")}
+assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)
+
+# Flags that are no config field: (type, default, lower bound).
+_OTHER_FLAGS = {
+    "workdir": (str, None, None), "teacher": (str, None, None), "quick": (bool, False, None),
+    "bench_batch_size": (int, 256, 1), "bench_hidden_units": (int, 512, 1),
+    "matmul_size": (int, 2048, 8), "sections": (list, ["layers", "steps", "seeds"], None),
+}
+
+FlagSpec = collections.namedtuple("FlagSpec", "name type default help choices lower_bound")
 
 
-def define_fields(config_class, helps):
-  """One flag per dataclass field; a name another binary defined already is shared, not redefined."""
-  if "workdir" not in FLAGS:
-    flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and results.")
+def _binaries():
+  """{binary: (its config class or None, the other flags it reads)}."""
+  from tfdis.reproduce import plan  # pylint: disable=g-import-not-at-top  (plan imports this)
+  return {
+      "train": (vae_training.TrainConfig, ("workdir",)),
+      "evaluate": (evaluation.EvaluationConfig, ("workdir",)),
+      "regress": (regression.RegressionConfig, ("workdir", "teacher")),
+      "compete": (competition.CompetitionConfig, ("workdir",)),
+      "reproduce": (plan.PaperConfig, ("workdir",)),
+      "bench": (None, ("workdir", "quick", "bench_batch_size", "bench_hidden_units",
+                       "matmul_size", "sections")),
+  }
+
+
+@functools.lru_cache(maxsize=None)
+def flag_specs():
+  """{name: FlagSpec} of every flag of every binary: one type, default and help per name."""
+  specs = {}
+  for name, (type_, default, lower_bound) in _OTHER_FLAGS.items():
+    specs[name] = FlagSpec(name, type_, default, _HELP[name], None, lower_bound)
+  for config_class, _ in _binaries().values():
+    for field in dataclasses.fields(config_class) if config_class else ():
+      spec = FlagSpec(field.name, field.type, field.default, _HELP[field.name],
+                      _CHOICES.get(field.name), None)
+      known = specs.setdefault(field.name, spec)
+      if (known.type, known.default) != (spec.type, spec.default):
+        raise ValueError(f"--{field.name} is {known.type.__name__} = {known.default!r} in one "
+                         f"config but {spec.type.__name__} = {spec.default!r} in "
+                         f"{config_class.__name__}; give the field one type and default.")
+  return specs
+
+
+def _define(spec, flag_values):
+  """Defines one flag on flag_values, unless this module defined it already."""
+  if spec.name in flag_values:
+    if flag_values.find_module_defining_flag(spec.name) != __name__:
+      raise ValueError(f"--{spec.name} is defined outside tfdis.flag_defs; define every flag "
+                       "here only.")
+    return
+  args = (spec.name, spec.default, spec.help)
+  if spec.choices:
+    flags.DEFINE_enum(spec.name, spec.default, spec.choices, spec.help, flag_values=flag_values)
+  elif spec.type is bool:
+    flags.DEFINE_bool(*args, flag_values=flag_values)
+  elif spec.type is int:
+    flags.DEFINE_integer(*args, lower_bound=spec.lower_bound, flag_values=flag_values)
+  elif spec.type is float:
+    flags.DEFINE_float(*args, flag_values=flag_values)
+  elif spec.type is list:
+    flags.DEFINE_list(*args, flag_values=flag_values)
+  else:
+    flags.DEFINE_string(*args, flag_values=flag_values)
+
+
+def binary_config(binary):
+  """The config dataclass `binary` builds from its flags (None for bench)."""
+  return _binaries()[binary][0]
+
+
+def flag_names(binary):
+  """The names of the flags `binary` reads (its config's fields, then the others)."""
+  config_class, others = _binaries()[binary]
+  fields = [f.name for f in dataclasses.fields(config_class)] if config_class else []
+  return fields + list(others)
+
+
+def define_flags(binary, flag_values=FLAGS):
+  """Defines the flags of `binary` (train, evaluate, regress, compete, reproduce, bench)."""
+  specs = flag_specs()
+  for name in flag_names(binary):
+    _define(specs[name], flag_values)
+
+
+def config_from_flags(config_class, flag_values=FLAGS):
+  """`config_class` from the parsed flags of its fields."""
+  return config_class(**{f.name: flag_values[f.name].value
+                         for f in dataclasses.fields(config_class)})
+
+
+def _existing(path):
+  """`path` as given if it exists, else relative to the project root; UsageError if neither."""
+  for candidate in (path, os.path.join(PROJECT_ROOT, path)):
+    if os.path.isfile(candidate):
+      return candidate
+  raise UsageError(f"Flagfile {path} does not exist (looked in the current folder and in "
+                   f"{PROJECT_ROOT}); give the path of a file under flags/.")
+
+
+def config_from_flagfiles(config_class, paths, overrides=None):
+  """`config_class` from flagfiles parsed by absl in order (later ones win), then `overrides`.
+
+  Flags the files do not set keep their defaults. A flag that is no field of `config_class` is an
+  error: the file was written for another binary. Nested `--flagfile=` paths are resolved as absl
+  does, against the current folder, or against the project root when `paths` are found only
+  there (so a driver finds flags/... from any folder).
+
+  Args:
+    config_class: a config dataclass whose fields are flags of this module.
+    paths: flagfile paths.
+    overrides: optional {field: value} applied after the files.
+  """
+  found = [_existing(p) for p in paths]
+  in_root = any(p != f for p, f in zip(paths, found))
+  argv = ["flagfile"] + [f"--flagfile={os.path.abspath(f)}" for f in found]
+  flag_values = flags.FlagValues()
+  specs = flag_specs()
   for field in dataclasses.fields(config_class):
-    name, default, help_ = field.name, field.default, helps[field.name]
-    if name in FLAGS:
-      continue
-    if name in _ENUMS:
-      flags.DEFINE_enum(name, default, _ENUMS[name], help_)
-    elif field.type is bool:
-      flags.DEFINE_bool(name, default, help_)
-    elif field.type is int:
-      flags.DEFINE_integer(name, default, help_)
-    elif field.type is float:
-      flags.DEFINE_float(name, default, help_)
-    else:
-      flags.DEFINE_string(name, default, help_)
-
-
-def config_from_flags(config_class):
-  return config_class(**{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(config_class)})
-
-
-def define_train_flags():
-  """Defines --workdir and one flag per TrainConfig field (idempotent)."""
-  define_fields(train.TrainConfig, _HELP)
-
-
-def train_config_from_flags():
-  """TrainConfig from the parsed flags."""
-  return config_from_flags(train.TrainConfig)
-
-
-def define_evaluation_flags():
-  """Defines --workdir and one flag per EvaluationConfig field (idempotent)."""
-  define_fields(evaluation.EvaluationConfig, _EVALUATION_HELP)
-
-
-def evaluation_config_from_flags():
-  """EvaluationConfig from the parsed flags."""
-  return config_from_flags(evaluation.EvaluationConfig)
+    _define(specs[field.name], flag_values)
+  where = ", ".join(paths)
+  try:
+    with contextlib.chdir(PROJECT_ROOT) if in_root else contextlib.nullcontext():
+      rest = flag_values(argv)
+  except flags.UnrecognizedFlagError as e:
+    raise UsageError(f"{where}: --{e.flagname} is not a setting of {config_class.__name__}; is "
+                     "this the flagfile of another binary?") from None
+  except flags.Error as e:
+    raise UsageError(f"{where}: {e}") from None
+  if len(rest) > 1:
+    raise UsageError(f"{where}: {rest[1]!r} is not a --flag line.")
+  return dataclasses.replace(config_from_flags(config_class, flag_values), **(overrides or {}))

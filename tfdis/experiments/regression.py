@@ -67,42 +67,42 @@ SPLITS = ("train", "heldout")
 _RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
 
 
+# TrainConfig fields that describe the teacher's data and networks, which the regression trains.
+TEACHER_FIELDS = ("dataset", "architecture", "hidden_units", "num_hidden_layers", "latent_dim",
+                  "likelihood", "encoder_uses_label", "latent_transform")
+
+
 @dataclasses.dataclass
-class RegressionConfig:
-  """Everything that defines a regression run (the flags of binaries.regress, one to one)."""
+class RegressionConfig(train.TrainConfig):
+  """Everything that defines a regression run (the flags of binaries.regress, one to one).
+
+  The TrainConfig fields keep their meaning: the networks (TEACHER_FIELDS, which must equal the
+  teacher's, see `check_teacher`; encoder_split and decoder_split are the regression's own) and
+  their training (seed, num_steps, batch_size, learning_rate, jit_compile, log_every).
+  `transform_seed` seeds the random rotations T_y of `transform`.
+  """
   transform: str = "rotation"
-  transform_seed: int = 0
-  encoder_split: str = "none"
-  decoder_split: str = "none"
   num_seeds: int = 3
-  seed: int = 0
-  num_steps: int = 2000
-  batch_size: int = 128
-  learning_rate: float = 1e-3
   eval_every: int = 100
   log_evals: int = 0
   train_examples: int = 0
   eval_examples: int = 2000
   fraction: float = 0.9
   final_window: int = 3
-  log_every: int = 500
-  jit_compile: bool = True
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
+    super().validate()
     if self.transform not in transforms_lib.TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is unknown; use one of "
                        f"{sorted(transforms_lib.TRANSFORMS)}.")
-    for name in ("num_seeds", "num_steps", "batch_size", "eval_every", "eval_examples",
-                 "final_window", "log_every"):
+    for name in ("num_seeds", "eval_every", "eval_examples", "final_window"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     if self.log_evals < 0:
       raise UsageError(f"--log_evals={self.log_evals} must be >= 0 (0 = none).")
     if self.train_examples < 0:
       raise UsageError(f"--train_examples={self.train_examples} must be >= 0 (0 = all).")
-    if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-      raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
     if not 0 < self.fraction < 1:
       raise UsageError(f"--fraction={self.fraction} must lie strictly between 0 and 1.")
     if self.final_window > len(self.eval_steps()) - 1:
@@ -110,6 +110,15 @@ class RegressionConfig:
                        f"{len(self.eval_steps()) - 1} evaluations after step 0; lower it or "
                        "lower --eval_every.")
     return self
+
+  def check_teacher(self, teacher_config):
+    """Raises UsageError if the data or network fields differ from the teacher's TrainConfig."""
+    differ = [n for n in TEACHER_FIELDS if getattr(self, n) != getattr(teacher_config, n)]
+    if differ:
+      raise UsageError(
+          f"--{differ[0]}={getattr(self, differ[0])} differs from the teacher's "
+          f"{getattr(teacher_config, differ[0])}; the regression trains the teacher's networks, so "
+          "start the flagfile from the teacher's settings (e.g. --flagfile=flags/base.cfg).")
 
   def eval_steps(self):
     """Evaluated steps [E]: 0, every eval_every, num_steps, and log_evals log-spaced in [1, S].
@@ -484,6 +493,7 @@ def run_regression(config, teacher_workdir, workdir):
     raise UsageError(f"--teacher={teacher_workdir} holds no training run (no config.json); give "
                      "the --workdir of a python -m binaries.train run.")
   teacher, teacher_config = train.restore_model(teacher_workdir)
+  config.check_teacher(teacher_config)
   train.prepare_workdir(workdir)
   done = _check_resume(config, teacher_workdir, workdir)
   began = time.time()

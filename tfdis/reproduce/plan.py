@@ -12,8 +12,9 @@ competition  Figs 5,6 competition/compete_rotation, ..._reflection   binaries.co
 ```
 
 Each run's settings are its flagfile under flags/ (the same file its own binary takes), then the
-scale's overrides (`SCALE_OVERRIDES`): `full` changes nothing (the paper-scale settings, 20
-competition seeds per condition), `quick` trains fewer steps and 2 competition seeds per
+scale's flagfile for its stage (`SCALE_FLAGFILES`, under flags/scales/), read by absl as
+`--flagfile=<run's> --flagfile=<scale's>` would be: `full` adds nothing (the paper-scale settings,
+20 competition seeds per condition), `quick` trains fewer steps and 2 competition seeds per
 condition, `smoke` shrinks every network to a few units and steps (what the tests run).
 
 Resuming: a run whose result file exists is skipped (`Run.done`); an unfinished one continues from
@@ -36,14 +37,14 @@ import time
 from absl import logging
 import tensorflow as tf
 
+from tfdis import flag_defs
+from tfdis import workdir as files
+from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
-from tfdis import workdir as files
-from tfdis import flagfiles
 from tfdis.experiments import regression
 from tfdis.reproduce import report
 from tfdis.training import vae_training as train
-from tfdis.errors import UsageError
 
 SCALES = ("smoke", "quick", "full")
 
@@ -55,38 +56,25 @@ STAGES = (
     ("competition", "Figs. 5, 6 (App. B): encoder versus decoder, win rates"),
 )
 
-_SMOKE_NETWORK = dict(hidden_units=16, latent_dim=4, batch_size=16, jit_compile=False)
-_SMOKE_TRAIN = dict(_SMOKE_NETWORK, num_steps=20, log_every=10, checkpoint_every=10,
-                    eval_batch_size=1000, grid_columns=8)
-_QUICK_TRAIN = dict(log_every=1000, checkpoint_every=1000)
-
-# Per stage, the fields each scale changes in the flagfile's settings ("evaluate": binaries.evaluate
-# of the trained runs). Quick-scale step counts were chosen so that the whole plan takes about 30
-# minutes on the 2-core CPU while each model is trained far enough to show its paper result.
-SCALE_OVERRIDES = {
-    "full": {"shared": {}, "split": {}, "appendix_a": {}, "evaluate": {}, "regression": {},
-             "competition": {}},
+# Per scale and stage, the flagfile layered on each run's own ("evaluate": binaries.evaluate of the
+# trained runs); a stage not listed keeps its flagfile's settings.
+SCALE_FLAGFILES = {
+    "full": {},
     "quick": {
-        "shared": dict(_QUICK_TRAIN, num_steps=8000),
-        "split": dict(_QUICK_TRAIN, num_steps=6000),
-        "appendix_a": dict(_QUICK_TRAIN, num_steps=1500),
-        "evaluate": dict(num_z=100),
-        "regression": dict(num_seeds=3, num_steps=1200, log_evals=15, log_every=400),
-        "competition": dict(seeds=2, seeds_per_batch=2, num_steps=2500, checkpoint_every=500,
-                            log_every=500),
+        "shared": "flags/scales/quick_shared.cfg",
+        "split": "flags/scales/quick_split.cfg",
+        "appendix_a": "flags/scales/quick_appendix_a.cfg",
+        "evaluate": "flags/scales/quick_evaluate.cfg",
+        "regression": "flags/scales/quick_regression.cfg",
+        "competition": "flags/scales/quick_competition.cfg",
     },
     "smoke": {
-        "shared": _SMOKE_TRAIN,
-        "split": _SMOKE_TRAIN,
-        "appendix_a": _SMOKE_TRAIN,
-        "evaluate": dict(num_z=24, lp_samples_per_class=8, num_bootstrap=50, elbo_examples=500,
-                         classifier_epochs=1, classifier_steps_per_epoch=10, grid_columns=8),
-        "regression": dict(num_seeds=2, num_steps=20, batch_size=32, eval_every=5, log_evals=0,
-                           train_examples=640, eval_examples=200, final_window=2, log_every=10,
-                           jit_compile=False),
-        "competition": dict(_SMOKE_NETWORK, seeds=1, seeds_per_batch=1, train_examples=512,
-                            num_steps=20, log_every=10, checkpoint_every=10, num_z=12,
-                            num_bootstrap=50, min_label_preservation=0, grid_columns=4),
+        "shared": "flags/scales/smoke.cfg",
+        "split": "flags/scales/smoke.cfg",
+        "appendix_a": "flags/scales/smoke.cfg",
+        "evaluate": "flags/scales/smoke_evaluate.cfg",
+        "regression": "flags/scales/smoke_regression.cfg",
+        "competition": "flags/scales/smoke_competition.cfg",
     },
 }
 
@@ -151,9 +139,9 @@ class Run:
   def estimate_seconds(self):
     """Wall seconds this run takes on the 2-core CPU, for the ETA (corrected as runs finish).
 
-    Fitted to the quick-scale timings in README (per step: 5.9 ms for a shared MLP 512-512 under
-    XLA, plus 14.3 ms per network made of label-routed layers; 12 ms per regression seed-step;
-    8 ms per competition seed-step, 17 ms with a split layer; plus evaluation and export).
+    The per-step seconds below are fitted to the quick-scale timings in README: a shared MLP
+    512-512 under XLA plus each network made of label-routed layers; a regression seed-step; a
+    competition seed-step, slower with a split layer; plus evaluation and export.
     """
     c = self.config
     size = c.batch_size / 128.0
@@ -185,36 +173,39 @@ def _name(path):
 def plan(paper):
   """The runs of `paper` (PaperConfig) at its scale, in the order they run."""
   paper.validate()
-  scale = SCALE_OVERRIDES[paper.scale]
-  eval_overrides = dict(scale["evaluate"])
-  if paper.classifier_dir:
-    eval_overrides["classifier_dir"] = paper.classifier_dir
-  evaluation_config = evaluation.EvaluationConfig(**eval_overrides).validate()
+  scale = SCALE_FLAGFILES[paper.scale]
+  scale_files = lambda stage: [scale[stage]] if stage in scale else []
+  layered = lambda path, stage: [path] + scale_files(stage)
+  classifier = {"classifier_dir": paper.classifier_dir} if paper.classifier_dir else {}
+  evaluation_config = flag_defs.config_from_flagfiles(
+      evaluation.EvaluationConfig, scale_files("evaluate"), classifier).validate()
   runs = []
   for stage, _ in STAGES:
     for path in paper.files(stage):
       if stage in ("shared", "split", "appendix_a"):
         name = "shared" if stage == "shared" else (
             _name(path) if stage == "split" else "appendix_a/" + _name(path))
-        config = flagfiles.config_from_file(train.TrainConfig, path, scale[stage]).validate()
-        runs.append(Run(name, stage, "train", path, config, evaluation_config))
+        config = flag_defs.config_from_flagfiles(train.TrainConfig, layered(path, stage))
+        runs.append(Run(name, stage, "train", path, config.validate(), evaluation_config))
       elif stage == "regression":
-        config = flagfiles.config_from_file(regression.RegressionConfig, path,
-                                            scale["regression"]).validate()
+        config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
+                                                 layered(path, stage)).validate()
+        try:  # refused now rather than after the teacher has trained
+          config.check_teacher(runs[0].config)
+        except UsageError as e:
+          raise UsageError(f"{path} (teacher {paper.shared}): {e}") from None
         runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
                         teacher="shared"))
       else:
-        overrides = dict(scale["competition"], conditions="all", num_shards=1, shard_index=0,
-                         aggregate=False)
+        config = flag_defs.config_from_flagfiles(
+            competition.CompetitionConfig, layered(path, stage),
+            dict(classifier, conditions="all", num_shards=1, shard_index=0, aggregate=False))
         if paper.competition_seeds:
-          overrides["seeds"] = paper.competition_seeds
-          overrides["seeds_per_batch"] = min(overrides.get("seeds_per_batch", 8),
-                                             paper.competition_seeds)
-        if paper.classifier_dir:
-          overrides["classifier_dir"] = paper.classifier_dir
-        config = flagfiles.config_from_file(competition.CompetitionConfig, path,
-                                            overrides).validate()
-        runs.append(Run("competition/" + _name(path), stage, "competition", path, config))
+          config = dataclasses.replace(
+              config, seeds=paper.competition_seeds,
+              seeds_per_batch=min(config.seeds_per_batch, paper.competition_seeds))
+        runs.append(Run("competition/" + _name(path), stage, "competition", path,
+                        config.validate()))
   names = [r.name for r in runs]
   duplicated = sorted({n for n in names if names.count(n) > 1})
   if duplicated:

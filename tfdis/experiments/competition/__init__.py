@@ -30,6 +30,7 @@ win rate = encoder wins / (encoder wins + decoder wins),  Wilson 95% interval ov
 The names below are the package's interface (binaries.compete, the reproduction, tests).
 """
 from tfdis.experiments.competition.conditions import CompetitionConfig
+from tfdis.experiments.competition.conditions import SWEEP_SET_FIELDS
 from tfdis.experiments.competition.conditions import condition_name
 from tfdis.experiments.competition.conditions import result_path
 from tfdis.experiments.competition.conditions import TRANSFORMS

@@ -33,26 +33,26 @@ TAU_LO = style_preservation.SP_NOT_PRESERVING
 TAU_HI = style_preservation.SP_PRESERVING
 
 
+# TrainConfig fields the sweep sets for every run (see `CompetitionConfig.train_configs`).
+SWEEP_SET_FIELDS = ("architecture", "encoder_uses_label", "encoder_split", "decoder_split",
+                    "latent_transform", "transform_seed")
+
+
 @dataclasses.dataclass
-class CompetitionConfig:
-  """A win-rate sweep: which runs, how they train, and how they are judged (binaries.compete)."""
+class CompetitionConfig(train.TrainConfig):
+  """A win-rate sweep (binaries.compete): how every run trains, which runs, how they are judged.
+
+  The TrainConfig fields are the model and training of every run; `train_configs` sets, per run,
+  seed = transform_seed = the run's seed (seeds are `seed`, seed + 1, ...; one T_y draw each),
+  latent_transform = `transform` and the variant's encoder_uses_label / encoder_split /
+  decoder_split, so those (SWEEP_SET_FIELDS) must keep their defaults. `grid_columns` is the
+  width of the judged runs' grids.
+  """
   transform: str = "rotation"
   conditions: str = "all"
   seeds: int = 20
-  first_seed: int = 0
   seeds_per_batch: int = 8
-  dataset: str = "mnist"
-  tfds_dir: str = ""
   train_examples: int = 0
-  hidden_units: int = 512
-  num_hidden_layers: int = 3
-  latent_dim: int = 16
-  batch_size: int = 128
-  num_steps: int = 5000
-  learning_rate: float = 1e-3
-  log_every: int = 1000
-  checkpoint_every: int = 2000
-  jit_compile: bool = True
   num_z: int = 200
   num_bootstrap: int = 1000
   judge_seed: int = 0
@@ -61,15 +61,26 @@ class CompetitionConfig:
   min_label_preservation: float = 0.5
   lp_samples_per_class: int = 100
   classifier_dir: str = ""
-  grid_columns: int = 10
   num_shards: int = 1
   shard_index: int = 0
   aggregate: bool = False
 
+  @property
+  def first_seed(self):
+    """The seed of the first run of each condition (`seed`)."""
+    return self.seed
+
   def validate(self):
     if self.transform not in TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is not one of {TRANSFORMS}.")
-    self.variants()
+    defaults = train.TrainConfig()
+    for name in SWEEP_SET_FIELDS:
+      if getattr(self, name) != getattr(defaults, name):
+        raise UsageError(f"--{name}={getattr(self, name)}: the competition sets it for each run "
+                         "(from --transform, --conditions and the seed); leave it unset.")
+    if self.num_hidden_layers < 3 and {"encoder_split", "decoder_split"} & set(self.variants()):
+      raise UsageError(f"--num_hidden_layers={self.num_hidden_layers}: the split variants split "
+                       "layer l-3 / l+3, which needs at least 3; use --num_hidden_layers=3.")
     for name in ("seeds", "seeds_per_batch", "num_z", "num_bootstrap", "grid_columns",
                  "num_shards", "lp_samples_per_class"):
       if getattr(self, name) < 1:
@@ -100,13 +111,9 @@ class CompetitionConfig:
 
   def train_configs(self, variant, seeds):
     """The TrainConfig of each seed of `variant` (transform_seed = seed: one T_y draw per run)."""
-    return [train.TrainConfig(
-        dataset=self.dataset, tfds_dir=self.tfds_dir, architecture="mlp",
-        hidden_units=self.hidden_units, num_hidden_layers=self.num_hidden_layers,
-        latent_dim=self.latent_dim, latent_transform=self.transform, transform_seed=seed,
-        batch_size=self.batch_size, num_steps=self.num_steps, learning_rate=self.learning_rate,
-        seed=seed, jit_compile=self.jit_compile, log_every=self.log_every,
-        checkpoint_every=self.checkpoint_every, **VARIANTS[variant]) for seed in seeds]
+    shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(train.TrainConfig)}
+    return [train.TrainConfig(**dict(shared, latent_transform=self.transform, transform_seed=seed,
+                                     seed=seed, **VARIANTS[variant])) for seed in seeds]
 
   def batches(self):
     """Every (variant, seeds) training batch of the sweep: the unit a shard takes."""
@@ -120,9 +127,9 @@ class CompetitionConfig:
     The thresholds are not among them: the table re-judges the stored intervals with the
     thresholds of each call, so changing --tau_lo / --tau_hi needs no retraining.
     """
-    skip = ("conditions", "seeds", "first_seed", "seeds_per_batch", "log_every",
+    skip = ("conditions", "seeds", "seed", "seeds_per_batch", "log_every",
             "checkpoint_every", "classifier_dir", "num_shards", "shard_index", "aggregate",
-            "tau_lo", "tau_hi")
+            "tau_lo", "tau_hi", "strategy", "eval_batch_size") + SWEEP_SET_FIELDS
     return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 
