@@ -11,7 +11,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis.training import vae_training as train
+from tfdis.training import vae_training
 
 flag_defs.define_train_flags()
 FLAGS = flags.FLAGS
@@ -20,8 +20,8 @@ FLAGS = flags.FLAGS
 def run(flags_obj=FLAGS, datasets_override=None):
   """Library seam for tests: the config from flags, trained and evaluated."""
   tf.config.experimental.enable_op_determinism()
-  return train.train_and_evaluate(flag_defs.train_config_from_flags(), flags_obj.workdir,
-                                  datasets_override)
+  return vae_training.train_and_evaluate(flag_defs.train_config_from_flags(), flags_obj.workdir,
+                                         datasets_override)
 
 
 main = common.make_main(run)

@@ -12,7 +12,7 @@ import pytest
 from tfdis import flagfiles
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +30,10 @@ def test_flagfile_reader_follows_includes_and_later_lines_win(tmp_path):
   top.write_text(f"--flagfile={base}\n\n--latent_dim=3\n--nojit_compile\n--num_steps=7\n")
   assert flagfiles.read(str(top)) == {"hidden_units": "64", "latent_dim": "3",
                                       "jit_compile": "false", "num_steps": "7"}
-  config = flagfiles.config_from_file(train.TrainConfig, str(top), {"num_steps": 9})
+  config = flagfiles.config_from_file(config_lib.TrainConfig, str(top), {"num_steps": 9})
   assert (config.hidden_units, config.latent_dim, config.jit_compile, config.num_steps) == (
       64, 3, False, 9)
-  assert config.batch_size == train.TrainConfig().batch_size  # not in the file: the default
+  assert config.batch_size == config_lib.TrainConfig().batch_size  # not in the file: the default
 
 
 @pytest.mark.parametrize("text, match", [
@@ -46,7 +46,7 @@ def test_bad_flagfiles_are_refused_with_the_line(tmp_path, text, match):
   path = tmp_path / "bad.cfg"
   path.write_text(text)
   with pytest.raises(UsageError, match=match):
-    flagfiles.config_from_file(train.TrainConfig, str(path))
+    flagfiles.config_from_file(config_lib.TrainConfig, str(path))
 
 
 def test_flagfile_cycle_is_refused(tmp_path):
@@ -72,7 +72,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
                                      ["regression"] * 2 + ["competition"] * 2)
   by_name = {r.name: r for r in runs}
-  assert by_name["shared"].config == flagfiles.config_from_file(train.TrainConfig,
+  assert by_name["shared"].config == flagfiles.config_from_file(config_lib.TrainConfig,
                                                                 "flags/shared.cfg")
   assert by_name["split"].config.num_steps == 20000
   assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (

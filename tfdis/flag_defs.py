@@ -9,7 +9,8 @@ from absl import flags
 from tfdis.experiments import evaluation
 from tfdis.model import vae as model_lib
 from tfdis.model import networks
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
+from tfdis.training import steps
 
 FLAGS = flags.FLAGS
 
@@ -38,7 +39,7 @@ _HELP = {
     "grid_columns": "Shared z columns in samples.png.",
 }
 _ENUMS = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-          "strategy": train.STRATEGIES, "latent_transform": train.LATENT_TRANSFORMS}
+          "strategy": steps.STRATEGIES, "latent_transform": config_lib.LATENT_TRANSFORMS}
 
 
 _EVALUATION_HELP = {
@@ -83,12 +84,12 @@ def config_from_flags(config_class):
 
 def define_train_flags():
   """Defines --workdir and one flag per TrainConfig field (idempotent)."""
-  define_fields(train.TrainConfig, _HELP)
+  define_fields(config_lib.TrainConfig, _HELP)
 
 
 def train_config_from_flags():
   """TrainConfig from the parsed flags."""
-  return config_from_flags(train.TrainConfig)
+  return config_from_flags(config_lib.TrainConfig)
 
 
 def define_evaluation_flags():

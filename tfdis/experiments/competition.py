@@ -71,12 +71,13 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfdis import workdir as files
 from tfdis.data import datasets as data
 from tfdis import grids
 from tfdis.metrics import label_preservation
 from tfdis.training import seed_batched
 from tfdis.metrics import style_preservation
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
 TRANSFORMS = ("rotation", "reflection")
@@ -185,7 +186,7 @@ class CompetitionConfig:
 
   def train_configs(self, variant, seeds):
     """The TrainConfig of each seed of `variant` (transform_seed = seed: one T_y draw per run)."""
-    return [train.TrainConfig(
+    return [config_lib.TrainConfig(
         dataset=self.dataset, tfds_dir=self.tfds_dir, architecture="mlp",
         hidden_units=self.hidden_units, num_hidden_layers=self.num_hidden_layers,
         latent_dim=self.latent_dim, latent_transform=self.transform, transform_seed=seed,
@@ -274,11 +275,6 @@ def _grids_path(workdir, condition, seed):
   return os.path.join(workdir, "results", condition, f"seed_{seed}_grids.npz")
 
 
-def _write_json(path, obj):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  train._write_json(path, obj)  # pylint: disable=protected-access
-
-
 def _check_sweep(config, workdir):
   """Refuses a results folder written with other model, training or judging settings."""
   path = os.path.join(workdir, "sweep.json")
@@ -291,7 +287,7 @@ def _check_sweep(config, workdir):
       raise UsageError(f"--workdir={workdir} holds competition results with different "
                        f"{', '.join(differ)}; use a new --workdir or the same flags.")
   else:
-    _write_json(path, mine)
+    files.write_json(path, mine)
 
 
 def _load_classifier(config):
@@ -330,7 +326,7 @@ def run_batch(config, workdir, variant, seeds, datasets, classify):
     path = _result_path(workdir, condition, seed)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     np.savez_compressed(_grids_path(workdir, condition, seed), **pictures)
-    _write_json(path, result)  # last: its presence marks the seed finished
+    files.write_json(path, result)  # last: its presence marks the seed finished
     logging.info("%s seed %d: SP(μ_p) %s  SP(μ'_p) %s  -> %s", condition, seed,
                  result["sp_mu"]["interval"], result["sp_mu_prime"]["interval"],
                  result["verdict"])
@@ -349,7 +345,7 @@ def run_competition(config, workdir, datasets_override=None):
     The winrate.json dict (one shard, or --aggregate), else {'shard': i, 'trained_batches': n}.
   """
   config.validate()
-  train.prepare_workdir(workdir)
+  files.prepare(workdir)
   _check_sweep(config, workdir)
   if config.aggregate:
     return aggregate(config, workdir)
@@ -432,7 +428,7 @@ def aggregate(config, workdir):
   if missing:
     raise UsageError(f"{len(missing)} (condition, seed) results are missing from {workdir}, "
                      f"e.g. {missing[0]}; run the remaining shards (or drop --aggregate) first.")
-  _write_json(os.path.join(workdir, "winrate.json"), table)
+  files.write_json(os.path.join(workdir, "winrate.json"), table)
   with open(os.path.join(workdir, "winrate.md"), "w") as f:
     f.write(markdown_table(table))
   figure = columns[0]
@@ -524,5 +520,5 @@ def measure_null_distributions(config, workdir, num_seeds=2, datasets_override=N
         records.append(dict(record, seed=seed, steps=trainer.completed_steps))
         logging.info("null %s seed %d %s: %s", kind, seed, record["generator"],
                      record["interval"])
-  _write_json(os.path.join(workdir, "nulls.json"), records)
+  files.write_json(os.path.join(workdir, "nulls.json"), records)
   return records

@@ -28,7 +28,7 @@ from tfdis import grids
 from tfdis.metrics import label_preservation
 from tfdis.metrics import morphometrics
 from tfdis.metrics import style_preservation
-from tfdis.training import vae_training as train
+from tfdis.training import vae_training
 from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 
@@ -104,8 +104,8 @@ def measure_generator(generator, test_images, test_labels, classify, config):
     (dict with keys elbo, lp, sp, per-example ELBO array [N]).
   """
   # Not XLA: TFP's full-matrix KL of the entangled q' does not compile.
-  terms = train.elbo_per_example(generator, test_images, test_labels, 1000, config.seed,
-                                 jit_compile=False)
+  terms = vae_training.elbo_per_example(generator, test_images, test_labels, 1000, config.seed,
+                                        jit_compile=False)
   lp = label_preservation.compute_label_preservation(
       generator.decode_mean, classify, generator.num_classes, config.lp_samples_per_class,
       generator.latent_dim, seed=config.seed + 1)
@@ -139,7 +139,7 @@ def load_classifier(dataset, config):
 def evaluate_workdir(workdir, config):
   """Measures the run in `workdir` and its entangled counterpart; writes evaluation.json and grids."""
   config.validate()
-  model, train_config = train.restore_model(workdir)
+  model, train_config = vae_training.restore_model(workdir)
   test_images, test_labels = data.load_arrays(train_config.dataset, "test",
                                               train_config.tfds_dir or None)
   if config.elbo_examples:

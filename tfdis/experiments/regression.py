@@ -2,7 +2,7 @@
 
 A trained conditional VAE (the *teacher*) gives a disentangled inference model q*(z | x, y). We
 sample one z per image from it (fixed seed) and, with label-dependent orthogonal transforms T_y
-(`tfdis.transforms`), pose two regression problems for each network of the VAE, trained from the
+(`tfdis.model.transforms`), pose two regression problems for each network of the VAE, trained from the
 same initialisation on the same batches:
 
 ```none
@@ -44,7 +44,6 @@ Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile
 import csv
 import dataclasses
 import itertools
-import json
 import math
 import os
 import time
@@ -57,7 +56,9 @@ import tensorflow as tf
 from tfdis.data import datasets as data
 from tfdis import workdir as files
 from tfdis.model import vae as model_lib
-from tfdis.training import vae_training as train
+from tfdis.training import loop
+from tfdis.training import steps as training_steps
+from tfdis.training import vae_training
 from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 
@@ -178,7 +179,7 @@ def build_dataset(teacher, images, labels, transforms, seed):
     teacher: a ConditionalVAE (anything with `encode(x, y)` and `latent_dim`).
     images: [N, H, W, C] float32.
     labels: [N] int.
-    transforms: float32 [G, D, D] (`tfdis.transforms`).
+    transforms: float32 [G, D, D] (`tfdis.model.transforms`).
     seed: int, seed of the z draws.
 
   Returns:
@@ -229,32 +230,46 @@ def build_models(model_kwargs, seed):
   return dict(zip(TARGETS, (first, second)))
 
 
-class _PairTrainer:
-  """Fits both targets of both problems in one XLA-compiled step.
+class PairTrainer:
+  """The trainer `loop.fit` runs: both targets of both problems in one XLA-compiled step.
 
   The four losses depend on disjoint weights (each model's encoder and decoder), and Adam acts
-  element-wise, so one step on their sum is exactly four separate Adam steps.
+  element-wise, so one step on their sum is exactly four separate Adam steps. Batch b is
+  `steps.BatchOrder(N, B, seed)` of `train_data`.
   """
 
-  def __init__(self, model_kwargs, config, seed):
+  def __init__(self, model_kwargs, train_data, config, seed):
     self.models = build_models(model_kwargs, seed)
+    self.train_data = train_data
     self.variables = [v for name in TARGETS for v in self.models[name].trainable_variables]
-    self.optimizer = keras.optimizers.Adam(config.learning_rate)
-    self.optimizer.build(self.variables)
+    self.optimizer = training_steps.adam(config.learning_rate, self.variables)
+    self.checkpoint = tf.train.Checkpoint(weights=list(self.variables), optimizer=self.optimizer)
+    self._order = training_steps.BatchOrder(len(train_data), config.batch_size, seed)
 
-    def step(images, labels, z, tz):
-      with tf.GradientTape() as tape:
-        losses = _pair_losses(self.models, images, labels, z, tz)
-        total = tf.add_n(list(losses.values()))
-      grads = train.dense_gradients(tape.gradient(total, self.variables))
-      self.optimizer.apply(grads, self.variables)
-      return losses
+    def loss_fn(images, labels, z, tz):
+      losses = _pair_losses(self.models, images, labels, z, tz)
+      return tf.add_n(list(losses.values())), losses
 
     def evaluate(images, labels, z, tz):
       return _pair_losses(self.models, images, labels, z, tz)
 
-    self.step = tf.function(step, jit_compile=config.jit_compile)
+    self.step = tf.function(training_steps.adam_step(loss_fn, self.variables, self.optimizer),
+                            jit_compile=config.jit_compile)
     self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile)
+
+  @property
+  def completed_steps(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def batch(self, step):
+    """(images [B, H, W, C], labels [B], z [B, D], T_y z [B, D]) of training step `step`."""
+    idx = self._order.indices(step)
+    data_ = self.train_data
+    return data_.images[idx], data_.labels[idx], data_.z[idx], data_.tz[idx]
+
+  def scalars(self, losses):
+    """The four training-batch losses, to log."""
+    return {k: float(v) for k, v in losses.items()}
 
   def evaluate(self, split, batch_size=1000):
     """Mean losses over a whole split: {problem/target: float}."""
@@ -266,42 +281,39 @@ class _PairTrainer:
     return {k: v / len(split) for k, v in totals.items()}
 
 
-def train_seed(model_kwargs, train_data, eval_sets, config, seed, progress=None):
+def train_seed(model_kwargs, train_data, eval_sets, config, seed, workdir=None, later_steps=0,
+               log_prefix=""):
   """Trains one seed's pair of networks; returns its loss curves.
 
   Args:
     model_kwargs: ConditionalVAE arguments (the teacher's architecture).
-    train_data: RegressionData the batches come from (batch b: `train.batch_indices`).
+    train_data: RegressionData the batches come from (batch b: `steps.batch_indices`).
     eval_sets: {split name: RegressionData} evaluated at `config.eval_steps()`.
     config: RegressionConfig.
     seed: int, seed of the initial weights and of the batch order.
-    progress: optional callable(step, batch losses) called after every step (for logging).
+    workdir: folder of the TensorBoard scalars, or None (no checkpoints: a seed reruns whole).
+    later_steps: steps of the seeds still to train after this one (for the ETA).
+    log_prefix: start of each progress line.
 
   Returns:
     {(problem, target, split): float64 [E]} losses at the E evaluated steps.
   """
-  trainer = _PairTrainer(model_kwargs, config, seed)
-  eval_at = set(config.eval_steps().tolist())
+  trainer = PairTrainer(model_kwargs, train_data, config, seed)
   curves = {}
 
-  def record():
+  def record(step):
+    del step
+    losses = []
     for split, arrays in eval_sets.items():
       for key, loss in trainer.evaluate(arrays).items():
         problem, target = key.split("/")
         curves.setdefault((problem, target, split), []).append(loss)
+        losses.append(loss)
+    return losses  # the loop stops if one is NaN or infinite
 
-  record()
-  for step in range(config.num_steps):
-    idx = train.batch_indices(step, len(train_data), config.batch_size, seed)
-    losses = trainer.step(train_data.images[idx], train_data.labels[idx], train_data.z[idx],
-                          train_data.tz[idx])
-    if step + 1 in eval_at:
-      record()
-      if not all(math.isfinite(c[-1]) for c in curves.values()):
-        raise UsageError(f"A regression loss became NaN or infinite by step {step + 1} (seed "
-                         f"{seed}); lower --learning_rate.")
-    if progress is not None:
-      progress(step + 1, losses)
+  loop.fit(trainer, workdir, config.num_steps, config.log_every,
+           hooks=[loop.AtSteps(config.eval_steps(), record)], later_steps=later_steps,
+           log_prefix=log_prefix, scalar_prefix=f"train/seed_{seed}/")
   return {k: np.asarray(v, np.float64) for k, v in curves.items()}
 
 
@@ -474,54 +486,24 @@ def plot_curves(path, steps, curves, title=""):
   plt.close(fig)
 
 
-def _write_json(path, obj):
-  files.write_json(path, _jsonable(obj))
-
-
-def _jsonable(obj):
-  if isinstance(obj, dict):
-    return {str(k): _jsonable(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple, np.ndarray)):
-    return [_jsonable(v) for v in list(obj)]
-  if isinstance(obj, (float, np.floating)):
-    return float(obj) if math.isfinite(float(obj)) else None
-  if isinstance(obj, np.integer):
-    return int(obj)
-  return obj
-
-
-def _format_seconds(seconds):
-  seconds = int(round(seconds))
-  return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _check_resume(config, teacher_workdir, workdir):
   """Refuses a workdir holding a run with other settings; returns the finished seeds' curves."""
-  path = os.path.join(workdir, "regression_config.json")
-  mine = dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir))
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    differ = sorted(k for k in mine if k not in _RESUMABLE_FIELDS and saved.get(k) != mine[k])
-    if differ:
-      raise UsageError(f"--workdir={workdir} holds a regression run with different "
-                       f"{', '.join(differ)}; use a new --workdir or the same flags to resume it.")
-  _write_json(path, mine)
+  files.check_settings(os.path.join(workdir, "regression_config.json"),
+                       dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir)),
+                       what="a regression run", ignore=_RESUMABLE_FIELDS)
   done = {}
   folder = os.path.join(workdir, "seed_curves")
   os.makedirs(folder, exist_ok=True)
   for seed in config.seeds():
-    seed_path = os.path.join(folder, f"seed_{seed}.json")
-    if os.path.exists(seed_path):
-      with open(seed_path) as f:
-        rows = json.load(f)
+    rows = files.read_json(os.path.join(folder, f"seed_{seed}.json"))
+    if rows is not None:
       done[seed] = {tuple(r["key"]): np.asarray(r["losses"], np.float64) for r in rows}
   return done
 
 
 def _save_seed(workdir, seed, seed_curves):
   rows = [{"key": list(k), "losses": v} for k, v in sorted(seed_curves.items())]
-  _write_json(os.path.join(workdir, "seed_curves", f"seed_{seed}.json"), rows)
+  files.write_json(os.path.join(workdir, "seed_curves", f"seed_{seed}.json"), rows)
 
 
 def load_regression_data(teacher, teacher_config, config):
@@ -555,8 +537,8 @@ def run_regression(config, teacher_workdir, workdir):
   if not teacher_workdir or not os.path.exists(os.path.join(teacher_workdir, "config.json")):
     raise UsageError(f"--teacher={teacher_workdir} holds no training run (no config.json); give "
                      "the --workdir of a python -m binaries.train run.")
-  teacher, teacher_config = train.restore_model(teacher_workdir)
-  train.prepare_workdir(workdir)
+  teacher, teacher_config = vae_training.restore_model(teacher_workdir)
+  files.prepare(workdir)
   done = _check_resume(config, teacher_workdir, workdir)
   began = time.time()
   train_data, heldout = load_regression_data(teacher, teacher_config, config)
@@ -573,20 +555,10 @@ def run_regression(config, teacher_workdir, workdir):
   steps = config.eval_steps()
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   todo = [s for s in config.seeds() if s not in done]
-  total = len(todo) * config.num_steps
-  clock = {"start": time.time(), "done": 0}
   for k, seed in enumerate(todo):
-    def progress(step, losses, k=k, seed=seed):
-      clock["done"] += 1
-      if step % config.log_every == 0 or step == config.num_steps:
-        rate = clock["done"] / max(time.time() - clock["start"], 1e-9)
-        logging.info("seed %d (%d/%d) step %d/%d  train batch: enc %.4f / %.4f  dec %.2f / %.2f "
-                     "(disentangled / entangled)  %.1f steps/s  ETA %s", seed, k + 1, len(todo),
-                     step, config.num_steps, float(losses["encoder/disentangled"]),
-                     float(losses["encoder/entangled"]), float(losses["decoder/disentangled"]),
-                     float(losses["decoder/entangled"]), rate,
-                     _format_seconds((total - clock["done"]) / max(rate, 1e-9)))
-    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, progress)
+    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, workdir,
+                            later_steps=(len(todo) - k - 1) * config.num_steps,
+                            log_prefix=f"seed {seed} ({k + 1}/{len(todo)}) ")
     _save_seed(workdir, seed, done[seed])
   # Every seed's scalars, including resumed ones, so the event files describe the whole run.
   for seed in config.seeds():
@@ -609,8 +581,8 @@ def run_regression(config, teacher_workdir, workdir):
                 teacher=os.path.abspath(teacher_workdir), steps=steps,
                 num_train_examples=len(train_data), num_heldout_examples=len(heldout),
                 config=dataclasses.asdict(config))
-  _write_json(os.path.join(workdir, "regression.json"), result)
-  _write_json(os.path.join(workdir, "timing.json"),
+  files.write_json(os.path.join(workdir, "regression.json"), result)
+  files.write_json(os.path.join(workdir, "timing.json"),
               {"seconds_this_call": round(time.time() - began, 1)})
   for problem in PROBLEMS:
     s = summary[problem]
@@ -623,4 +595,4 @@ def run_regression(config, teacher_workdir, workdir):
                  s["auc"]["disentangled"]["mean"], s["auc"]["entangled"]["mean"],
                  s["auc"]["p_value"])
   logging.info("Results in %s", workdir)
-  return _jsonable(result)
+  return files.jsonable(result)
