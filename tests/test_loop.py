@@ -71,11 +71,12 @@ def test_resume_equals_uninterrupted_training(tmp_path):
 def test_interrupt_checkpoints_the_last_completed_step(how, match, tmp_path):
   workdir = str(tmp_path)
   trainer = _LinearTrainer(**{how: 6})
+  handler = signal.getsignal(signal.SIGTERM)
   with pytest.raises(UsageError, match=match + ".*run the same command again to resume"):
     loop.fit(trainer, workdir, num_steps=10, log_every=100, checkpoint_every=4)
   assert trainer.completed_steps == 6
   assert _latest_step(workdir) == 6
-  assert signal.getsignal(signal.SIGTERM) is not loop._raise_interrupt  # pylint: disable=protected-access
+  assert signal.getsignal(signal.SIGTERM) is handler  # restored
   resumed = _LinearTrainer()
   loop.fit(resumed, workdir, num_steps=10, log_every=100, checkpoint_every=4)
   straight = _LinearTrainer()

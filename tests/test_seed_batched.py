@@ -1,4 +1,4 @@
-"""Seed-batched training equals the sequential runs of the same seeds (tfdis.training.seed_batched)."""
+"""Seed-batched training (tfdis.training.seed_batched) equals sequential runs of the same seeds."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,5 +1,4 @@
 """Trainer: determinism, exact resume, NaN handling, mirrored strategy, and the SavedModel export."""
-import json
 import os
 import subprocess
 import sys

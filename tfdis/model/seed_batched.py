@@ -64,8 +64,8 @@ class SeedBatchedVAE:
 
   def __init__(self, model_kwargs, seeds):
     if model_kwargs[0]["architecture"] != "mlp":
-      raise UsageError(f"Seed-batched training supports --architecture=mlp only, got "
-                       f"{model_kwargs[0]['architecture']!r}; train conv models one seed at a time.")
+      raise UsageError(f"Seed-batched models support --architecture=mlp only, got "
+                       f"{model_kwargs[0]['architecture']!r}; train conv models one at a time.")
     self.model_kwargs = [dict(k) for k in model_kwargs]
     self.num_seeds = len(model_kwargs)
     models = []

@@ -220,7 +220,12 @@ def elbo_terms(images, labels, q, decode, noise, prior_z, prior_y):
     dict of [..., B] tensors: elbo (with ln p(y)), elbo_x_given_y, log_likelihood (ln p(x | y, z)
     at the sample), kl (analytic KL(q || p(z))), log_prior_y.
   """
-  z = q.mean() + q.scale.matvec(noise)                            # [..., B, D]
+  if isinstance(q.scale, tf.linalg.LinearOperatorDiag):
+    # The same numbers as S_q ε, but XLA rounds the two graphs differently: keep the form that
+    # trained runs were made with.
+    z = q.mean() + q.stddev() * noise                             # [..., B, D]
+  else:
+    z = q.mean() + q.scale.matvec(noise)                          # [..., B, D]
   log_likelihood = decode(z).log_prob(images)                     # [..., B]
   kl = tfd.kl_divergence(q, prior_z)                              # [..., B]
   log_prior_y = prior_y.log_prob(tf.cast(labels, tf.int32))       # [..., B]

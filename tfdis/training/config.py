@@ -45,8 +45,8 @@ class TrainConfig:
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
-    positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps", "log_every",
-                "checkpoint_every", "eval_batch_size", "grid_columns")
+    positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps",
+                "log_every", "checkpoint_every", "eval_batch_size", "grid_columns")
     for name in positive:
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")

@@ -109,7 +109,7 @@ class SeedBatchedTrainer:
 
 
 def train_seeds(configs, workdir, datasets_override=None):
-  """Trains (or resumes) the seeds of `configs` together up to `num_steps`, checkpointing in workdir.
+  """Trains (or resumes) the seeds of `configs` together up to `num_steps`, in `workdir`.
 
   Args:
     configs: TrainConfigs differing only in seed / transform_seed (see `check_configs`).

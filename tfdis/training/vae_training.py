@@ -1,4 +1,4 @@
-"""Training and evaluation of the conditional VAE (paper Sec. 1, Eq. 1), resumable and deterministic.
+"""Training and evaluation of the conditional VAE (Sec. 1, Eq. 1), resumable and deterministic.
 
 `train_and_evaluate(config, workdir)` is the whole job: it trains with Adam on -ELBO through the
 one training loop (`tfdis.training.loop.fit`: checkpoints in `workdir/checkpoints`, resumed
@@ -14,7 +14,8 @@ and at the end writes
 Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e), and the
 reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
 Together with TF op determinism this makes a run a pure function of its flags: the same flags give
-the same metrics.json, and training N steps, stopping, and resuming to 2N equals training 2N at once.
+the same metrics.json, and training N steps, stopping, and resuming to 2N equals training 2N at
+once.
 """
 import dataclasses
 import os
