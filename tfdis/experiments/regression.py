@@ -2,8 +2,8 @@
 
 A trained conditional VAE (the *teacher*) gives a disentangled inference model q*(z | x, y). We
 sample one z per image from it (fixed seed) and, with label-dependent orthogonal transforms T_y
-(`tfdis.model.transforms`), pose two regression problems for each network of the VAE, trained from the
-same initialisation on the same batches:
+(`tfdis.model.transforms`), pose two regression problems for each network of the VAE, trained
+from the same initialisation on the same batches:
 
 ```none
 data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
@@ -263,9 +263,8 @@ class PairTrainer:
 
   def batch(self, step):
     """(images [B, H, W, C], labels [B], z [B, D], T_y z [B, D]) of training step `step`."""
-    idx = self._order.indices(step)
-    data_ = self.train_data
-    return data_.images[idx], data_.labels[idx], data_.z[idx], data_.tz[idx]
+    idx, arrays = self._order.indices(step), self.train_data
+    return arrays.images[idx], arrays.labels[idx], arrays.z[idx], arrays.tz[idx]
 
   def scalars(self, losses):
     """The four training-batch losses, to log."""
