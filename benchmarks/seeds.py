@@ -18,31 +18,21 @@ import dataclasses
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from tfdis.data import datasets as data
+from tfdis.training import config as config_lib
 from tfdis.training import seed_batched
-from tfdis.training import vae_training as train
+from tfdis.training import steps as steps_lib
+from tfdis.training import vae_training
 
 
-class _SingleRun:
-  """The single-run trainer and per-step batch selection: one sequential run's step."""
-
-  def __init__(self, config, image_shape):
-    self.config = config
-    self.trainer = train._Trainer(config, data.DatasetInfo(config.dataset, image_shape),  # pylint: disable=protected-access
-                                  train.make_strategy("default"))
-
-  def run_step(self, images, labels, step):
-    idx = train.batch_indices(step, len(images), self.config.batch_size, self.config.seed)
-    return self.trainer.run_step(images[idx], labels[idx], step)["elbo"]
-
-
-def _time_steps(trainers, images, labels, start, steps):
+def _time_steps(trainers, start, steps):
   began = time.perf_counter()
   for trainer in trainers:
     for step in range(start, start + steps):
-      out = trainer.run_step(images, labels, step)
-    out.numpy()  # wait for the last step
+      out = trainer.step(*trainer.batch(step))
+    tf.nest.flatten(out)[0].numpy()  # wait for the last step
   return time.perf_counter() - began
 
 
@@ -67,15 +57,17 @@ def benchmark_seeds(config, seed_counts=(1, 4, 16), steps=20, repeats=3, images=
   results = []
   for num_seeds in seed_counts:
     configs = [dataclasses.replace(config, seed=config.seed + i) for i in range(num_seeds)]
-    batched = [seed_batched.SeedBatchedTrainer(configs, image_shape, num_classes)]
-    sequential = [_SingleRun(c, image_shape) for c in configs]
-    _time_steps(batched, images, labels, 0, 2)  # compile
-    _time_steps(sequential, images, labels, 0, 2)
+    batched = [seed_batched.SeedBatchedTrainer(configs, images, labels, num_classes)]
+    sequential = [vae_training.VAETrainer(c, images, labels,
+                                          data.DatasetInfo(c.dataset, image_shape),
+                                          steps_lib.make_strategy("default")) for c in configs]
+    _time_steps(batched, 0, 2)  # compile
+    _time_steps(sequential, 0, 2)
     times = {"batched": [], "sequential": []}
     for r in range(repeats):
       start = 2 + r * steps
-      times["batched"].append(_time_steps(batched, images, labels, start, steps))
-      times["sequential"].append(_time_steps(sequential, images, labels, start, steps))
+      times["batched"].append(_time_steps(batched, start, steps))
+      times["sequential"].append(_time_steps(sequential, start, steps))
     batched_rate = num_seeds * steps / float(np.median(times["batched"]))
     sequential_rate = num_seeds * steps / float(np.median(times["sequential"]))
     results.append({"num_seeds": num_seeds, "batched_steps_per_s": round(batched_rate, 2),
@@ -89,4 +81,4 @@ def competition_config(**overrides):
   base = dict(hidden_units=512, latent_dim=16, num_hidden_layers=3, batch_size=128,
               latent_transform="rotation")
   base.update(overrides)
-  return train.TrainConfig(**base)
+  return config_lib.TrainConfig(**base)

@@ -15,7 +15,9 @@ import tensorflow as tf
 from benchmarks import timing
 from tfdis.data import datasets as data
 from tfdis.model import vae as model_lib
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
+from tfdis.training import steps as steps_lib
+from tfdis.training import vae_training
 
 
 def matmul_gflops(size=2048, rounds=10):
@@ -88,16 +90,17 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
   flops = None
   for split in ("none", "all"):
     for xla in (False, True):
-      config = train.TrainConfig(batch_size=batch_size, jit_compile=xla, encoder_split=split,
-                                 decoder_split=split, hidden_units=hidden_units)
-      trainer = train._Trainer(config, info, strategy)  # pylint: disable=protected-access
+      config = config_lib.TrainConfig(batch_size=batch_size, jit_compile=xla,
+                                      encoder_split=split, decoder_split=split,
+                                      hidden_units=hidden_units)
+      trainer = vae_training.VAETrainer(config, x, y, info, strategy)
       if split == "none" and flops is None:
         flops = dense_step_flops(trainer.model, batch_size)
       name = ("split" if split == "all" else "shared") + ("+xla" if xla else "")
-      candidates[name] = (lambda t=trainer: float(t.run_step(x, y, 0)["elbo"]))
-  config = train.TrainConfig(batch_size=batch_size, hidden_units=hidden_units)
+      candidates[name] = (lambda t=trainer, b=trainer.batch(0): float(t.step(*b)["elbo"]))
+  config = config_lib.TrainConfig(batch_size=batch_size, hidden_units=hidden_units)
   ten = TenSubnetworks(config, info.image_shape)
-  noise = train.step_noise(config, config.latent_dim, 0)
+  noise = steps_lib.step_noise(config.seed, config.batch_size, config.latent_dim, 0)
   candidates["ten_subnetworks"] = lambda: float(ten.step(x, y, noise))
   if log:
     log(f"timing {len(candidates)} training steps at batch {batch_size}, {rounds} rounds ...")

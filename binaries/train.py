@@ -11,6 +11,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
+from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 
 flag_defs.define_flags("train")
@@ -21,7 +22,7 @@ def run(flags_obj=FLAGS, datasets_override=None):
   """Library seam for tests: the config from flags, trained and evaluated."""
   tf.config.experimental.enable_op_determinism()
   return vae_training.train_and_evaluate(
-      flag_defs.config_from_flags(vae_training.TrainConfig, flags_obj), flags_obj.workdir,
+      flag_defs.config_from_flags(config_lib.TrainConfig, flags_obj), flags_obj.workdir,
       datasets_override)
 
 

@@ -5,7 +5,7 @@ import pytest
 from tfdis.model import entangled
 from tfdis.model import vae as model_lib
 from tfdis.metrics import style_preservation
-from tfdis.training import vae_training as train
+from tfdis.training import vae_training
 from tfdis.model import transforms
 
 
@@ -22,8 +22,8 @@ def test_elbo_is_unchanged_example_by_example(vae, family):
   images, labels = data.load_arrays("mnist", "test")
   images, labels = images[:300], labels[:300]
   twin = entangled.EntangledModel(vae, transforms.by_name(family, 10, 16, seed=1))
-  original = train.elbo_per_example(vae, images, labels, 100, seed=2, jit_compile=False)
-  transformed = train.elbo_per_example(twin, images, labels, 100, seed=2, jit_compile=False)
+  original = vae_training.elbo_per_example(vae, images, labels, 100, seed=2, jit_compile=False)
+  transformed = vae_training.elbo_per_example(twin, images, labels, 100, seed=2, jit_compile=False)
   for key in ("elbo", "kl", "log_likelihood"):
     np.testing.assert_allclose(transformed[key], original[key], rtol=2e-5, atol=2e-3)
 

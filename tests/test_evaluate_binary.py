@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tfdis.data import datasets as data
+from tfdis.training import config as config_lib
 from tfdis.training import vae_training as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ def smoke_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run")
   images, labels = data.load_arrays("mnist", "train")
   test = data.load_arrays("mnist", "test")
-  config = train.TrainConfig(hidden_units=32, latent_dim=4, batch_size=32, num_steps=30,
+  config = config_lib.TrainConfig(hidden_units=32, latent_dim=4, batch_size=32, num_steps=30,
                              log_every=10, checkpoint_every=30, grid_columns=8)
   metrics = train.train_and_evaluate(config, str(workdir),
                                      {"train": (images[:2000], labels[:2000]), "test": test})

@@ -10,7 +10,7 @@ import pytest
 from tfdis import flag_defs
 from tfdis.experiments import competition
 from tfdis.experiments import regression
-from tfdis.training import vae_training
+from tfdis.training import config as config_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -66,7 +66,7 @@ def test_a_binary_given_no_flags_builds_its_config_defaults(binary):
 
 
 def test_experiment_configs_hold_the_training_fields_with_one_default():
-  train_fields = {f.name for f in vae_training.TrainConfig.__dataclass_fields__.values()}
+  train_fields = {f.name for f in config_lib.TrainConfig.__dataclass_fields__.values()}
   for config_class in (regression.RegressionConfig, competition.CompetitionConfig):
     assert train_fields <= set(config_class.__dataclass_fields__)
     assert config_class().hidden_units == 512 and config_class().num_hidden_layers == 2
@@ -103,9 +103,9 @@ def test_competition_settings_the_sweep_sets_are_refused():
 
 def test_a_regression_must_describe_its_teachers_networks():
   config = flag_defs.config_from_flagfiles(regression.RegressionConfig, ["flags/regress.cfg"])
-  teacher = flag_defs.config_from_flagfiles(vae_training.TrainConfig, ["flags/shared.cfg"])
+  teacher = flag_defs.config_from_flagfiles(config_lib.TrainConfig, ["flags/shared.cfg"])
   config.check_teacher(teacher)
-  smoke_teacher = flag_defs.config_from_flagfiles(vae_training.TrainConfig, ["flags/smoke.cfg"])
+  smoke_teacher = flag_defs.config_from_flagfiles(config_lib.TrainConfig, ["flags/smoke.cfg"])
   with pytest.raises(flag_defs.UsageError,
                      match="--hidden_units=512 differs from the teacher's 16"):
     config.check_teacher(smoke_teacher)

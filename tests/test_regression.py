@@ -12,6 +12,7 @@ from tfdis.data import datasets as data
 from tfdis.model import vae as model_lib
 from tfdis.model import networks
 from tfdis.experiments import regression
+from tfdis.training import config as config_lib
 from tfdis.training import vae_training as train
 from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
@@ -170,7 +171,7 @@ def smoke_teacher(tmp_path_factory):
   images, labels = data.load_arrays("mnist", "train")
   test_images, test_labels = data.load_arrays("mnist", "test")
   # The network of flags/scales/smoke.cfg, which flags/regress_smoke.cfg trains.
-  config = train.TrainConfig(hidden_units=16, latent_dim=4, batch_size=32, num_steps=30,
+  config = config_lib.TrainConfig(hidden_units=16, latent_dim=4, batch_size=32, num_steps=30,
                              log_every=10, checkpoint_every=30, grid_columns=8)
   train.train_and_evaluate(config, str(workdir), {"train": (images[:2000], labels[:2000]),
                                                   "test": (test_images[:500], test_labels[:500])})

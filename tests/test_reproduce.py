@@ -12,7 +12,7 @@ import pytest
 from tfdis import flag_defs
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,13 +28,13 @@ def test_flagfiles_are_read_by_absl_with_includes_and_later_lines_win(tmp_path):
   base.write_text("# comment\n--hidden_units=64\n--latent_dim=8\n--jit_compile=true\n")
   top = tmp_path / "top.cfg"
   top.write_text(f"--flagfile={base}\n\n--latent_dim=3\n--nojit_compile\n--num_steps=7\n")
-  config = flag_defs.config_from_flagfiles(train.TrainConfig, [str(top)], {"num_steps": 9})
+  config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(top)], {"num_steps": 9})
   assert (config.hidden_units, config.latent_dim, config.jit_compile, config.num_steps) == (
       64, 3, False, 9)
-  assert config.batch_size == train.TrainConfig().batch_size  # not in the file: the default
+  assert config.batch_size == config_lib.TrainConfig().batch_size  # not in the file: the default
   later = tmp_path / "later.cfg"
   later.write_text("--latent_dim=5\n")
-  assert flag_defs.config_from_flagfiles(train.TrainConfig, [str(top), str(later)]).latent_dim == 5
+  assert flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(top), str(later)]).latent_dim == 5
 
 
 @pytest.mark.parametrize("text, match", [
@@ -47,12 +47,12 @@ def test_bad_flagfiles_are_refused_with_the_line(tmp_path, text, match):
   path = tmp_path / "bad.cfg"
   path.write_text(text)
   with pytest.raises(UsageError, match=match):
-    flag_defs.config_from_flagfiles(train.TrainConfig, [str(path)])
+    flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(path)])
 
 
 def test_a_missing_flagfile_is_refused():
   with pytest.raises(UsageError, match="does not exist"):
-    flag_defs.config_from_flagfiles(train.TrainConfig, ["flags/no_such.cfg"])
+    flag_defs.config_from_flagfiles(config_lib.TrainConfig, ["flags/no_such.cfg"])
 
 
 def test_every_flagfile_reads_into_its_binary_config():
@@ -86,7 +86,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
                                      ["regression"] * 2 + ["competition"] * 2)
   by_name = {r.name: r for r in runs}
-  assert by_name["shared"].config == flag_defs.config_from_flagfiles(train.TrainConfig,
+  assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
   assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (

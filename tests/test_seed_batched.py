@@ -1,10 +1,14 @@
-"""Seed-batched training equals the sequential runs of the same seeds (tfdis.seed_batched)."""
+"""Seed-batched training (tfdis.training.seed_batched) equals sequential runs of the same seeds."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfdis.data import datasets as data
+from tfdis.errors import UsageError
+from tfdis.model import seed_batched as seed_batched_model
+from tfdis.training import config as config_lib
 from tfdis.training import seed_batched
+from tfdis.training import steps
 from tfdis.training import vae_training as train
 
 
@@ -19,7 +23,7 @@ def _config(seed, **overrides):
   base = dict(hidden_units=7, latent_dim=3, batch_size=8, num_steps=5, log_every=5,
               checkpoint_every=5, num_hidden_layers=3, seed=seed, transform_seed=seed + 10)
   base.update(overrides)
-  return train.TrainConfig(**base)
+  return config_lib.TrainConfig(**base)
 
 
 def test_three_batched_seeds_equal_three_sequential_runs(tiny_mnist, tmp_path):
@@ -49,7 +53,9 @@ def test_three_batched_seeds_equal_three_sequential_runs(tiny_mnist, tmp_path):
 
 
 def test_seeds_start_from_their_own_initialisation(tiny_mnist):
-  vae = seed_batched.SeedBatchedVAE([_config(5), _config(2)], (28, 28, 1), 10)
+  configs = [_config(5), _config(2)]
+  vae = seed_batched_model.SeedBatchedVAE([c.model_kwargs((28, 28, 1), 10) for c in configs],
+                                          [c.seed for c in configs])
   first = [v.numpy() for v in vae.model_for_seed(0).trainable_variables]
   second = [v.numpy() for v in vae.model_for_seed(1).trainable_variables]
   assert not np.allclose(first[0], second[0])
@@ -76,16 +82,16 @@ def test_resume_continues_the_batched_run(tiny_mnist, tmp_path):
     (dict(seed=6, architecture="conv"), "differ in architecture"),
 ])
 def test_incompatible_configs_are_refused(second, match):
-  with pytest.raises(seed_batched.UsageError, match=match):
+  with pytest.raises(UsageError, match=match):
     seed_batched.check_configs([_config(5), _config(**dict(dict(seed=6), **second))])
 
 
-def test_cached_batch_order_equals_train_batch_indices():
-  trainer = seed_batched.SeedBatchedTrainer([_config(5), _config(2)], (28, 28, 1), 10)
+def test_cached_batch_order_equals_batch_indices():
   images = np.arange(30, dtype=np.float32)[:, None, None, None] * np.ones((30, 28, 28, 1),
                                                                           np.float32)
   labels = np.arange(30, dtype=np.int32) % 10
+  trainer = seed_batched.SeedBatchedTrainer([_config(5), _config(2)], images, labels, 10)
   for step in (0, 1, 3, 4, 7, 3):  # 30 // 8 = 3 steps per epoch, and back to epoch 1
-    got, _, _ = trainer.batch(images, labels, step)  # pixel value = example index
+    got, _, _ = trainer.batch(step)  # pixel value = example index
     for row, config in zip(got[:, :, 0, 0, 0], trainer.configs):
-      np.testing.assert_array_equal(row, train.batch_indices(step, 30, 8, config.seed))
+      np.testing.assert_array_equal(row, steps.batch_indices(step, 30, 8, config.seed))

@@ -1,5 +1,4 @@
 """Trainer: determinism, exact resume, NaN handling, mirrored strategy, and the SavedModel export."""
-import json
 import os
 import subprocess
 import sys
@@ -9,7 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfdis import workdir as files
 from tfdis.data import datasets as data
+from tfdis.errors import UsageError
+from tfdis.training import config as config_lib
+from tfdis.training import loop
+from tfdis.training import steps
 from tfdis.training import vae_training as train
 
 
@@ -26,7 +30,7 @@ def _config(**overrides):
   base = dict(hidden_units=12, latent_dim=3, batch_size=16, num_steps=8, log_every=4,
               checkpoint_every=4, eval_batch_size=64, grid_columns=5, seed=3)
   base.update(overrides)
-  return train.TrainConfig(**base)
+  return config_lib.TrainConfig(**base)
 
 
 def _weights(model):
@@ -68,13 +72,13 @@ def test_resume_equals_uninterrupted_training(tiny_mnist, tmp_path):
 
 def test_resume_with_a_different_model_is_refused(tiny_mnist, tmp_path):
   train.train(_config(num_steps=2), str(tmp_path), tiny_mnist)
-  with pytest.raises(train.UsageError, match="different hidden_units"):
+  with pytest.raises(UsageError, match="different hidden_units"):
     train.train(_config(num_steps=4, hidden_units=13), str(tmp_path), tiny_mnist)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_mnist, tmp_path):
   config = _config(learning_rate=1e30, num_steps=50, checkpoint_every=1, log_every=1)
-  with pytest.raises(train.NonFiniteLossError, match="kept the last good checkpoint") as e:
+  with pytest.raises(loop.NonFiniteLossError, match="kept the last good checkpoint") as e:
     train.train(config, str(tmp_path), tiny_mnist)
   latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
   assert latest is not None and latest in str(e.value)
@@ -126,13 +130,13 @@ def test_saved_model_decodes_the_same_in_a_fresh_process(tiny_mnist, tmp_path):
 
 
 def test_batch_order_is_a_seeded_permutation_per_epoch():
-  first_epoch = np.concatenate([train.batch_indices(s, 12, 4, seed=5) for s in range(3)])
+  first_epoch = np.concatenate([steps.batch_indices(s, 12, 4, seed=5) for s in range(3)])
   assert sorted(first_epoch.tolist()) == list(range(12))
-  second_epoch = np.concatenate([train.batch_indices(s, 12, 4, seed=5) for s in range(3, 6)])
+  second_epoch = np.concatenate([steps.batch_indices(s, 12, 4, seed=5) for s in range(3, 6)])
   assert sorted(second_epoch.tolist()) == list(range(12))
   assert first_epoch.tolist() != second_epoch.tolist()
-  np.testing.assert_array_equal(train.batch_indices(4, 12, 4, seed=5),
-                                train.batch_indices(4, 12, 4, seed=5))
+  np.testing.assert_array_equal(steps.batch_indices(4, 12, 4, seed=5),
+                                steps.batch_indices(4, 12, 4, seed=5))
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -142,14 +146,14 @@ def test_batch_order_is_a_seeded_permutation_per_epoch():
     ("encoder_split", "7", "--encoder_split names layer"),
 ])
 def test_bad_config_is_refused_before_training(field, value, match, tmp_path, tiny_mnist):
-  with pytest.raises(train.UsageError, match=match):
+  with pytest.raises(UsageError, match=match):
     train.train(_config(**{field: value}), str(tmp_path), tiny_mnist)
 
 
 def test_unwritable_workdir_is_refused(tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("x")
-  with pytest.raises(train.UsageError, match="cannot be written"):
-    train.prepare_workdir(str(blocker / "run"))
-  with pytest.raises(train.UsageError, match="--workdir is required"):
-    train.prepare_workdir(None)
+  with pytest.raises(UsageError, match="cannot be written"):
+    files.prepare(str(blocker / "run"))
+  with pytest.raises(UsageError, match="--workdir is required"):
+    files.prepare(None)

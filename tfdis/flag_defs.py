@@ -29,7 +29,8 @@ from tfdis.experiments import regression
 from tfdis.model import networks
 from tfdis.model import transforms
 from tfdis.model import vae as model_lib
-from tfdis.training import vae_training
+from tfdis.training import config as config_lib
+from tfdis.training import steps
 
 FLAGS = flags.FLAGS
 
@@ -117,8 +118,8 @@ _HELP = {
     "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
 }
 _CHOICES = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-            "strategy": vae_training.STRATEGIES,
-            "latent_transform": vae_training.LATENT_TRANSFORMS,
+            "strategy": steps.STRATEGIES,
+            "latent_transform": config_lib.LATENT_TRANSFORMS,
             "transform": ("rotation", "reflection", "same_rotation", "identity")}
 assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)
 
@@ -136,7 +137,7 @@ def _binaries():
   """{binary: (its config class or None, the other flags it reads)}."""
   from tfdis.reproduce import plan  # pylint: disable=g-import-not-at-top  (plan imports this)
   return {
-      "train": (vae_training.TrainConfig, ("workdir",)),
+      "train": (config_lib.TrainConfig, ("workdir",)),
       "evaluate": (evaluation.EvaluationConfig, ("workdir",)),
       "regress": (regression.RegressionConfig, ("workdir", "teacher")),
       "compete": (competition.CompetitionConfig, ("workdir",)),

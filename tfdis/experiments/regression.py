@@ -43,7 +43,6 @@ and seed_curves/ (finished seeds, so a rerun of the same command resumes).
 Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile's header.
 """
 import dataclasses
-import math
 import os
 import time
 
@@ -55,7 +54,10 @@ import tensorflow as tf
 from tfdis.data import datasets as data
 from tfdis import workdir as files
 from tfdis.model import vae as model_lib
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
+from tfdis.training import loop
+from tfdis.training import steps as training_steps
+from tfdis.training import vae_training
 from tfdis.model import transforms as transforms_lib
 from tfdis.errors import UsageError
 from tfdis.metrics import stats
@@ -73,7 +75,7 @@ TEACHER_FIELDS = ("dataset", "architecture", "hidden_units", "num_hidden_layers"
 
 
 @dataclasses.dataclass
-class RegressionConfig(train.TrainConfig):
+class RegressionConfig(config_lib.TrainConfig):
   """Everything that defines a regression run (the flags of binaries.regress, one to one).
 
   The TrainConfig fields keep their meaning: the networks (TEACHER_FIELDS, which must equal the
@@ -233,32 +235,45 @@ def build_models(model_kwargs, seed):
   return dict(zip(TARGETS, (first, second)))
 
 
-class _PairTrainer:
-  """Fits both targets of both problems in one XLA-compiled step.
+class PairTrainer:
+  """The trainer `loop.fit` runs: both targets of both problems in one XLA-compiled step.
 
   The four losses depend on disjoint weights (each model's encoder and decoder), and Adam acts
-  element-wise, so one step on their sum is exactly four separate Adam steps.
+  element-wise, so one step on their sum is exactly four separate Adam steps. Batch b is
+  `steps.BatchOrder(N, B, seed)` of `train_data`.
   """
 
-  def __init__(self, model_kwargs, config, seed):
+  def __init__(self, model_kwargs, train_data, config, seed):
     self.models = build_models(model_kwargs, seed)
+    self.train_data = train_data
     self.variables = [v for name in TARGETS for v in self.models[name].trainable_variables]
-    self.optimizer = keras.optimizers.Adam(config.learning_rate)
-    self.optimizer.build(self.variables)
+    self.optimizer = training_steps.adam(config.learning_rate, self.variables)
+    self.checkpoint = tf.train.Checkpoint(weights=list(self.variables), optimizer=self.optimizer)
+    self._order = training_steps.BatchOrder(len(train_data), config.batch_size, seed)
 
-    def step(images, labels, z, tz):
-      with tf.GradientTape() as tape:
-        losses = _pair_losses(self.models, images, labels, z, tz)
-        total = tf.add_n(list(losses.values()))
-      grads = train.dense_gradients(tape.gradient(total, self.variables))
-      self.optimizer.apply(grads, self.variables)
-      return losses
+    def loss_fn(images, labels, z, tz):
+      losses = _pair_losses(self.models, images, labels, z, tz)
+      return tf.add_n(list(losses.values())), losses
 
     def evaluate(images, labels, z, tz):
       return _pair_losses(self.models, images, labels, z, tz)
 
-    self.step = tf.function(step, jit_compile=config.jit_compile)
+    self.step = tf.function(training_steps.adam_step(loss_fn, self.variables, self.optimizer),
+                            jit_compile=config.jit_compile)
     self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile)
+
+  @property
+  def completed_steps(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def batch(self, step):
+    """(images [B, H, W, C], labels [B], z [B, D], T_y z [B, D]) of training step `step`."""
+    idx, arrays = self._order.indices(step), self.train_data
+    return arrays.images[idx], arrays.labels[idx], arrays.z[idx], arrays.tz[idx]
+
+  def scalars(self, losses):
+    """The four training-batch losses, to log."""
+    return {k: float(v) for k, v in losses.items()}
 
   def evaluate(self, split, batch_size=1000):
     """Mean losses over a whole split: {problem/target: float}."""
@@ -270,42 +285,39 @@ class _PairTrainer:
     return {k: v / len(split) for k, v in totals.items()}
 
 
-def train_seed(model_kwargs, train_data, eval_sets, config, seed, progress=None):
+def train_seed(model_kwargs, train_data, eval_sets, config, seed, workdir=None, later_steps=0,
+               log_prefix=""):
   """Trains one seed's pair of networks; returns its loss curves.
 
   Args:
     model_kwargs: ConditionalVAE arguments (the teacher's architecture).
-    train_data: RegressionData the batches come from (batch b: `train.batch_indices`).
+    train_data: RegressionData the batches come from (batch b: `steps.batch_indices`).
     eval_sets: {split name: RegressionData} evaluated at `config.eval_steps()`.
     config: RegressionConfig.
     seed: int, seed of the initial weights and of the batch order.
-    progress: optional callable(step, batch losses) called after every step (for logging).
+    workdir: folder of the TensorBoard scalars, or None (no checkpoints: a seed reruns whole).
+    later_steps: steps of the seeds still to train after this one (for the ETA).
+    log_prefix: start of each progress line.
 
   Returns:
     {(problem, target, split): float64 [E]} losses at the E evaluated steps.
   """
-  trainer = _PairTrainer(model_kwargs, config, seed)
-  eval_at = set(config.eval_steps().tolist())
+  trainer = PairTrainer(model_kwargs, train_data, config, seed)
   curves = {}
 
-  def record():
+  def record(step):
+    del step
+    losses = []
     for split, arrays in eval_sets.items():
       for key, loss in trainer.evaluate(arrays).items():
         problem, target = key.split("/")
         curves.setdefault((problem, target, split), []).append(loss)
+        losses.append(loss)
+    return losses  # the loop stops if one is NaN or infinite
 
-  record()
-  for step in range(config.num_steps):
-    idx = train.batch_indices(step, len(train_data), config.batch_size, seed)
-    losses = trainer.step(train_data.images[idx], train_data.labels[idx], train_data.z[idx],
-                          train_data.tz[idx])
-    if step + 1 in eval_at:
-      record()
-      if not all(math.isfinite(c[-1]) for c in curves.values()):
-        raise UsageError(f"A regression loss became NaN or infinite by step {step + 1} (seed "
-                         f"{seed}); lower --learning_rate.")
-    if progress is not None:
-      progress(step + 1, losses)
+  loop.fit(trainer, workdir, config.num_steps, config.log_every,
+           hooks=[loop.AtSteps(config.eval_steps(), record)], later_steps=later_steps,
+           log_prefix=log_prefix, scalar_prefix=f"train/seed_{seed}/")
   return {k: np.asarray(v, np.float64) for k, v in curves.items()}
 
 
@@ -449,8 +461,7 @@ def _check_resume(config, teacher_workdir, workdir):
   folder = os.path.join(workdir, "seed_curves")
   os.makedirs(folder, exist_ok=True)
   for seed in config.seeds():
-    seed_path = os.path.join(folder, f"seed_{seed}.json")
-    rows = files.read_json(seed_path)
+    rows = files.read_json(os.path.join(folder, f"seed_{seed}.json"))
     if rows is not None:
       done[seed] = {tuple(r["key"]): np.asarray(r["losses"], np.float64) for r in rows}
   return done
@@ -492,9 +503,9 @@ def run_regression(config, teacher_workdir, workdir):
   if not teacher_workdir or not os.path.exists(os.path.join(teacher_workdir, "config.json")):
     raise UsageError(f"--teacher={teacher_workdir} holds no training run (no config.json); give "
                      "the --workdir of a python -m binaries.train run.")
-  teacher, teacher_config = train.restore_model(teacher_workdir)
+  teacher, teacher_config = vae_training.restore_model(teacher_workdir)
   config.check_teacher(teacher_config)
-  train.prepare_workdir(workdir)
+  files.prepare(workdir)
   done = _check_resume(config, teacher_workdir, workdir)
   began = time.time()
   train_data, heldout = load_regression_data(teacher, teacher_config, config)
@@ -511,20 +522,10 @@ def run_regression(config, teacher_workdir, workdir):
   steps = config.eval_steps()
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   todo = [s for s in config.seeds() if s not in done]
-  total = len(todo) * config.num_steps
-  clock = {"start": time.time(), "done": 0}
   for k, seed in enumerate(todo):
-    def progress(step, losses, k=k, seed=seed):
-      clock["done"] += 1
-      if step % config.log_every == 0 or step == config.num_steps:
-        rate = clock["done"] / max(time.time() - clock["start"], 1e-9)
-        logging.info("seed %d (%d/%d) step %d/%d  train batch: enc %.4f / %.4f  dec %.2f / %.2f "
-                     "(disentangled / entangled)  %.1f steps/s  ETA %s", seed, k + 1, len(todo),
-                     step, config.num_steps, float(losses["encoder/disentangled"]),
-                     float(losses["encoder/entangled"]), float(losses["decoder/disentangled"]),
-                     float(losses["decoder/entangled"]), rate,
-                     files.format_seconds((total - clock["done"]) / max(rate, 1e-9)))
-    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, progress)
+    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, workdir,
+                            later_steps=(len(todo) - k - 1) * config.num_steps,
+                            log_prefix=f"seed {seed} ({k + 1}/{len(todo)}) ")
     _save_seed(workdir, seed, done[seed])
   # Every seed's scalars, including resumed ones, so the event files describe the whole run.
   for seed in config.seeds():

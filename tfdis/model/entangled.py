@@ -9,14 +9,14 @@ q'(z | x, y) = T_y^{-1} q(z | x, y) = T_yᵀ q(z | x, y)     (z' = T_yᵀ w, w ~
 
 Because T_y is orthogonal, T_yᵀ N(μ, diag σ²) is N(T_yᵀ μ, T_yᵀ diag σ² T_y), its KL to
 p(z) = N(0, I) equals that of q, and the decoder sees T_y z' = w, so the ELBO of (p', q') equals
-that of (p, q) example by example, while μ'_p no longer preserves style across labels. (The issue
-text writes q' = T_y q; that is the same thing for the paper's reflections, which are their own
-inverse, but for rotations the inverse is needed for the ELBO to match.)
+that of (p, q) example by example, while μ'_p no longer preserves style across labels. (For the
+paper's reflections T_y = T_y^{-1}; for rotations the inverse is needed for the ELBO to match.)
 """
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfdis.model import transforms as transforms_lib
+from tfdis.model import vae
 
 tfd = tfp.distributions
 
@@ -47,12 +47,6 @@ class EntangledModel:
   def elbo_terms(self, images, labels, noise):
     """Per-example ELBO of (p', q'), same contract as ConditionalVAE.elbo_terms."""
     labels = tf.cast(labels, tf.int32)
-    q = self.encode(images, labels)
-    z = q.mean() + q.scale.matvec(noise)                         # [B, D], reparameterised
-    p = self.model.decode(labels, transforms_lib.apply(self.transforms, labels, z))
-    log_likelihood = p.log_prob(images)
-    kl = tfd.kl_divergence(q, self.model.prior_z())
-    log_prior_y = self.model.prior_y().log_prob(labels)
-    elbo_x_given_y = log_likelihood - kl
-    return {"elbo": elbo_x_given_y + log_prior_y, "elbo_x_given_y": elbo_x_given_y,
-            "log_likelihood": log_likelihood, "kl": kl, "log_prior_y": log_prior_y}
+    decode = lambda z: self.model.decode(labels, transforms_lib.apply(self.transforms, labels, z))
+    return vae.elbo_terms(images, labels, self.encode(images, labels), decode, noise,
+                          self.model.prior_z(), self.model.prior_y())

@@ -110,9 +110,7 @@ class ConditionalVAE(keras.Model):
       planes = tf.broadcast_to(onehot[:, None, None, :],
                                tf.concat([tf.shape(images)[:3], [self.num_classes]], 0))
       h = tf.concat([images, planes], axis=-1)  # [B, H, W, C + K]
-    h = networks.apply_layers(self.encoder_layers, h, labels)  # [B, 2D]
-    loc, raw_scale = tf.split(h, 2, axis=-1)
-    return tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.nn.softplus(raw_scale) + 1e-4)
+    return encoder_distribution(networks.apply_layers(self.encoder_layers, h, labels))  # [B, 2D]
 
   def decoder_logits(self, labels, z):
     """ω_p(y, z): the decoder network's output [B, H, W, C] (logits or Gaussian means)."""
@@ -122,13 +120,8 @@ class ConditionalVAE(keras.Model):
 
   def decode(self, labels, z):
     """p(x | y, z): batch shape [B], event shape [H, W, C]."""
-    out = self.decoder_logits(labels, z)
-    if self.likelihood == "bernoulli":
-      return tfd.Independent(tfd.Bernoulli(logits=out, dtype=tf.float32),
-                             reinterpreted_batch_ndims=3)
-    scale = tf.nn.softplus(self.decoder_log_scale) + 1e-3
-    return tfd.Independent(tfd.Normal(loc=tf.sigmoid(out), scale=scale),
-                           reinterpreted_batch_ndims=3)
+    log_scale = self.decoder_log_scale if self.likelihood == "gaussian" else None
+    return decoder_distribution(self.decoder_logits(labels, z), self.likelihood, log_scale)
 
   def decode_mean(self, labels, z):
     """μ_p(y, z): the mean image [B, H, W, C] in [0, 1]."""
@@ -156,14 +149,9 @@ class ConditionalVAE(keras.Model):
       dict of [B] tensors: elbo (Eq. 1, with ln p(y)), elbo_x_given_y, log_likelihood
       (ln p(x | y, z) at the sample), kl (analytic KL(q || p(z))), log_prior_y.
     """
-    q = self.encode(images, labels)
-    z = q.mean() + q.stddev() * noise                              # [B, D], reparameterised
-    log_likelihood = self.decode(labels, self.decoder_code(labels, z)).log_prob(images)  # [B]
-    kl = tfd.kl_divergence(q, self.prior_z())                      # [B]
-    log_prior_y = self.prior_y().log_prob(tf.cast(labels, tf.int32))  # [B]
-    elbo_x_given_y = log_likelihood - kl
-    return {"elbo": elbo_x_given_y + log_prior_y, "elbo_x_given_y": elbo_x_given_y,
-            "log_likelihood": log_likelihood, "kl": kl, "log_prior_y": log_prior_y}
+    return elbo_terms(images, labels, self.encode(images, labels),
+                      lambda z: self.decode(labels, self.decoder_code(labels, z)), noise,
+                      self.prior_z(), self.prior_y())
 
   def call(self, inputs):
     """(images [B, H, W, C], labels [B]) -> per-example ELBO [B] with a fixed seed."""
@@ -186,3 +174,61 @@ def standard_normal(shape, seed):
   returns other numbers than TF's kernel for the same seed (measured on TF 2.21 CPU).
   """
   return tf.random.stateless_normal(shape, seed=tf.cast(seed, tf.int32), alg="philox")
+
+
+def encoder_distribution(encoder_output):
+  """q(z | x, y) from the encoder's output [..., 2D] = (μ_q, raw σ_q): batch [...], event [D].
+
+  q = N(μ_q, diag σ_q²) with σ_q = softplus(raw) + 1e-4.
+  """
+  loc, raw_scale = tf.split(encoder_output, 2, axis=-1)
+  return tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.nn.softplus(raw_scale) + 1e-4)
+
+
+def decoder_distribution(decoder_output, likelihood, log_scale=None):
+  """p(x | y, z) from the decoder's output ω_p [..., H, W, C]: batch [...], event [H, W, C].
+
+  Bernoulli(logits = ω_p), or for likelihood 'gaussian' N(sigmoid(ω_p), diag σ²) with the learned
+  per-pixel σ = softplus(log_scale) + 1e-3 (`log_scale` [H, W, C], or broadcastable to the output).
+  """
+  if likelihood == "bernoulli":
+    return tfd.Independent(tfd.Bernoulli(logits=decoder_output, dtype=tf.float32),
+                           reinterpreted_batch_ndims=3)
+  scale = tf.nn.softplus(log_scale) + 1e-3
+  return tfd.Independent(tfd.Normal(loc=tf.sigmoid(decoder_output), scale=scale),
+                         reinterpreted_batch_ndims=3)
+
+
+def elbo_terms(images, labels, q, decode, noise, prior_z, prior_y):
+  """Per-example ELBO of Eq. 1 and its parts, for one reparameterised sample z ~ q.
+
+  ```none
+  z     = μ_q + S_q ε                  (q = N(μ_q, S_q S_qᵀ); ε = noise)
+  ELBO  = ln p(x | y, z) - KL(q || p(z)) + ln p(y)
+  ```
+
+  Args:
+    images: x [..., B, H, W, C].
+    labels: y [..., B] int.
+    q: q(z | x, y), a multivariate normal with batch shape [..., B], event shape [D].
+    decode: z [..., B, D] -> p(x | y, z) with batch shape [..., B] (any T_y included).
+    noise: ε [..., B, D], standard normal.
+    prior_z: p(z), event shape [D].
+    prior_y: p(y), a distribution over labels.
+
+  Returns:
+    dict of [..., B] tensors: elbo (with ln p(y)), elbo_x_given_y, log_likelihood (ln p(x | y, z)
+    at the sample), kl (analytic KL(q || p(z))), log_prior_y.
+  """
+  if isinstance(q.scale, tf.linalg.LinearOperatorDiag):
+    # The same numbers as S_q ε, but XLA rounds the two graphs differently: keep the form that
+    # trained runs were made with.
+    z = q.mean() + q.stddev() * noise                             # [..., B, D]
+  else:
+    z = q.mean() + q.scale.matvec(noise)                          # [..., B, D]
+  log_likelihood = decode(z).log_prob(images)                     # [..., B]
+  kl = tfd.kl_divergence(q, prior_z)                              # [..., B]
+  log_prior_y = prior_y.log_prob(tf.cast(labels, tf.int32))       # [..., B]
+  elbo_x_given_y = log_likelihood - kl
+  return {"elbo": elbo_x_given_y + log_prior_y, "elbo_x_given_y": elbo_x_given_y,
+          "log_likelihood": log_likelihood, "kl": kl, "log_prior_y": log_prior_y}

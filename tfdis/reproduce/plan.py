@@ -44,7 +44,8 @@ from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
 from tfdis.reproduce import report
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
+from tfdis.training import vae_training
 
 SCALES = ("smoke", "quick", "full")
 
@@ -185,7 +186,7 @@ def plan(paper):
       if stage in ("shared", "split", "appendix_a"):
         name = "shared" if stage == "shared" else (
             _name(path) if stage == "split" else "appendix_a/" + _name(path))
-        config = flag_defs.config_from_flagfiles(train.TrainConfig, layered(path, stage))
+        config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
         runs.append(Run(name, stage, "train", path, config.validate(), evaluation_config))
       elif stage == "regression":
         config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
@@ -270,8 +271,8 @@ class Progress:
     stage_title = dict(STAGES)[run.stage]
     eta = self.eta(remaining)
     logging.info("[run %d/%d | stage %s] %s: %s; elapsed %s, ETA %s", index + 1, len(self.runs),
-                 run.stage, run.name, state, train.format_seconds(time.time() - self.began),
-                 train.format_seconds(eta))
+                 run.stage, run.name, state, files.format_seconds(time.time() - self.began),
+                 files.format_seconds(eta))
     files.write_json(self.path, {"stage": run.stage, "stage_title": stage_title, "run": run.name,
                                  "run_index": index + 1, "num_runs": len(self.runs),
                                  "state": state,
@@ -290,7 +291,7 @@ def execute(run, workdir):
   folder = run.folder(workdir)
   if run.kind == "train":
     if not os.path.exists(os.path.join(folder, "metrics.json")):
-      train.train_and_evaluate(run.config, folder)
+      vae_training.train_and_evaluate(run.config, folder)
     evaluation.evaluate_workdir(folder, run.evaluation)
   elif run.kind == "regression":
     regression.run_regression(run.config, os.path.join(workdir, "runs", run.teacher), folder)
@@ -318,7 +319,7 @@ def reproduce(paper, workdir):
     The results dict written to <workdir>/report/results.json.
   """
   runs = plan(paper)
-  train.prepare_workdir(workdir)
+  files.prepare(workdir)
   tf.config.experimental.enable_op_determinism()
   with _lock(workdir):
     _check_plan(paper, runs, workdir)
@@ -327,7 +328,7 @@ def reproduce(paper, workdir):
     todo = [r for r in runs if not r.done(workdir)]
     logging.info("Scale %s: %d runs, %d finished already, %d to run (estimated %s).", paper.scale,
                  len(runs), len(runs) - len(todo), len(todo),
-                 train.format_seconds(sum(r.estimate_seconds() for r in todo)))
+                 files.format_seconds(sum(r.estimate_seconds() for r in todo)))
     progress = Progress(workdir, runs)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     current = None
@@ -336,7 +337,7 @@ def reproduce(paper, workdir):
         current = run
         index = runs.index(run)
         progress.show(index, run, todo[k:], "running (estimated " +
-                      train.format_seconds(run.estimate_seconds()) + ")")
+                      files.format_seconds(run.estimate_seconds()) + ")")
         began = time.time()
         resumed = os.path.exists(run.folder(workdir))
         try:
@@ -348,7 +349,7 @@ def reproduce(paper, workdir):
           files.write_json(timing_path, timing)
         progress.finished(run, time.time() - began, resumed)
         progress.show(index, run, todo[k + 1:],
-                      f"finished in {train.format_seconds(time.time() - began)}")
+                      f"finished in {files.format_seconds(time.time() - began)}")
     except (KeyboardInterrupt, _Terminated):
       raise UsageError(f"Interrupted during {current.name if current else 'set-up'}; finished runs "
                        f"are kept in {workdir}. Run the same command again to continue.") from None

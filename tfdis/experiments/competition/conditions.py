@@ -17,7 +17,7 @@ import numpy as np
 from tfdis.errors import UsageError
 from tfdis.experiments.competition.judging import verdict
 from tfdis.metrics import style_preservation
-from tfdis.training import vae_training as train
+from tfdis.training import config as config_lib
 
 TRANSFORMS = ("rotation", "reflection")
 # The four columns of Figs. 5 and 6, as TrainConfig overrides.
@@ -39,7 +39,7 @@ SWEEP_SET_FIELDS = ("architecture", "encoder_uses_label", "encoder_split", "deco
 
 
 @dataclasses.dataclass
-class CompetitionConfig(train.TrainConfig):
+class CompetitionConfig(config_lib.TrainConfig):
   """A win-rate sweep (binaries.compete): how every run trains, which runs, how they are judged.
 
   The TrainConfig fields are the model and training of every run; `train_configs` sets, per run,
@@ -73,7 +73,7 @@ class CompetitionConfig(train.TrainConfig):
   def validate(self):
     if self.transform not in TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is not one of {TRANSFORMS}.")
-    defaults = train.TrainConfig()
+    defaults = config_lib.TrainConfig()
     for name in SWEEP_SET_FIELDS:
       if getattr(self, name) != getattr(defaults, name):
         raise UsageError(f"--{name}={getattr(self, name)}: the competition sets it for each run "
@@ -111,8 +111,8 @@ class CompetitionConfig(train.TrainConfig):
 
   def train_configs(self, variant, seeds):
     """The TrainConfig of each seed of `variant` (transform_seed = seed: one T_y draw per run)."""
-    shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(train.TrainConfig)}
-    return [train.TrainConfig(**dict(shared, latent_transform=self.transform, transform_seed=seed,
+    shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(config_lib.TrainConfig)}
+    return [config_lib.TrainConfig(**dict(shared, latent_transform=self.transform, transform_seed=seed,
                                      seed=seed, **VARIANTS[variant])) for seed in seeds]
 
   def batches(self):

@@ -1,0 +1,134 @@
+"""The training loop on a tiny trainer: exact resume, interrupts, the NaN stop, hooks, scalars."""
+import os
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdis.errors import UsageError
+from tfdis.training import loop
+from tfdis.training import steps
+
+
+class _LinearTrainer:
+  """Fits w [3] to y = w_true · x with Adam; step s sees a batch seeded by s."""
+
+  def __init__(self, nan_from=None, interrupt_at=None, sigterm_at=None):
+    self.w = tf.Variable([1.0, -2.0, 0.5])
+    self.variables = [self.w]
+    self.optimizer = steps.adam(0.1, self.variables)
+    self.checkpoint = tf.train.Checkpoint(w=self.w, optimizer=self.optimizer)
+    self.nan_from, self.interrupt_at, self.sigterm_at = nan_from, interrupt_at, sigterm_at
+    self.batches = []
+
+    def loss_fn(x, y):
+      loss = tf.reduce_mean(tf.square(tf.linalg.matvec(x, self.w) - y))
+      return loss, loss
+    self.step = tf.function(steps.adam_step(loss_fn, self.variables, self.optimizer))
+
+  @property
+  def completed_steps(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def batch(self, step):
+    if step == self.interrupt_at:
+      raise KeyboardInterrupt()
+    if step == self.sigterm_at:
+      os.kill(os.getpid(), signal.SIGTERM)
+    self.batches.append(step)
+    x = np.random.default_rng([4, step]).standard_normal((5, 3)).astype(np.float32)
+    y = x @ np.array([0.3, 0.2, -0.7], np.float32)
+    if self.nan_from is not None and step >= self.nan_from:
+      y[0] = np.nan
+    return tf.constant(x), tf.constant(y)
+
+  def scalars(self, loss):
+    return {"loss": float(loss)}
+
+
+def _latest_step(workdir):
+  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
+def test_resume_equals_uninterrupted_training(tmp_path):
+  straight = _LinearTrainer()
+  loop.fit(straight, str(tmp_path / "a"), num_steps=10, log_every=5, checkpoint_every=3)
+  first = _LinearTrainer()
+  loop.fit(first, str(tmp_path / "b"), num_steps=4, log_every=5, checkpoint_every=3)
+  assert _latest_step(str(tmp_path / "b")) == 4  # the last step is always checkpointed
+  resumed = _LinearTrainer()
+  loop.fit(resumed, str(tmp_path / "b"), num_steps=10, log_every=5, checkpoint_every=3)
+  assert resumed.batches == list(range(4, 10))
+  assert resumed.completed_steps == 10
+  np.testing.assert_array_equal(resumed.w.numpy(), straight.w.numpy())
+  assert not np.allclose(straight.w.numpy(), [1.0, -2.0, 0.5])
+
+
+@pytest.mark.parametrize("how,match", [("interrupt_at", r"Interrupted \(SIGINT\)"),
+                                       ("sigterm_at", r"Interrupted \(SIGTERM\)")])
+def test_interrupt_checkpoints_the_last_completed_step(how, match, tmp_path):
+  workdir = str(tmp_path)
+  trainer = _LinearTrainer(**{how: 6})
+  handler = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(UsageError, match=match + ".*run the same command again to resume"):
+    loop.fit(trainer, workdir, num_steps=10, log_every=100, checkpoint_every=4)
+  assert trainer.completed_steps == 6
+  assert _latest_step(workdir) == 6
+  assert signal.getsignal(signal.SIGTERM) is handler  # restored
+  resumed = _LinearTrainer()
+  loop.fit(resumed, workdir, num_steps=10, log_every=100, checkpoint_every=4)
+  straight = _LinearTrainer()
+  loop.fit(straight, str(tmp_path / "straight"), num_steps=10, log_every=100, checkpoint_every=4)
+  np.testing.assert_array_equal(resumed.w.numpy(), straight.w.numpy())
+
+
+def test_nan_stops_at_the_next_record_and_keeps_the_last_good_checkpoint(tmp_path):
+  trainer = _LinearTrainer(nan_from=6)  # the 7th step's loss is NaN
+  with pytest.raises(loop.NonFiniteLossError, match="by step 8.*ckpt-6"):
+    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2)
+  assert _latest_step(str(tmp_path)) == 6
+  restored = _LinearTrainer()
+  restored.checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+  assert np.isfinite(restored.w.numpy()).all()
+
+
+def test_check_every_step_stops_at_the_first_nan(tmp_path):
+  trainer = _LinearTrainer(nan_from=6)
+  with pytest.raises(loop.NonFiniteLossError, match="by step 7"):
+    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2,
+             check_every=1)
+  assert trainer.batches == list(range(7))
+
+
+def test_hooks_are_called_at_their_steps_and_not_again_on_resume(tmp_path):
+  calls = []
+  hooks = lambda: [loop.EveryN(3, lambda s: calls.append(("every", s))),
+                   loop.AtSteps([0, 2, 7], lambda s: calls.append(("at", s)))]
+  loop.fit(_LinearTrainer(), str(tmp_path), num_steps=4, log_every=10, checkpoint_every=2,
+           hooks=hooks())
+  assert calls == [("at", 0), ("at", 2), ("every", 3)]
+  calls.clear()
+  loop.fit(_LinearTrainer(), str(tmp_path), num_steps=7, log_every=10, checkpoint_every=2,
+           hooks=hooks())
+  assert calls == [("every", 6), ("at", 7)]
+
+
+def test_a_hook_returning_nan_stops_training(tmp_path):
+  hook = loop.AtSteps([3], lambda s: [1.0, float("nan")])
+  trainer = _LinearTrainer()
+  with pytest.raises(loop.NonFiniteLossError, match="by step 3"):
+    loop.fit(trainer, None, num_steps=10, log_every=100, hooks=[hook])
+  assert trainer.completed_steps == 3
+
+
+def test_progress_scalars_go_to_tensorboard(tmp_path):
+  loop.fit(_LinearTrainer(), str(tmp_path), num_steps=6, log_every=3, scalar_prefix="fit/")
+  tags = {}
+  for name in os.listdir(tmp_path / "tensorboard"):
+    for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "tensorboard" / name)):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(event.step)
+  assert tags == {"fit/loss": [3, 6], "fit/steps_per_second": [3, 6]}
+  assert not os.path.exists(tmp_path / "checkpoints")  # checkpoint_every=None: none written

@@ -1,0 +1,72 @@
+"""TrainConfig: everything that defines one training run of the conditional VAE (Sec. 1, Eq. 1).
+
+One field per flag of binaries.train. `RESUMABLE_FIELDS` may change between a run and its
+resumption (a run can be continued further, logged differently or on other devices); every other
+field defines the model, the data or the numbers, and a workdir made with other values is refused.
+"""
+import dataclasses
+import math
+
+from tfdis.data import datasets
+from tfdis.errors import UsageError
+from tfdis.model import vae
+from tfdis.training import steps
+
+LATENT_TRANSFORMS = ("none", "rotation", "reflection")
+# Fields that may change between a run and its resumption without changing the model.
+RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything that defines a training run (the flags of binaries.train, one to one)."""
+  dataset: str = "mnist"
+  tfds_dir: str = ""
+  architecture: str = "mlp"
+  hidden_units: int = 512
+  num_hidden_layers: int = 2
+  latent_dim: int = 16
+  likelihood: str = "bernoulli"
+  encoder_uses_label: bool = True
+  encoder_split: str = "none"
+  decoder_split: str = "none"
+  latent_transform: str = "none"
+  transform_seed: int = 0
+  batch_size: int = 128
+  num_steps: int = 10000
+  learning_rate: float = 1e-3
+  seed: int = 0
+  strategy: str = "default"
+  jit_compile: bool = True
+  log_every: int = 500
+  checkpoint_every: int = 2000
+  eval_batch_size: int = 1000
+  grid_columns: int = 20
+
+  def validate(self):
+    """Raises UsageError naming the first bad field and how to fix it."""
+    positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps",
+                "log_every", "checkpoint_every", "eval_batch_size", "grid_columns")
+    for name in positive:
+      if getattr(self, name) < 1:
+        raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+      raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
+    if self.likelihood not in vae.LIKELIHOODS:
+      raise UsageError(f"--likelihood={self.likelihood!r} is not one of {vae.LIKELIHOODS}.")
+    if self.latent_transform not in LATENT_TRANSFORMS:
+      raise UsageError(f"--latent_transform={self.latent_transform!r} is not one of "
+                       f"{LATENT_TRANSFORMS}.")
+    if self.strategy not in steps.STRATEGIES:
+      raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
+    datasets.check_name(self.dataset)
+    return self
+
+  def model_kwargs(self, image_shape, num_classes):
+    """ConditionalVAE arguments of this config for data of `image_shape` with `num_classes`."""
+    return dict(image_shape=image_shape, num_classes=num_classes, latent_dim=self.latent_dim,
+                architecture=self.architecture, hidden_units=self.hidden_units,
+                likelihood=self.likelihood, encoder_uses_label=self.encoder_uses_label,
+                encoder_split=self.encoder_split, decoder_split=self.decoder_split,
+                num_hidden_layers=self.num_hidden_layers,
+                latent_transform=self.latent_transform, transform_seed=self.transform_seed)

@@ -1,0 +1,183 @@
+"""The one training loop: `fit(trainer, workdir, ...)` runs a trainer's steps and owns the rest.
+
+Every experiment that trains (the shared VAE of Sec. 1, the seed-batched competition models of
+App. B, the regression networks of Sec. 3) hands `fit` a trainer, which supplies only
+
+```none
+checkpoint        tf.train.Checkpoint of its variables and optimizer (None: never checkpointed)
+variables         its tf.Variables (checked finite before an interrupted run is saved)
+completed_steps   optimisation steps applied so far (the optimizer's count, restored with it)
+batch(step)       the arguments of step `step` (a pure function of the step and the seeds)
+step(*batch)      the compiled optimisation step; returns tensors (NaN-checked, and summarised)
+scalars(outputs)  {name: float} to log for one step's outputs
+```
+
+and `fit` alone owns the rest:
+
+  restore and save   tf.train.CheckpointManager in <workdir>/checkpoints (resumes automatically)
+  signals            SIGTERM and Ctrl-C checkpoint the last completed step and end with one line
+  divergence         the outputs since the last check must be finite at every step where something
+                     is recorded (logged, checkpointed, evaluated, or every `check_every` steps)
+  progress           a line with steps/s and ETA every `log_every` steps; TensorBoard scalars in
+                     <workdir>/tensorboard
+  hooks              `EveryN(n, fn)` / `AtSteps(steps, fn)` call fn(step) after those steps,
+                     e.g. a periodic evaluation; what fn returns (if not None) must be finite too
+
+A step interrupted from Python has either run whole or not at all (the optimizer's count says
+which), so the checkpoint an interruption writes is exact and resuming continues the same run.
+"""
+import os
+import signal
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfdis import workdir as files
+from tfdis.errors import UsageError
+
+
+class NonFiniteLossError(UsageError):
+  """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class EveryN:
+  """A hook: fn(step) after every `every`-th completed step (and at step 0 if `at_start`)."""
+
+  def __init__(self, every, fn, at_start=False):
+    if every < 1:
+      raise ValueError(f"every={every} must be a positive integer.")
+    self.every, self.fn, self.at_start = int(every), fn, at_start
+
+  def due(self, step):
+    return step % self.every == 0 and (step > 0 or self.at_start)
+
+  def __call__(self, step):
+    return self.fn(step)
+
+
+class AtSteps:
+  """A hook: fn(step) after each completed step in `steps` (0: before the first step)."""
+
+  def __init__(self, steps, fn):
+    self.steps, self.fn = {int(s) for s in steps}, fn
+
+  def due(self, step):
+    return step in self.steps
+
+  def __call__(self, step):
+    return self.fn(step)
+
+
+class _Interrupted(BaseException):
+  """SIGTERM, raised like KeyboardInterrupt so no library's `except Exception` swallows it."""
+
+
+def _raise_interrupt(signum, frame):
+  del frame
+  raise _Interrupted(signal.Signals(signum).name)
+
+
+def _all_finite(outputs):
+  return all(np.all(np.isfinite(np.asarray(x))) for x in tf.nest.flatten(outputs))
+
+
+def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
+        check_every=None, max_to_keep=2, later_steps=0, log_prefix="", scalar_prefix="train/"):
+  """Trains (or resumes) `trainer` up to `num_steps` completed steps.
+
+  Args:
+    trainer: see the module docstring.
+    workdir: folder of checkpoints/ and tensorboard/ (see `tfdis.workdir.prepare`); None: neither.
+    num_steps: completed steps to reach.
+    log_every: steps between progress lines (and TensorBoard scalars).
+    checkpoint_every: steps between checkpoints; None or 0: no checkpoints (nor restore).
+    hooks: `EveryN` / `AtSteps` (anything with due(step) and __call__(step)), called in order.
+    check_every: also check the outputs for NaN every this many steps (None: only where
+      something is recorded).
+    max_to_keep: checkpoints kept.
+    later_steps: steps of later `fit` calls of the same job, counted in the ETA.
+    log_prefix: start of each progress line (e.g. which seeds).
+    scalar_prefix: start of each TensorBoard scalar's name.
+
+  Returns:
+    Wall seconds spent in the loop in this call.
+
+  Raises:
+    NonFiniteLossError: an output became NaN or infinite (the last good checkpoint is kept).
+    UsageError: interrupted (after checkpointing the last completed step).
+  """
+  if checkpoint_every and not workdir:
+    raise ValueError("Checkpoints need a workdir; give one or checkpoint_every=None.")
+  manager = None
+  if checkpoint_every:
+    manager = tf.train.CheckpointManager(trainer.checkpoint, os.path.join(workdir, "checkpoints"),
+                                         max_to_keep=max_to_keep)
+    if manager.latest_checkpoint:
+      trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+      logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
+                   trainer.completed_steps)
+  start = trainer.completed_steps
+  writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if workdir
+            else tf.summary.create_noop_writer())
+  is_due = lambda done, every: bool(every) and (done % every == 0 or done == num_steps)
+
+  def check(unchecked, done):
+    if not _all_finite(unchecked):
+      kept = (f"kept the last good checkpoint ({manager.latest_checkpoint or 'none'})" if manager
+              else "nothing was saved")
+      raise NonFiniteLossError(f"The loss became NaN or infinite by step {done}; stopped and "
+                               f"{kept}; lower --learning_rate.")
+
+  def log(outputs, done, rate):
+    scalars = trainer.scalars(outputs)
+    eta = (num_steps - done + later_steps) / max(rate, 1e-9)
+    logging.info("%sstep %d/%d  %s  %.1f steps/s  ETA %s", log_prefix, done, num_steps,
+                 "  ".join(f"{k} {v:.4g}" for k, v in scalars.items()), rate,
+                 files.format_seconds(eta))
+    with writer.as_default(step=done):
+      for k, v in scalars.items():
+        tf.summary.scalar(scalar_prefix + k, v)
+      tf.summary.scalar(scalar_prefix + "steps_per_second", rate)
+
+  def run_hooks(due, done):
+    for hook in due:
+      result = hook(done)
+      if result is not None:
+        check([result], done)
+
+  previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}
+  began = time.time()
+  unchecked, window_start, window_step = [], began, start
+  try:
+    if start == 0:
+      run_hooks([hook for hook in hooks if hook.due(0)], 0)
+    for step in range(start, num_steps):
+      unchecked.append(trainer.step(*trainer.batch(step)))
+      done = step + 1
+      log_now, save_now = is_due(done, log_every), manager and is_due(done, checkpoint_every)
+      due = [hook for hook in hooks if hook.due(done)]
+      if log_now or save_now or due or is_due(done, check_every):
+        check(unchecked, done)
+        last, unchecked = unchecked[-1], []
+      if log_now:
+        rate = (done - window_step) / max(time.time() - window_start, 1e-9)
+        window_start, window_step = time.time(), done
+        log(last, done, rate)
+      run_hooks(due, done)
+      if save_now:
+        manager.save(checkpoint_number=done)
+  except (KeyboardInterrupt, _Interrupted) as e:
+    where = "run the same command again to resume"
+    if manager:
+      if trainer.completed_steps > start and all(
+          bool(tf.reduce_all(tf.math.is_finite(v))) for v in trainer.variables):
+        manager.save(checkpoint_number=trainer.completed_steps)
+      where = f"progress is checkpointed in {workdir}, " + where
+    raise UsageError(f"Interrupted ({str(e) or 'SIGINT'}); {where}.") from None
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+    writer.flush()
+  return time.time() - began

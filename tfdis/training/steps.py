@@ -1,0 +1,122 @@
+"""The parts of one optimisation step that every trainer shares.
+
+Every experiment that trains (the shared VAE of Sec. 1, the seed-batched competition models of
+App. B, the regression networks of Sec. 3) is a pure function of its seeds because its steps are
+built from these:
+
+```none
+batch of step s      rows [p B, (p + 1) B) of permutation_(seed, e)(N),   (e, p) = divmod(s, N // B)
+noise of step s      ε ~ N(0, I) [B, D], stateless Philox seeded by (seed, s)
+Adam step            g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g) applied
+```
+
+So training N steps, stopping, and resuming to 2N equals training 2N at once (`tfdis.training.loop`
+restores the optimizer, whose iteration count is the step).
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfdis.errors import UsageError
+from tfdis.model import vae
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+class BatchOrder:
+  """The example indices of every training step, one seeded permutation per epoch.
+
+  `indices(step)` is `batch_indices(step, num_examples, batch_size, seed)`; the permutation of the
+  current epoch is drawn once and kept until the step leaves that epoch.
+  """
+
+  def __init__(self, num_examples, batch_size, seed):
+    self.num_examples, self.batch_size, self.seed = int(num_examples), int(batch_size), seed
+    self.steps_per_epoch = self.num_examples // self.batch_size
+    if self.steps_per_epoch < 1:
+      raise UsageError(f"--batch_size={batch_size} exceeds the {num_examples} training examples; "
+                       "lower it.")
+    self._epoch, self._order = None, None
+
+  def indices(self, step):
+    """Example indices int64 [batch_size] of training step `step`."""
+    epoch, position = divmod(int(step), self.steps_per_epoch)
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._order = np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+    return self._order[position * self.batch_size:(position + 1) * self.batch_size]
+
+
+def batch_indices(step, num_examples, batch_size, seed):
+  """Example indices [batch_size] of training step `step`: a slice of its epoch's permutation."""
+  return BatchOrder(num_examples, batch_size, seed).indices(step)
+
+
+def step_noise(seed, batch_size, latent_dim, step):
+  """The reparameterisation noise float32 [batch_size, latent_dim] of training step `step`.
+
+  Call it outside XLA: a jit-compiled stateless Philox gives other numbers for the same seed.
+  """
+  key = tf.stack([tf.constant(seed, tf.int32), tf.cast(step, tf.int32)])
+  return vae.standard_normal([batch_size, latent_dim], key)
+
+
+def dense_gradients(grads):
+  """Gradients as dense tensors, for the optimizer.
+
+  Routed layers gather their weights by label, so some gradients arrive as tf.IndexedSlices with
+  one row per example. Keras 3 Adam would then build its second moment from the unsummed rows,
+  Σ g_i², instead of from the row's gradient (Σ g_i)²: not Adam. Summing them first is.
+  """
+  return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
+def adam(learning_rate, variables):
+  """Keras Adam with its slots built for `variables` (so a checkpoint can restore them)."""
+  optimizer = keras.optimizers.Adam(learning_rate)
+  optimizer.build(variables)
+  return optimizer
+
+
+def gradients_fn(loss_fn, variables):
+  """fn(*args) -> (dense gradients of loss, aux) for `loss_fn(*args) -> (scalar loss, aux)`."""
+  def fn(*args):
+    with tf.GradientTape() as tape:
+      loss, aux = loss_fn(*args)
+    return dense_gradients(tape.gradient(loss, variables)), aux
+  return fn
+
+
+def adam_step(loss_fn, variables, optimizer):
+  """fn(*args) -> aux: one optimizer step on `loss_fn(*args) -> (scalar loss, aux)`.
+
+  The gradient, its dense form and the update, as every trainer builds its (compiled) step.
+  """
+  grads_fn = gradients_fn(loss_fn, variables)
+
+  def step(*args):
+    grads, aux = grads_fn(*args)
+    optimizer.apply(grads, variables)
+    return aux
+  return step
+
+
+def make_strategy(name):
+  """tf.distribute strategy for `name` (STRATEGIES); mirrored uses every visible GPU, else CPU."""
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+        d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise UsageError(f"--strategy={name!r} is not one of {STRATEGIES}.")
+
+
+def model_checkpoint(model, **others):
+  """A tf.train.Checkpoint holding the model's weights (in `model.weights` order) and `others`.
+
+  Keras 3 models are not checkpoint dependencies of their own, so the weights are tracked as a list.
+  """
+  return tf.train.Checkpoint(model_weights=list(model.weights), **others)
