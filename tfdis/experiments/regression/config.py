@@ -1,0 +1,86 @@
+"""The settings of the regression experiment of paper Sec. 3 (Fig. 3).
+
+Two problems (fitting the encoder, fitting the decoder), each with two targets (the disentangled
+code z and the entangled T_y z), evaluated on two splits; `RegressionConfig` holds the flags of
+binaries.regress.
+"""
+import dataclasses
+
+import numpy as np
+
+from tfdis.errors import UsageError
+from tfdis.model import transforms as transforms_lib
+from tfdis.training import config as config_lib
+
+PROBLEMS = ("encoder", "decoder")
+TARGETS = ("disentangled", "entangled")
+SPLITS = ("train", "heldout")
+# Fields that may change between a run and its resumption without changing any curve.
+RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
+
+
+# TrainConfig fields that describe the teacher's data and networks, which the regression trains.
+TEACHER_FIELDS = ("dataset", "architecture", "hidden_units", "num_hidden_layers", "latent_dim",
+                  "likelihood", "encoder_uses_label", "latent_transform")
+
+
+@dataclasses.dataclass
+class RegressionConfig(config_lib.TrainConfig):
+  """Everything that defines a regression run (the flags of binaries.regress, one to one).
+
+  The TrainConfig fields keep their meaning: the networks (TEACHER_FIELDS, which must equal the
+  teacher's, see `check_teacher`; encoder_split and decoder_split are the regression's own) and
+  their training (seed, num_steps, batch_size, learning_rate, jit_compile, log_every).
+  `transform_seed` seeds the random rotations T_y of `transform`.
+  """
+  transform: str = "rotation"
+  num_seeds: int = 3
+  eval_every: int = 100
+  log_evals: int = 0
+  train_examples: int = 0
+  eval_examples: int = 2000
+  fraction: float = 0.9
+  final_window: int = 3
+
+  def validate(self):
+    """Raises UsageError naming the first bad field and how to fix it."""
+    super().validate()
+    if self.transform not in transforms_lib.TRANSFORMS:
+      raise UsageError(f"--transform={self.transform!r} is unknown; use one of "
+                       f"{sorted(transforms_lib.TRANSFORMS)}.")
+    for name in ("num_seeds", "eval_every", "eval_examples", "final_window"):
+      if getattr(self, name) < 1:
+        raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if self.log_evals < 0:
+      raise UsageError(f"--log_evals={self.log_evals} must be >= 0 (0 = none).")
+    if self.train_examples < 0:
+      raise UsageError(f"--train_examples={self.train_examples} must be >= 0 (0 = all).")
+    if not 0 < self.fraction < 1:
+      raise UsageError(f"--fraction={self.fraction} must lie strictly between 0 and 1.")
+    if self.final_window > len(self.eval_steps()) - 1:
+      raise UsageError(f"--final_window={self.final_window} exceeds the "
+                       f"{len(self.eval_steps()) - 1} evaluations after step 0; lower it or "
+                       "lower --eval_every.")
+    return self
+
+  def check_teacher(self, teacher_config):
+    """Raises UsageError if the data or network fields differ from the teacher's TrainConfig."""
+    differ = [n for n in TEACHER_FIELDS if getattr(self, n) != getattr(teacher_config, n)]
+    if differ:
+      raise UsageError(
+          f"--{differ[0]}={getattr(self, differ[0])} differs from the teacher's "
+          f"{getattr(teacher_config, differ[0])}; the regression trains the teacher's networks, so "
+          "start the flagfile from the teacher's settings (e.g. --flagfile=flags/base.cfg).")
+
+  def eval_steps(self):
+    """Evaluated steps [E]: 0, every eval_every, num_steps, and log_evals log-spaced in [1, S].
+
+    The log-spaced ones resolve the fast start of the curves, where the convergence steps fall.
+    """
+    steps = set(range(0, self.num_steps, self.eval_every)) | {self.num_steps}
+    if self.log_evals:
+      steps |= set(np.round(np.geomspace(1, self.num_steps, self.log_evals)).astype(int).tolist())
+    return np.asarray(sorted(steps), np.int64)
+
+  def seeds(self):
+    return [self.seed + k for k in range(self.num_seeds)]
