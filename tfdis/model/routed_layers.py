@@ -138,6 +138,15 @@ class _RoutedConvBase(_RoutedBase):
     if self.padding not in ("same", "valid"):
       raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}.")
 
+  def spatial_size(self, n, k, s):
+    """Output height or width for input size n, kernel size k, stride s (per subclass)."""
+    raise NotImplementedError
+
+  def compute_output_shape(self, input_shape):
+    size = [None if n is None else self.spatial_size(n, k, s)
+            for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)]
+    return (input_shape[0],) + tuple(size) + (self.filters,)
+
   def get_config(self):
     config = super().get_config()
     config.update(filters=self.filters, kernel_size=self.kernel_size,
@@ -162,16 +171,9 @@ class RoutedConv2D(_RoutedConvBase):
                              self.strides, self.padding, self.strategy)
     return self.activation(y)
 
-  def compute_output_shape(self, input_shape):
-    size = []
-    for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
-      if n is None:
-        size.append(None)
-      elif self.padding == "same":
-        size.append(-(-n // s))
-      else:
-        size.append((n - k) // s + 1)
-    return (input_shape[0],) + tuple(size) + (self.filters,)
+  def spatial_size(self, n, k, s):
+    """Output height or width for input size n, kernel size k, stride s."""
+    return -(-n // s) if self.padding == "same" else (n - k) // s + 1
 
 
 @keras.saving.register_keras_serializable(package="tfdis")
@@ -193,16 +195,9 @@ class RoutedConv2DTranspose(_RoutedConvBase):
                                        self.strategy)
     return self.activation(y)
 
-  def compute_output_shape(self, input_shape):
-    size = []
-    for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
-      if n is None:
-        size.append(None)
-      elif self.padding == "same":
-        size.append(n * s)
-      else:
-        size.append(n * s + max(k - s, 0))
-    return (input_shape[0],) + tuple(size) + (self.filters,)
+  def spatial_size(self, n, k, s):
+    """Output height or width for input size n, kernel size k, stride s."""
+    return n * s if self.padding == "same" else n * s + max(k - s, 0)
 
 
 # The layer types that take `labels` as a second call argument (see tfdis.networks).
