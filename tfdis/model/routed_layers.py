@@ -138,11 +138,8 @@ class _RoutedConvBase(_RoutedBase):
     if self.padding not in ("same", "valid"):
       raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}.")
 
-  def spatial_size(self, n, k, s):
-    """Output height or width for input size n, kernel size k, stride s (per subclass)."""
-    raise NotImplementedError
-
   def compute_output_shape(self, input_shape):
+    # Each subclass defines spatial_size(n, k, s): output height or width for input size n.
     size = [None if n is None else self.spatial_size(n, k, s)
             for n, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)]
     return (input_shape[0],) + tuple(size) + (self.filters,)
