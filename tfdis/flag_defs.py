@@ -91,8 +91,11 @@ _HELP = {
     "fraction": "Convergence is the first step that covers this fraction of L(0) - L_final.",
     "final_window": "L_final is the mean of this many last evaluations.",
     # The competition (CompetitionConfig).
-    "conditions": "Variants to run: all, or a comma list of standard, y_masked, encoder_split, "
-                  "decoder_split.",
+    "conditions": "Variants to run: all (the paper's four), or a comma list of standard, "
+                  "y_masked, encoder_split, decoder_split and the pipeline checks "
+                  "decoder_split_all, encoder_split_all.",
+    "judge_at_steps": "Comma list of steps at which every run is also judged during training "
+                      "(its trajectory; empty: only at --num_steps).",
     "seeds": "Independent runs (seeds) per condition.",
     "seeds_per_batch": "Seeds trained together in one XLA program (tfdis.training.seed_batched).",
     "judge_seed": "Seed of the z draws of SP, LP and the grids.",

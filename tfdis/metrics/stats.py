@@ -7,6 +7,7 @@ t_interval             mean of n seeds, mean ± t_{0.975, n-1} s / sqrt(n)
 bootstrap_resamples    a statistic recomputed on items drawn with replacement (SP: the z columns)
 percentile_interval    the central mass of bootstrap resamples
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
+sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
 ```
 
 Every test returns its p-value with the smallest p-value it can return for its n (`PValue`): an
@@ -152,3 +153,28 @@ def sign_flip_test(differences, alternative: str = "greater", max_exact: int = 1
   else:
     raise ValueError(f"alternative={alternative!r} is not 'greater' or 'two-sided'.")
   return PValue(float(hits.mean()), min(floor, 1.0))
+
+
+def sign_test(differences, alternative: str = "two-sided") -> PValue:
+  """Exact sign test of paired differences d [n] (one per seed): H0 "d > 0 and d < 0 equally likely".
+
+  Zeros are dropped (n' = number of non-zero d, k = number of d > 0); under H0 k ~ Binomial(n', 1/2).
+  'greater': p = P(K >= k); 'less': p = P(K <= k); 'two-sided': p = min(1, 2 min(P(K >= k),
+  P(K <= k))). The floor is the p-value of the most extreme outcome: 1 / 2^n' one-sided, 2 / 2^n'
+  two-sided (1 when n' = 0: no evidence either way).
+
+  Returns:
+    PValue(p_value, floor).
+  """
+  d = np.asarray(differences, np.float64)
+  d = d[np.isfinite(d) & (d != 0)]
+  n, k = len(d), int((d > 0).sum())
+  pmf = np.array([math.comb(n, i) for i in range(n + 1)], np.float64) / 2.0 ** n
+  upper, lower = float(pmf[k:].sum()), float(pmf[:k + 1].sum())
+  if alternative == "greater":
+    return PValue(upper, 1.0 / 2 ** n)
+  if alternative == "less":
+    return PValue(lower, 1.0 / 2 ** n)
+  if alternative == "two-sided":
+    return PValue(min(1.0, 2.0 * min(upper, lower)), min(1.0, 2.0 / 2 ** n))
+  raise ValueError(f"alternative={alternative!r} is not 'greater', 'less' or 'two-sided'.")

@@ -12,7 +12,12 @@ z_m ~ N(0, I), m = 1..M, shared by all labels;  x_{l,m} = mu_p(l, z_m)
 rho_k(i, j) = Spearman rank correlation over m of  m_k(x_{i,m})  and  m_k(x_{j,m})
 SP_k = mean_{i != j} rho_k(i, j)          per measurement k
 SP   = mean_k SP_k                        pair matrix P(i, j) = mean_k rho_k(i, j)
+Δ    = SP(b) - SP(a)                      two generators on the same z (`paired_difference`)
 ```
+
+The mean may be restricted to chosen label pairs (`label_pairs`): the reflection of App. B
+leaves the pairs within each half of the labels untouched, so only cross-half pairs tell
+whether a generator is the reflected one.
 
 SP is 1 for a decoder whose style depends on z alone, about 0 for one whose
 style is a label-dependent rotation of z, and negative where T_i = -T_j
@@ -137,11 +142,29 @@ def pairwise_spearman(measurements) -> np.ndarray:
   return np.einsum("imk,jmk->kij", normalised, normalised)
 
 
-def _off_diagonal_mean(rho: np.ndarray) -> np.ndarray:
-  """Mean over i != j of [..., L, L] -> [...]; nan if any entry is nan."""
-  num_labels = rho.shape[-1]
+def label_pairs(num_labels: int, groups: Optional[Sequence[int]] = None) -> np.ndarray:
+  """bool [L, L]: the label pairs (i, j) an SP averages over.
+
+  Every i != j by default; with `groups` (one group id per label) only pairs from different
+  groups -- e.g. the 25 cross-half pairs (50 ordered) of the reflection T_i = -I for i < 5, whose
+  20 within-half pairs have T_i T_j^-1 = I.
+  """
   mask = ~np.eye(num_labels, dtype=bool)
-  return rho[..., mask].mean(axis=-1)
+  if groups is not None:
+    groups = np.asarray(groups)
+    if groups.shape != (num_labels,):
+      raise ValueError(f"groups must give one group per label ({num_labels}), got {groups.shape}.")
+    mask &= groups[:, None] != groups[None, :]
+  if not mask.any():
+    raise ValueError("No label pair is selected: give at least two groups.")
+  return mask
+
+
+def _pair_mean(rho: np.ndarray, pairs: Optional[np.ndarray] = None) -> np.ndarray:
+  """Mean over the selected pairs (default i != j) of [..., L, L] -> [...]; nan if any is nan."""
+  if pairs is None:
+    pairs = label_pairs(rho.shape[-1])
+  return rho[..., pairs].mean(axis=-1)
 
 
 def degenerate_entries(measurements, names: Sequence[str],
@@ -160,23 +183,8 @@ def degenerate_entries(measurements, names: Sequence[str],
   return [(int(label), names[k]) for label, k in zip(*np.nonzero(bad))]
 
 
-def style_preservation(measurements, names: Optional[Sequence[str]] = None,
-                       num_bootstrap: int = 1000, seed: int = 0,
-                       confidence: float = 0.95, rtol: float = 1e-6) -> StylePreservation:
-  """SP of measurements of decoder means: the pure maths.
-
-  Args:
-    measurements: float [L, M, K], measurement k of mu_p(l, z_m); L >= 2, M >= 3.
-    names: K measurement names (default "m0", "m1", ...).
-    num_bootstrap: resamples of the M columns for the interval (0: no interval).
-    seed: seeds the bootstrap.
-    confidence: interval mass (percentile bootstrap).
-    rtol: relative spread under which a (label, measurement) counts as constant.
-
-  Returns:
-    StylePreservation. Degenerate inputs give nan value, intervals and the
-    affected per-measurement entries, with a warning.
-  """
+def _checked(measurements, names, rtol):
+  """(measurements float64 [L, M, K], names, cleaned copy with degenerate entries nan, bad)."""
   measurements = np.asarray(measurements, np.float64)
   if measurements.ndim != 3:
     raise ValueError(f"measurements must be [L, M, K], got shape {measurements.shape}.")
@@ -187,7 +195,6 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
   names = tuple(names) if names is not None else tuple(f"m{k}" for k in range(num_measurements))
   if len(names) != num_measurements:
     raise ValueError(f"Got {len(names)} names for K={num_measurements} measurements.")
-
   bad = degenerate_entries(measurements, names, rtol)
   cleaned = measurements.copy()
   for label, name in bad:
@@ -196,26 +203,63 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
     warnings.warn(
         "Style preservation is undefined where the decoder output does not vary with z: "
         f"(label, measurement) {bad} are constant or non-finite across z; SP is reported as "
-        "NaN with degenerate=True.", RuntimeWarning, stacklevel=2)
+        "NaN with degenerate=True.", RuntimeWarning, stacklevel=3)
+  return names, cleaned, bad
 
-  def ranked(x, axis):
-    normalised = _normalised_ranks(x, axis)
-    return np.where(np.isnan(x).any(axis=axis, keepdims=True), np.nan, normalised)
 
-  normalised = ranked(cleaned, 1)  # [L, M, K]
+def _ranked(x, axis):
+  """Normalised ranks along `axis`, nan for a column with any nan."""
+  normalised = _normalised_ranks(x, axis)
+  return np.where(np.isnan(x).any(axis=axis, keepdims=True), np.nan, normalised)
+
+
+def _bootstrap_sp(cleaned, num_bootstrap, seed, pairs):
+  """SP_k of `num_bootstrap` resamples of the M columns of cleaned [L, M, K] -> [R, K].
+
+  The resamples depend on (seed, L, M, K) only, so two grids of one shape resampled with one seed
+  share their columns resample by resample (what `paired_difference` relies on).
+  """
+  num_labels, num_z, num_measurements = cleaned.shape
+
+  def resampled_sp(columns):  # int [R, M] -> SP_k of each resample, float [R, K]
+    n = _ranked(cleaned[:, columns, :], 2)  # [L, R, M, K]
+    return _pair_mean(np.einsum("irmk,jrmk->rkij", n, n), pairs)
+
+  chunk = max(1, 200_000 // (num_labels * num_z * num_measurements))
+  return stats.bootstrap_resamples(resampled_sp, num_z, num_bootstrap, seed, chunk)
+
+
+def style_preservation(measurements, names: Optional[Sequence[str]] = None,
+                       num_bootstrap: int = 1000, seed: int = 0,
+                       confidence: float = 0.95, rtol: float = 1e-6,
+                       pairs: Optional[np.ndarray] = None) -> StylePreservation:
+  """SP of measurements of decoder means: the pure maths.
+
+  Args:
+    measurements: float [L, M, K], measurement k of mu_p(l, z_m); L >= 2, M >= 3.
+    names: K measurement names (default "m0", "m1", ...).
+    num_bootstrap: resamples of the M columns for the interval (0: no interval).
+    seed: seeds the bootstrap.
+    confidence: interval mass (percentile bootstrap).
+    rtol: relative spread under which a (label, measurement) counts as constant.
+    pairs: bool [L, L], the label pairs averaged (`label_pairs`; default every i != j). The pair
+      matrix and rho always cover every pair.
+
+  Returns:
+    StylePreservation. Degenerate inputs give nan value, intervals and the
+    affected per-measurement entries, with a warning.
+  """
+  names, cleaned, bad = _checked(measurements, names, rtol)
+  num_labels, num_z, num_measurements = cleaned.shape
+  normalised = _ranked(cleaned, 1)  # [L, M, K]
   rho = np.einsum("imk,jmk->kij", normalised, normalised)  # [K, L, L]
-  per_measurement = _off_diagonal_mean(rho)  # [K]
+  per_measurement = _pair_mean(rho, pairs)  # [K]
   value = float(per_measurement.mean())
 
   interval = (float("nan"), float("nan"))
   per_measurement_interval = np.full((num_measurements, 2), np.nan)
   if num_bootstrap > 0:
-    def resampled_sp(columns):  # int [R, M] -> SP_k of each resample, float [R, K]
-      n = ranked(cleaned[:, columns, :], 2)  # [L, R, M, K]
-      return _off_diagonal_mean(np.einsum("irmk,jrmk->rkij", n, n))
-
-    chunk = max(1, 200_000 // (num_labels * num_z * num_measurements))
-    samples = stats.bootstrap_resamples(resampled_sp, num_z, num_bootstrap, seed, chunk)
+    samples = _bootstrap_sp(cleaned, num_bootstrap, seed, pairs)
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)  # All-nan columns when degenerate.
       per_measurement_interval = stats.percentile_interval(samples, confidence)
@@ -226,6 +270,51 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
       value=value, interval=interval, per_measurement=per_measurement,
       per_measurement_interval=per_measurement_interval, pair_matrix=rho.mean(axis=0),
       rho=rho, names=names, degenerate=bool(bad), degenerate_entries=bad, num_z=num_z)
+
+
+@dataclasses.dataclass
+class SPDifference:
+  """SP(b) - SP(a) of two generators measured on the same z, with its paired interval.
+
+  Attributes:
+    value: the difference (nan when either grid is degenerate).
+    interval: (low, high) percentile bootstrap interval; each resample draws one set of z columns
+      and recomputes both SPs on it, so the interval covers the choice of z once, not twice.
+  """
+  value: float
+  interval: Tuple[float, float]
+
+
+def paired_difference(measurements_a, measurements_b, names: Optional[Sequence[str]] = None,
+                      num_bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95,
+                      rtol: float = 1e-6, pairs: Optional[np.ndarray] = None) -> SPDifference:
+  """SP(b) - SP(a) with a paired bootstrap over the z columns the two grids share.
+
+  Args:
+    measurements_a, measurements_b: float [L, M, K] of two generators on the same z (column m of
+      both is z_m), e.g. μ_p and μ'_p of one competition run.
+    names, num_bootstrap, seed, confidence, rtol, pairs: as `style_preservation`; with the same
+      seed the resamples are those of each one's own interval.
+
+  Returns:
+    SPDifference (nan with a warning when either grid is degenerate).
+  """
+  a = np.asarray(measurements_a, np.float64)
+  b = np.asarray(measurements_b, np.float64)
+  if a.shape != b.shape:
+    raise ValueError(f"paired_difference needs two grids of one shape (the same labels, z and "
+                     f"measurements), got {a.shape} and {b.shape}.")
+  _, clean_a, bad_a = _checked(a, names, rtol)
+  _, clean_b, bad_b = _checked(b, names, rtol)
+  sp = lambda cleaned: float(_pair_mean(np.einsum(
+      "imk,jmk->kij", *(2 * [_ranked(cleaned, 1)])), pairs).mean())
+  value = sp(clean_b) - sp(clean_a)
+  interval = (float("nan"), float("nan"))
+  if num_bootstrap > 0 and not (bad_a or bad_b):
+    samples = (_bootstrap_sp(clean_b, num_bootstrap, seed, pairs).mean(axis=1) -
+               _bootstrap_sp(clean_a, num_bootstrap, seed, pairs).mean(axis=1))
+    interval = tuple(float(v) for v in stats.percentile_interval(samples, confidence))
+  return SPDifference(value=value, interval=interval)
 
 
 def sample_style_grid(decode_mean: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],

@@ -108,13 +108,14 @@ class SeedBatchedTrainer:
     return {"mean_elbo": float(np.mean(elbo))}
 
 
-def train_seeds(configs, workdir, datasets_override=None):
+def train_seeds(configs, workdir, datasets_override=None, make_hooks=None):
   """Trains (or resumes) the seeds of `configs` together up to `num_steps`, in `workdir`.
 
   Args:
     configs: TrainConfigs differing only in seed / transform_seed (see `check_configs`).
     workdir: folder for `checkpoints/`, `tensorboard/` and `config.json`; created if missing.
     datasets_override: optional {'train': (images, labels), ...} arrays instead of the dataset.
+    make_hooks: optional trainer -> `loop.fit` hooks (e.g. judging the models during training).
 
   Returns:
     (SeedBatchedTrainer, wall seconds spent training in this call).
@@ -132,6 +133,6 @@ def train_seeds(configs, workdir, datasets_override=None):
   num_classes = datasets.DatasetInfo(config.dataset, tuple(images.shape[1:])).num_classes
   trainer = SeedBatchedTrainer(configs, images, labels, num_classes)
   seconds = loop.fit(trainer, workdir, config.num_steps, config.log_every,
-                     config.checkpoint_every,
+                     config.checkpoint_every, hooks=make_hooks(trainer) if make_hooks else (),
                      log_prefix=f"seeds {[c.seed for c in configs]} (x{len(configs)} models): ")
   return trainer, seconds

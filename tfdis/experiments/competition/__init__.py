@@ -21,15 +21,22 @@ determined"; this package measures it over many seeds (trained together,
 win rate = encoder wins / (encoder wins + decoder wins),  Wilson 95% interval over decisive runs
 ```
 
-  conditions  the transforms and variants of Figs. 5, 6; the sweep's config; the results layout
-  judging     the verdict of one run from the SP intervals of μ_p and μ'_p (and the LP gate)
-  sweep       seed batches, shards and resuming: `run_competition`
-  table       winrate.json / winrate.md / winrate.png: `aggregate`
-  nulls       SP of generators that cannot preserve style, which set the thresholds
+  conditions   the transforms and variants of Figs. 5, 6, the pipeline checks, the paper's
+               verdicts; the sweep's config; the results layout
+  diagnostics  what a run is measured on: SP of μ_p and μ'_p, paired Δ, rotation-invariant and
+               cross-half SP, latent usage
+  judging      the verdict of one run from the SP intervals of μ_p and μ'_p (and the LP gate)
+  sweep        seed batches, shards, resuming, judging during training: `run_competition`
+  table        winrate.json / winrate.md / winrate.png / trajectory.png: `aggregate`
+  nulls        SP of generators that cannot preserve style, which set the thresholds
 
 The names below are the package's interface (binaries.compete, the reproduction, tests).
 """
+from tfdis.experiments.competition.conditions import ALL_VARIANTS
+from tfdis.experiments.competition.conditions import CHECK_VARIANTS
 from tfdis.experiments.competition.conditions import CompetitionConfig
+from tfdis.experiments.competition.conditions import expected_verdict
+from tfdis.experiments.competition.conditions import PAPER_VERDICTS
 from tfdis.experiments.competition.conditions import SWEEP_SET_FIELDS
 from tfdis.experiments.competition.conditions import condition_name
 from tfdis.experiments.competition.conditions import result_path
@@ -43,6 +50,8 @@ from tfdis.experiments.competition.nulls import measure_null_distributions
 from tfdis.experiments.competition.nulls import null_records
 from tfdis.experiments.competition.sweep import run_competition
 from tfdis.experiments.competition.table import aggregate
+from tfdis.experiments.competition.table import lean_text
 from tfdis.experiments.competition.table import markdown_table
 from tfdis.experiments.competition.table import run_grids
+from tfdis.experiments.competition.table import verdict_text
 from tfdis.experiments.competition.table import win_rate_text

@@ -6,7 +6,9 @@ decoder layer l+3 split}. Layers are counted from z, so "l-3" / "l+3" is split i
 with 3 hidden layers (4 weight layers per network).
 
 A sweep's results folder holds, per condition and seed, results/<condition>/seed_<s>.json (the
-judged run, `result_path`) and seed_<s>_grids.npz (its label x z grids, `grids_path`).
+judged run, `result_path`, with its trajectory when --judge_at_steps is given) and
+seed_<s>_grids.npz (its label x z grids, `grids_path`). Two pipeline checks (`CHECK_VARIANTS`,
+chosen by name in --conditions) split one whole network and must give a known verdict.
 """
 import collections
 import dataclasses
@@ -20,13 +22,35 @@ from tfdis.metrics import style_preservation
 from tfdis.training import config as config_lib
 
 TRANSFORMS = ("rotation", "reflection")
-# The four columns of Figs. 5 and 6, as TrainConfig overrides.
+# The four columns of Figs. 5 and 6, as TrainConfig overrides (--conditions=all runs these).
 VARIANTS = collections.OrderedDict([
     ("standard", {}),
     ("y_masked", {"encoder_uses_label": False}),
     ("encoder_split", {"encoder_split": "3"}),   # the encoder's layer l-3
     ("decoder_split", {"decoder_split": "3"}),   # the decoder's layer l+3
 ])
+# Pipeline checks: one whole network split, so it has no bias across labels to win with. A split
+# decoder cannot share a style across labels unless the code z does, so the encoder must win; a
+# split encoder gives the decoder its own codes per label, so the decoder must win.
+CHECK_VARIANTS = collections.OrderedDict([
+    ("decoder_split_all", {"decoder_split": "all"}),
+    ("encoder_split_all", {"encoder_split": "all"}),
+])
+CHECK_VERDICTS = {"decoder_split_all": "encoder", "encoder_split_all": "decoder"}
+ALL_VARIANTS = collections.OrderedDict(list(VARIANTS.items()) + list(CHECK_VARIANTS.items()))
+
+# Who wins each of the eight App. B conditions by the paper (Figs. 5, 6 captions).
+PAPER_VERDICTS = {
+    ("rotation", "standard"): "encoder", ("rotation", "y_masked"): "encoder",
+    ("rotation", "encoder_split"): "decoder", ("rotation", "decoder_split"): "encoder",
+    ("reflection", "standard"): "decoder", ("reflection", "y_masked"): "encoder",
+    ("reflection", "encoder_split"): "decoder", ("reflection", "decoder_split"): "encoder",
+}
+
+
+def expected_verdict(transform, variant):
+  """The paper's verdict of a condition, or what a pipeline check must give; None otherwise."""
+  return PAPER_VERDICTS.get((transform, variant), CHECK_VERDICTS.get(variant))
 
 # The defaults of --tau_lo and --tau_hi: the one pair of SP thresholds.
 TAU_LO = style_preservation.SP_NOT_PRESERVING
@@ -46,7 +70,8 @@ class CompetitionConfig(config_lib.TrainConfig):
   seed = transform_seed = the run's seed (seeds are `seed`, seed + 1, ...; one T_y draw each),
   latent_transform = `transform` and the variant's encoder_uses_label / encoder_split /
   decoder_split, so those (SWEEP_SET_FIELDS) must keep their defaults. `grid_columns` is the
-  width of the judged runs' grids.
+  width of the judged runs' grids. `judge_at_steps` (comma list) also judges every run at those
+  steps of its training: its trajectory.
   """
   transform: str = "rotation"
   conditions: str = "all"
@@ -64,6 +89,7 @@ class CompetitionConfig(config_lib.TrainConfig):
   num_shards: int = 1
   shard_index: int = 0
   aggregate: bool = False
+  judge_at_steps: str = ""
 
   @property
   def first_seed(self):
@@ -91,20 +117,34 @@ class CompetitionConfig(config_lib.TrainConfig):
       raise UsageError(f"--shard_index={self.shard_index} must be in [0, --num_shards="
                        f"{self.num_shards}); number the shards 0 .. num_shards - 1.")
     verdict((0, 0), (0, 0), self.tau_lo, self.tau_hi)
+    self.judge_steps()
     for config in self.train_configs(self.variants()[0], [self.first_seed]):
       config.validate()
     return self
 
   def variants(self):
-    """The selected variant names, in the paper's order."""
+    """The selected variant names, in the paper's order (then the pipeline checks)."""
     if self.conditions.strip() == "all":
       return list(VARIANTS)
     chosen = [c.strip() for c in self.conditions.split(",") if c.strip()]
-    bad = [c for c in chosen if c not in VARIANTS]
+    bad = [c for c in chosen if c not in ALL_VARIANTS]
     if bad or not chosen:
       raise UsageError(f"--conditions={self.conditions!r} names unknown variants {bad}; use all "
-                       f"or a comma-separated list of {', '.join(VARIANTS)}.")
-    return [c for c in VARIANTS if c in chosen]
+                       f"or a comma-separated list of {', '.join(ALL_VARIANTS)}.")
+    return [c for c in ALL_VARIANTS if c in chosen]
+
+  def judge_steps(self):
+    """The sorted steps of --judge_at_steps, each in [1, num_steps) (num_steps is judged anyway)."""
+    try:
+      found = sorted({int(s) for s in self.judge_at_steps.split(",") if s.strip()})
+    except ValueError:
+      raise UsageError(f"--judge_at_steps={self.judge_at_steps!r} must be a comma list of step "
+                       "numbers, e.g. 2500,5000,10000.") from None
+    outside = [s for s in found if not 0 < s < self.num_steps]
+    if outside:
+      raise UsageError(f"--judge_at_steps has {outside} outside [1, --num_steps={self.num_steps}); "
+                       "the last step is judged anyway, so list earlier steps only.")
+    return found
 
   def seed_list(self):
     return list(range(self.first_seed, self.first_seed + self.seeds))
@@ -113,7 +153,7 @@ class CompetitionConfig(config_lib.TrainConfig):
     """The TrainConfig of each seed of `variant` (transform_seed = seed: one T_y draw per run)."""
     shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(config_lib.TrainConfig)}
     return [config_lib.TrainConfig(**dict(shared, latent_transform=self.transform, transform_seed=seed,
-                                     seed=seed, **VARIANTS[variant])) for seed in seeds]
+                                     seed=seed, **ALL_VARIANTS[variant])) for seed in seeds]
 
   def batches(self):
     """Every (variant, seeds) training batch of the sweep: the unit a shard takes."""

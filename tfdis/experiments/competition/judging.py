@@ -20,8 +20,8 @@ that ignores y preserves "style" trivially; neither shows a bias won, and both f
 (`tfdis.metrics.label_preservation`, the cached digit classifier; --min_label_preservation=0
 skips it).
 """
-from tfdis import workdir as files
 from tfdis.errors import UsageError
+from tfdis.experiments.competition import diagnostics
 from tfdis.metrics import label_preservation
 from tfdis.metrics import style_preservation
 
@@ -53,26 +53,26 @@ def verdict(sp_mu, sp_mu_prime, tau_lo=style_preservation.SP_NOT_PRESERVING,
   return "inconclusive"
 
 
-def judge(model, config, classify=None):
-  """SP of μ_p and μ'_p (and LP of μ_p when `classify` is given), and the verdict, for one run.
+def judge(model, config, classify=None, data=None):
+  """SP of μ_p and μ'_p with their diagnostics, LP of μ_p, and the verdict, for one run.
 
   Args:
-    model: anything with decode_mean(y, z), generator_mean(y, z) (μ_p and μ'_p; labels int32 [B],
-      z float32 [B, D] -> images [B, H, W, C]), num_classes and latent_dim.
-    config: CompetitionConfig (num_z, num_bootstrap, judge_seed, thresholds, LP settings).
+    model: a ConditionalVAE with a competition transform, or anything with decode_mean(y, z),
+      generator_mean(y, z) (μ_p and μ'_p; labels int32 [B], z float32 [B, D] -> images
+      [B, H, W, C]), num_classes and latent_dim (and encode / decoder_code when `data` is given).
+    config: CompetitionConfig (transform, num_z, num_bootstrap, judge_seed, thresholds, LP).
     classify: images [N, H, W, C] -> labels [N], or None to skip the LP gate.
+    data: optional (images [N, H, W, C], labels [N]) for the latent statistics.
 
   Returns:
-    dict: sp_mu, sp_mu_prime ({value, interval, degenerate}), lp (or None), verdict.
+    dict: sp_mu, sp_mu_prime ({value, interval, degenerate, per_measurement, pair_matrix}),
+    delta, sp_rotation_invariant, cross_half (reflection; else None), latent (None without
+    data), lp (None without the gate), verdict (`tfdis.experiments.competition.diagnostics`).
   """
-  result = {}
-  for key, fn in (("sp_mu", model.decode_mean), ("sp_mu_prime", model.generator_mean)):
-    sp = style_preservation.compute_style_preservation(
-        fn, model.num_classes, config.num_z, model.latent_dim, seed=config.judge_seed,
-        num_bootstrap=config.num_bootstrap)
-    result[key] = {"value": files.finite_or_none(sp.value),
-                   "interval": [files.finite_or_none(v) for v in sp.interval],
-                   "degenerate": sp.degenerate}
+  result = diagnostics.style_measures(model, config, config.transform)
+  result["latent"] = None
+  if data is not None:
+    result["latent"] = diagnostics.latent_statistics(model, data[0], data[1], config.judge_seed)
   result["lp"] = None
   if classify is not None and config.min_label_preservation > 0:
     lp = label_preservation.compute_label_preservation(

@@ -1,10 +1,23 @@
-"""The win-rate table of a competition sweep (App. B): counts, rates, the typical runs, figures.
+"""The win-rate table of a competition sweep (App. B): verdicts, lean, typical runs, figures.
 
-Per condition, over its seeds: encoder wins, decoder wins and inconclusive runs (re-judged with
-the thresholds of this call, so changing them needs no retraining), the encoder's win rate
-encoder wins / (encoder wins + decoder wins) with its Wilson 95% interval over the decisive runs
-(`tfdis.metrics.stats`), the median SPs, and the typical run whose label x z grids of μ_p (top)
-and μ'_p (bottom) are drawn in the layout of Figs. 5, 6.
+Per condition, over its n seeds (each seed one independent run, the unit of every interval here):
+
+```none
+encoder / decoder / inconclusive   counts (re-judged with the thresholds of this call, so changing
+                                   them needs no retraining), each a proportion of n with its
+                                   Wilson 95% interval
+encoder win rate                   encoder wins / decisive runs (Wilson over decisive runs), and
+                                   encoder wins / n (Wilson over all runs)
+majority verdict                   the most common verdict ('tie' when two share the top count)
+lean                               the side the Δ = SP(μ'_p) - SP(μ_p) of most seeds points to
+                                   (Δ > 0: encoder), with the exact two-sided sign test over seeds
+                                   (floor 2 / 2^n) and the mean Δ with its t interval over seeds
+```
+
+with the median SPs, the paper's verdict (or a pipeline check's required one) and whether the
+majority agrees, and the typical run whose label x z grids of μ_p (top) and μ'_p (bottom) are
+drawn in the layout of Figs. 5, 6. Runs judged during training (--judge_at_steps) add
+trajectory.png: SP(μ_p), SP(μ'_p) and Δ against steps, per seed and their median, per condition.
 """
 import collections
 import os
@@ -41,8 +54,108 @@ def run_grids(workdir, condition, seed):
   return np.concatenate([top, np.ones((6,) + top.shape[1:], np.float32), bottom])
 
 
+def _proportion(count, total):
+  interval = stats.wilson_interval(count, total)
+  return {"count": count, "proportion": files.finite_or_none(count / total if total else None),
+          "interval": [files.finite_or_none(v) for v in interval]}
+
+
+def majority_verdict(counts):
+  """The most common verdict of a Counter, or 'tie' when two verdicts share the top count."""
+  ranked = sorted(judging.VERDICTS, key=lambda v: -counts[v])
+  return "tie" if counts[ranked[0]] == counts[ranked[1]] else ranked[0]
+
+
+def lean(deltas):
+  """{side, positive, negative, p_value, p_floor, mean, interval} of per-seed Δ [n].
+
+  side is 'encoder' when more seeds have Δ > 0, 'decoder' when more have Δ < 0, else 'none';
+  p is the exact two-sided sign test over seeds (`tfdis.metrics.stats.sign_test`).
+  """
+  d = np.asarray([x for x in deltas if x is not None], np.float64)
+  positive, negative = int((d > 0).sum()), int((d < 0).sum())
+  p = stats.sign_test(d)
+  mean, interval = stats.t_interval(d) if len(d) else (float("nan"), (float("nan"),) * 2)
+  return {"side": "encoder" if positive > negative else "decoder" if negative > positive else "none",
+          "positive": positive, "negative": negative, "p_value": p.p_value, "p_floor": p.floor,
+          "mean": files.finite_or_none(mean),
+          "interval": [files.finite_or_none(v) for v in interval]}
+
+
+def condition_summary(config, variant, runs):
+  """The table row of one condition from its judged runs."""
+  counts = collections.Counter(r["verdict"] for r in runs)
+  decisive = counts["encoder"] + counts["decoder"]
+  interval = stats.wilson_interval(counts["encoder"], decisive)
+  typical = typical_run(runs)
+  median = lambda key: files.finite_or_none(np.nanmedian([_sp_value(r, key) for r in runs]))
+  expected = conditions.expected_verdict(config.transform, variant)
+  majority = majority_verdict(counts)
+  return {
+      "runs": len(runs), "encoder_wins": counts["encoder"], "decoder_wins": counts["decoder"],
+      "inconclusive": counts["inconclusive"],
+      "proportions": {v: _proportion(counts[v], len(runs)) for v in judging.VERDICTS},
+      "encoder_win_rate": (files.finite_or_none(counts["encoder"] / decisive) if decisive
+                           else None),
+      "encoder_win_rate_interval": [files.finite_or_none(v) for v in interval],
+      "encoder_win_rate_all_runs": _proportion(counts["encoder"], len(runs)),
+      "majority_verdict": majority,
+      "lean": lean([r["delta"]["value"] for r in runs]),
+      "expected_verdict": expected,
+      "expected_from": ("paper" if (config.transform, variant) in conditions.PAPER_VERDICTS
+                        else "pipeline check" if expected else None),
+      "agrees": None if expected is None else majority == expected,
+      "median_sp_mu": median("sp_mu"), "median_sp_mu_prime": median("sp_mu_prime"),
+      "median_delta": median("delta"),
+      "median_sp_rotation_invariant": median("sp_rotation_invariant"),
+      "median_active_units": files.finite_or_none(np.median(
+          [r["latent"]["active_units"] for r in runs if r.get("latent")] or [np.nan])),
+      "typical_seed": typical["seed"],
+      "per_seed": {str(r["seed"]): {"verdict": r["verdict"],
+                                    "sp_mu": r["sp_mu"]["interval"],
+                                    "sp_mu_prime": r["sp_mu_prime"]["interval"],
+                                    "delta": r["delta"]["interval"]}
+                   for r in runs},
+      "trajectory": {str(r["seed"]): r.get("trajectory", []) for r in runs}}
+
+
+def plot_trajectories(table, path):
+  """trajectory.png: per condition, SP(μ_p), SP(μ'_p) and Δ against steps (seeds thin, median)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = list(table["conditions"])
+  fig, axes = plt.subplots(1, len(names), squeeze=False, sharey=True,
+                           figsize=(4.2 * len(names), 3.6))
+  for ax, name in zip(axes[0], names):
+    series = table["conditions"][name]["trajectory"].values()
+    for key, colour, label in (("sp_mu", "tab:blue", "SP μ_p"),
+                               ("sp_mu_prime", "tab:orange", "SP μ'_p"),
+                               ("delta", "tab:green", "Δ = SP μ'_p - SP μ_p")):
+      by_step = collections.defaultdict(list)
+      for points in series:
+        xs = [p["steps"] for p in points if p[key]["value"] is not None]
+        ys = [p[key]["value"] for p in points if p[key]["value"] is not None]
+        ax.plot(xs, ys, color=colour, alpha=0.25, linewidth=0.8)
+        for x, y in zip(xs, ys):
+          by_step[x].append(y)
+      steps = sorted(by_step)
+      ax.plot(steps, [np.median(by_step[x]) for x in steps], color=colour, marker="o",
+              markersize=3, label=label)
+    ax.axhline(table["rule"]["tau_hi"], color="grey", linestyle=":", linewidth=0.8)
+    ax.axhline(table["rule"]["tau_lo"], color="grey", linestyle=":", linewidth=0.8)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("training steps")
+  axes[0][0].set_ylabel("SP / Δ (median of seeds, bold)")
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100, metadata={"Software": None})
+  plt.close(fig)
+
+
 def aggregate(config, workdir):
-  """Reads every result of the sweep and writes winrate.json, winrate.md and winrate.png."""
+  """Reads every result of the sweep; writes winrate.json, winrate.md, winrate.png (+ trajectory)."""
   table = {"transform": config.transform, "rule": {"tau_lo": config.tau_lo,
                                                    "tau_hi": config.tau_hi,
                                                    "min_label_preservation":
@@ -62,24 +175,8 @@ def aggregate(config, workdir):
       runs.append(run)
     if not runs:
       continue
-    counts = collections.Counter(r["verdict"] for r in runs)
-    decisive = counts["encoder"] + counts["decoder"]
-    interval = stats.wilson_interval(counts["encoder"], decisive)
-    typical = typical_run(runs)
-    median = lambda key: files.finite_or_none(np.nanmedian([_sp_value(r, key) for r in runs]))
-    table["conditions"][condition] = {
-        "runs": len(runs), "encoder_wins": counts["encoder"], "decoder_wins": counts["decoder"],
-        "inconclusive": counts["inconclusive"],
-        "encoder_win_rate": (files.finite_or_none(counts["encoder"] / decisive) if decisive
-                             else None),
-        "encoder_win_rate_interval": [files.finite_or_none(v) for v in interval],
-        "median_sp_mu": median("sp_mu"), "median_sp_mu_prime": median("sp_mu_prime"),
-        "typical_seed": typical["seed"],
-        "per_seed": {str(r["seed"]): {"verdict": r["verdict"],
-                                      "sp_mu": r["sp_mu"]["interval"],
-                                      "sp_mu_prime": r["sp_mu_prime"]["interval"]}
-                     for r in runs}}
-    columns.append(run_grids(workdir, condition, typical["seed"]))
+    table["conditions"][condition] = condition_summary(config, variant, runs)
+    columns.append(run_grids(workdir, condition, table["conditions"][condition]["typical_seed"]))
   if missing:
     raise UsageError(f"{len(missing)} (condition, seed) results are missing from {workdir}, "
                      f"e.g. {missing[0]}; run the remaining shards (or drop --aggregate) first.")
@@ -89,6 +186,9 @@ def aggregate(config, workdir):
   for column in columns[1:]:
     figure = grids.side_by_side(figure, column, gap=8)
   grids.save_png(figure, os.path.join(workdir, "winrate.png"))
+  if any(len(points) > 1 for c in table["conditions"].values()
+         for points in c["trajectory"].values()):
+    plot_trajectories(table, os.path.join(workdir, "trajectory.png"))
   return table
 
 
@@ -101,22 +201,50 @@ def win_rate_text(condition, none="n/a"):
   return f"{condition['encoder_win_rate']:.2f} [{fmt(low)}, {fmt(high)}]"
 
 
+def verdict_text(condition):
+  """'encoder 0.10 [0.03, 0.30], decoder ..., inconclusive ...': the three proportions."""
+  fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
+  return ", ".join(f"{v} {fmt(p['proportion'])} [{fmt(p['interval'][0])}, {fmt(p['interval'][1])}]"
+                   for v, p in condition["proportions"].items())
+
+
+def lean_text(condition):
+  """'encoder 4/5, p 0.375 (floor 0.062); mean Δ 0.21 [0.05, 0.37]': the lean over seeds."""
+  fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
+  le = condition["lean"]
+  n = le["positive"] + le["negative"]
+  count = max(le["positive"], le["negative"])
+  return (f"{le['side']} {count}/{n}, sign test p {le['p_value']:.3f} (floor "
+          f"{le['p_floor']:.3f}); mean Δ {fmt(le['mean'])} [{fmt(le['interval'][0])}, "
+          f"{fmt(le['interval'][1])}]")
+
+
 def markdown_table(table):
-  """winrate.md: one row per condition."""
+  """winrate.md: one row per condition, then the lean and the agreement with the paper."""
   seeds = table["seeds"]
+  fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
   lines = [f"Encoder vs decoder, {table['transform']} (App. B); seeds {seeds[0]}-{seeds[-1]}; "
            f"rule: preserving = SP interval above {table['rule']['tau_hi']}, not = below "
-           f"{table['rule']['tau_lo']}; LP >= {table['rule']['min_label_preservation']}.",
+           f"{table['rule']['tau_lo']}; LP >= {table['rule']['min_label_preservation']}. "
+           "Verdict proportions, win rates and the mean Δ have 95% intervals over seeds (one run "
+           "each); Δ = SP(μ'_p) - SP(μ_p).",
            "",
            "| condition | runs | encoder wins | decoder wins | inconclusive | encoder win rate "
-           "[95% Wilson] | median SP μ_p | median SP μ'_p | typical seed |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-  fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
+           "[95% Wilson] | median SP μ_p | median SP μ'_p | median Δ | typical seed |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for name, c in table["conditions"].items():
-    rate = win_rate_text(c)
     lines.append(f"| {name} | {c['runs']} | {c['encoder_wins']} | {c['decoder_wins']} | "
-                 f"{c['inconclusive']} | {rate} | {fmt(c['median_sp_mu'])} | "
-                 f"{fmt(c['median_sp_mu_prime'])} | {c['typical_seed']} |")
+                 f"{c['inconclusive']} | {win_rate_text(c)} | {fmt(c['median_sp_mu'])} | "
+                 f"{fmt(c['median_sp_mu_prime'])} | {fmt(c['median_delta'])} | "
+                 f"{c['typical_seed']} |")
+  lines += ["", "| condition | verdicts [95% Wilson over runs] | lean of Δ over seeds | "
+            "expected | majority | agrees |", "| --- | --- | --- | --- | --- | --- |"]
+  for name, c in table["conditions"].items():
+    expected = (f"{c['expected_verdict']} ({c['expected_from']})" if c["expected_verdict"]
+                else "n/a")
+    agrees = "n/a" if c["agrees"] is None else "yes" if c["agrees"] else "no"
+    lines.append(f"| {name} | {verdict_text(c)} | {lean_text(c)} | {expected} | "
+                 f"{c['majority_verdict']} | {agrees} |")
   lines += ["", "winrate.png: per condition (left to right as above), the typical run's label x z "
             "grid of μ_p (top) and μ'_p (bottom), as in Figs. 5, 6.", ""]
   return "\n".join(lines)
