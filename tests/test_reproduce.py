@@ -17,7 +17,7 @@ from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-NUM_RUNS = 16  # shared, 3 split, 8 appendix A, 2 regression, 2 competition
+NUM_RUNS = 17  # shared, 3 split, 8 appendix A, 2 regression, 3 competition (one: the checks)
 REPORT_FILES = ("REPORT.md", "results.json")
 
 
@@ -70,7 +70,7 @@ def test_every_flagfile_reads_into_its_binary_config():
       if not path.endswith("paper.cfg") and "scales" not in path:
         config.validate()
       checked.append(path)
-  assert len(checked) == 43
+  assert len(checked) == 48
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   runs = reproduce.plan(_paper("full"))
   assert len(runs) == NUM_RUNS
   assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
-                                     ["regression"] * 2 + ["competition"] * 2)
+                                     ["regression"] * 2 + ["competition"] * 3)
   by_name = {r.name: r for r in runs}
   assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
@@ -97,6 +97,8 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert by_name["competition/compete_reflection"].config.seeds == 20
   assert by_name["competition/compete_reflection"].config.variants() == [
       "standard", "y_masked", "encoder_split", "decoder_split"]
+  assert by_name["competition/compete_checks"].config.variants() == [
+      "decoder_split_all", "encoder_split_all"]
 
 
 def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
@@ -213,8 +215,8 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   results = json.loads((workdir / "report" / "results.json").read_text())
   assert len(results["models"]) == 12 and len(results["regression"]) == 2
   assert {c["transform"] for c in results["competition"].values()} == {"rotation", "reflection"}
-  for c in results["competition"].values():
-    assert len(c["conditions"]) == 4
+  for name, c in results["competition"].items():
+    assert len(c["conditions"]) == (2 if name.endswith("checks") else 4)
     for row in c["conditions"].values():
       assert row["runs"] == 1 and row["encoder_wins"] + row["decoder_wins"] + row[
           "inconclusive"] == 1
@@ -226,20 +228,26 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # Proposition 1 in the report: the entangled generator has the model's ELBO.
   shared = results["models"]["shared"]
   assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
-  assert len(results["expectations"]) == 5 + 4  # 4 models + 1 entangled; 2 regressions x 2
+  # 4 models + 1 entangled; 2 regressions x 2; the 8 App. B conditions; the 2 pipeline checks.
+  assert len(results["expectations"]) == 5 + 4 + 8 + 2
+  app_b = [c for c in results["expectations"] if "App. B" in c["claim"]]
+  assert {c["claim"].split(" (")[0] for c in app_b} == {
+      f"{t}_{v}" for t in ("rotation", "reflection")
+      for v in ("standard", "y_masked", "encoder_split", "decoder_split")}
   text = (workdir / "report" / "REPORT.md").read_text()
   for heading in ("Fig. 1", "Fig. 2", "Fig. 3", "Fig. 4", "Figs. 5, 6", "claims, measured"):
     assert heading in text
   figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
   assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
-                     "fig3_regress_control.png", "fig4_appendix_a.png", "fig56_reflection.png",
-                     "fig56_rotation.png"]
+                     "fig3_regress_control.png", "fig4_appendix_a.png",
+                     "fig56_compete_checks.png", "fig56_compete_reflection.png",
+                     "fig56_compete_rotation.png"]
   for name in figures:
     assert f"figures/{name}" in text
   timing = json.loads((workdir / "timing.json").read_text())
   assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
   assert json.loads((workdir / "progress.json").read_text())["state"] == "finished"
-  assert "[run 16/16 | stage competition]" in result.stderr and "ETA" in result.stderr
+  assert "[run 17/17 | stage competition]" in result.stderr and "ETA" in result.stderr
 
 
 def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(

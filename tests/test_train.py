@@ -157,3 +157,24 @@ def test_unwritable_workdir_is_refused(tmp_path):
     files.prepare(str(blocker / "run"))
   with pytest.raises(UsageError, match="--workdir is required"):
     files.prepare(None)
+
+
+def test_tracking_scores_the_generator_during_training_and_survives_resume(tiny_mnist, tmp_path):
+  from tfdis.training import tracking  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  train.train(_config(num_steps=4, track_every=4, track_lp=False), workdir, tiny_mnist)
+  trainer, _, _ = train.train(_config(num_steps=8, track_every=4, track_lp=False), workdir,
+                              tiny_mnist)
+  series = files.read_json(os.path.join(workdir, "tracking.json"))
+  assert [e["step"] for e in series] == [0, 4, 8]
+  for entry in series:
+    low, high = entry["sp"]["interval"]
+    assert -1 <= low <= entry["sp"]["value"] <= high <= 1 and entry["lp"] is None
+  assert os.listdir(os.path.join(workdir, "tensorboard", "tracking"))
+  # A classifier that always answers 0 is right for one label in ten: LP = 0.1 exactly.
+  tracker = tracking.Tracker(trainer.model, str(tmp_path / "fake"),
+                             classify=lambda images: np.zeros(len(images), np.int64), seed=3)
+  tracker(3)
+  (entry,) = files.read_json(str(tmp_path / "fake" / "tracking.json"))
+  assert entry["lp"]["value"] == pytest.approx(0.1) and entry["step"] == 3
+  assert entry["sp"] == series[-1]["sp"]  # the same model and z as the run's last entry

@@ -69,6 +69,9 @@ _HELP = {
     "checkpoint_every": "Steps between checkpoints.",
     "eval_batch_size": "Batch size for the test-set ELBO.",
     "grid_columns": "Shared z columns in the sample grids.",
+    "track_every": "Steps between SP / LP scores of the generator during training "
+                   "(tracking.json, TensorBoard track/*; 0: none).",
+    "track_lp": "Track LP too (the cached digit classifier, trained on first use).",
     # Measuring a model (EvaluationConfig; the competition's judging too).
     "transform": "T_y, the label-dependent transform of z: rotation (random, seeded by "
                  "--transform_seed), reflection, same_rotation (one rotation for every label), "

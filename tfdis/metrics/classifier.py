@@ -153,3 +153,9 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
   model.save(model_path)
   files.write_json(meta_path, metadata)  # last, and whole: its presence marks the cache valid
   return model, metadata
+
+
+def cached_classify(dataset: str, cache_dir: Optional[str] = None) -> Callable:
+  """images [N, H, W, C] -> labels [N] of the cached classifier of `dataset` (trained if missing)."""
+  model, _ = load_or_train(dataset, cache_dir=cache_dir or None)
+  return lambda images: predict_labels(model, images)

@@ -8,7 +8,8 @@ shared       Fig. 1   shared                                   binaries.train + 
 split        Fig. 2   split_encoder, split_decoder, split      binaries.train + binaries.evaluate
 appendix_a   Fig. 4   appendix_a/<flagfile name> (8)           binaries.train + binaries.evaluate
 regression   Fig. 3   regression/regress, .../regress_control  binaries.regress (teacher: shared)
-competition  Figs 5,6 competition/compete_rotation, ..._reflection   binaries.compete (all variants)
+competition  Figs 5,6 competition/compete_rotation, ..._reflection,  binaries.compete (the variants
+                      ..._checks (the pipeline checks)             its flagfile names)
 ```
 
 Each run's settings are its flagfile under flags/ (the same file its own binary takes), then the
@@ -90,7 +91,8 @@ class PaperConfig:
                              for side, other in (("encoder", "decoder"), ("decoder", "encoder"))
                              for layer in range(4))
   regression: str = "flags/regress.cfg,flags/regress_control.cfg"
-  competition: str = "flags/compete_rotation.cfg,flags/compete_reflection.cfg"
+  competition: str = ("flags/compete_rotation.cfg,flags/compete_reflection.cfg,"
+                      "flags/compete_checks.cfg")
   competition_seeds: int = 0
   classifier_dir: str = ""
 
@@ -200,7 +202,7 @@ def plan(paper):
       else:
         config = flag_defs.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
-            dict(classifier, conditions="all", num_shards=1, shard_index=0, aggregate=False))
+            dict(classifier, num_shards=1, shard_index=0, aggregate=False))
         if paper.competition_seeds:
           config = dataclasses.replace(
               config, seeds=paper.competition_seeds,

@@ -14,7 +14,8 @@ from tfdis.training import steps
 
 LATENT_TRANSFORMS = ("none", "rotation", "reflection")
 # Fields that may change between a run and its resumption without changing the model.
-RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy")
+RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy", "track_every",
+                    "track_lp", "classifier_dir")
 
 
 @dataclasses.dataclass
@@ -42,6 +43,9 @@ class TrainConfig:
   checkpoint_every: int = 2000
   eval_batch_size: int = 1000
   grid_columns: int = 20
+  track_every: int = 0
+  track_lp: bool = True
+  classifier_dir: str = ""
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
@@ -59,6 +63,8 @@ class TrainConfig:
                        f"{LATENT_TRANSFORMS}.")
     if self.strategy not in steps.STRATEGIES:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
+    if self.track_every < 0:
+      raise UsageError(f"--track_every={self.track_every} must be >= 0 (0: no tracking).")
     datasets.check_name(self.dataset)
     return self
 

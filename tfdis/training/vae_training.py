@@ -10,6 +10,7 @@ and at the end writes
   samples.png           row i, column j = μ_p(i, z_j) for shared z_j (the paper's Fig. 1 layout)
   reconstructions.png   test images (odd rows) above μ_p(y, μ_q(x, y)) (even rows)
   saved_model/          signatures encode(x, y), decode(y, z), sample(y) (see tfdis.model.export)
+  tracking.json         with --track_every: SP and LP during training (tfdis.training.tracking)
 
 Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e), and the
 reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
@@ -34,6 +35,7 @@ from tfdis.model import vae
 from tfdis.training import config as config_lib
 from tfdis.training import loop
 from tfdis.training import steps
+from tfdis.training import tracking
 
 
 class VAETrainer:
@@ -174,7 +176,16 @@ def train(config, workdir, datasets_override=None):
   info = datasets.DatasetInfo(config.dataset, tuple(train_images.shape[1:]))
   trainer = VAETrainer(config, train_images, train_labels, info,
                        steps.make_strategy(config.strategy))
-  seconds = loop.fit(trainer, workdir, config.num_steps, config.log_every, config.checkpoint_every)
+  hooks = ()
+  if config.track_every:
+    classify = None
+    if config.track_lp:
+      from tfdis.metrics import classifier  # pylint: disable=g-import-not-at-top
+      classify = classifier.cached_classify(config.dataset, config.classifier_dir)
+    hooks = [loop.EveryN(config.track_every, tracking.Tracker(trainer.model, workdir, classify,
+                                                              seed=config.seed), at_start=True)]
+  seconds = loop.fit(trainer, workdir, config.num_steps, config.log_every, config.checkpoint_every,
+                     hooks=hooks)
   return trainer, test_arrays, seconds
 
 

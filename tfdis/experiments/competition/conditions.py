@@ -85,7 +85,6 @@ class CompetitionConfig(config_lib.TrainConfig):
   tau_hi: float = TAU_HI
   min_label_preservation: float = 0.5
   lp_samples_per_class: int = 100
-  classifier_dir: str = ""
   num_shards: int = 1
   shard_index: int = 0
   aggregate: bool = False

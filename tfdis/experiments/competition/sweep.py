@@ -38,8 +38,7 @@ def load_classifier(config):
   if config.min_label_preservation <= 0:
     return None
   from tfdis.metrics import classifier  # pylint: disable=g-import-not-at-top
-  model, _ = classifier.load_or_train(config.dataset, cache_dir=config.classifier_dir or None)
-  return lambda images: classifier.predict_labels(model, images)
+  return classifier.cached_classify(config.dataset, config.classifier_dir)
 
 
 def training_data(config, datasets_override=None):
