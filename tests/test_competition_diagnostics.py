@@ -8,6 +8,7 @@ import tensorflow as tf
 from tests.test_competition import _SyntheticRun
 from tests.test_morphometrics import draw_parallelogram
 from tests.test_style_preservation import _bar_decoder
+from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments.competition import diagnostics
 from tfdis.experiments.competition import table
@@ -141,9 +142,11 @@ def test_sign_test_hand_computed():
 
 
 def _fake_runs(verdicts, deltas):
+  sp_entry = lambda v: {"value": v, "interval": [v - 0.1, v + 0.1],
+                        "per_measurement": {"slant": {"value": v, "interval": [v, v]}},
+                        "pair_matrix": [[1.0, v], [v, 1.0]]}
   return [{"seed": s, "verdict": v, "delta": {"value": d, "interval": [d, d]},
-           "sp_mu": {"value": 0.1, "interval": [0.0, 0.2]},
-           "sp_mu_prime": {"value": 0.1 + d, "interval": [d, 0.2 + d]},
+           "sp_mu": sp_entry(0.1), "sp_mu_prime": sp_entry(0.1 + d),
            "sp_rotation_invariant": {"value": 0.05, "interval": [0.0, 0.1]},
            "latent": {"active_units": 4}, "trajectory": []}
           for s, (v, d) in enumerate(zip(verdicts, deltas))]
@@ -166,10 +169,15 @@ def test_condition_summary_proportions_win_rates_and_lean_hand_computed():
   assert (lean["side"], lean["positive"], lean["negative"]) == ("decoder", 1, 4)
   assert (lean["p_value"], lean["p_floor"]) == (12 / 32, 2 / 32)
   assert lean["mean"] == pytest.approx(-0.2)
-  assert "no" in table.markdown_table({"transform": "rotation", "seeds": [0, 4],
-                                       "rule": {"tau_lo": 0.2, "tau_hi": 0.5,
-                                                "min_label_preservation": 0.5},
-                                       "conditions": {"rotation_standard": row}}).split("\n")[-4]
+  assert row["median_sp_per_measurement"]["sp_mu_prime"]["slant"] == pytest.approx(-0.1)
+  text = table.markdown_table({"transform": "rotation", "seeds": [0, 4],
+                               "rule": {"tau_lo": 0.2, "tau_hi": 0.5,
+                                        "min_label_preservation": 0.5},
+                               "conditions": {"rotation_standard": row}})
+  verdict_row = next(line for line in text.split("\n") if line.startswith("| rotation_standard | "
+                                                                          "encoder 0.20"))
+  assert verdict_row.endswith("| encoder (paper) | decoder | no |")
+  assert "decoder 4/5, sign test p 0.375 (floor 0.062)" in verdict_row
 
 
 def test_majority_ties_and_the_expected_verdicts():
@@ -180,3 +188,22 @@ def test_majority_ties_and_the_expected_verdicts():
   assert competition.expected_verdict("rotation", "encoder_split") == "decoder"  # Fig. 5
   assert competition.expected_verdict("rotation", "decoder_split_all") == "encoder"
   assert competition.expected_verdict("rotation", "encoder_split_all") == "decoder"
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"judge_at_steps": "100,abc"}, "comma list of step numbers"),
+    ({"judge_at_steps": "100,5000", "num_steps": 5000}, r"\[5000\] outside \[1, --num_steps=5000\)"),
+    ({"track_every": 100}, "judge_at_steps"),
+    ({"conditions": "standard,split_all"}, "unknown variants"),
+])
+def test_bad_competition_settings_are_refused_with_the_fix(overrides, match):
+  with pytest.raises(UsageError, match=match):
+    competition.CompetitionConfig(**dict(dict(num_hidden_layers=3), **overrides)).validate()
+
+
+def test_judge_steps_and_check_variants_are_read():
+  config = competition.CompetitionConfig(judge_at_steps=" 5000, 2500,2500", num_steps=10000,
+                                         conditions="encoder_split_all,standard").validate()
+  assert config.judge_steps() == [2500, 5000]
+  assert config.variants() == ["standard", "encoder_split_all"]
+  assert config.train_configs("encoder_split_all", [7])[0].encoder_split == "all"

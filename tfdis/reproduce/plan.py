@@ -217,21 +217,42 @@ def plan(paper):
   return runs
 
 
+def _same_run(saved, run):
+  """Whether a run recorded in plan.json has `run`'s settings.
+
+  A config field the record lacks (added to the library after it was written) counts as its
+  default, so upgrading the library does not orphan a reproduction made with the same flags.
+  """
+  mine = json.loads(json.dumps(run.describe()))
+  if saved is None or set(saved) != set(mine):
+    return False
+  for key in mine:
+    if key in ("config", "evaluation") and mine[key] is not None and saved[key] is not None:
+      obj = run.config if key == "config" else run.evaluation
+      defaults = json.loads(json.dumps(dataclasses.asdict(type(obj)())))
+      if files.differing_fields(saved[key], mine[key], defaults=defaults):
+        return False
+    elif saved[key] != mine[key]:
+      return False
+  return True
+
+
 def _check_plan(paper, runs, workdir):
   """Refuses a workdir made with other settings; records this plan otherwise."""
   mine = {"scale": paper.scale, "runs": [r.describe() for r in runs]}
   path = os.path.join(workdir, "plan.json")
   saved = files.read_json(path)
-  if saved is not None and saved != json.loads(json.dumps(mine)):
+  if saved is not None:
     if saved.get("scale") != paper.scale:
       why = f"--scale={saved.get('scale')}"
     else:
       theirs = {r["name"]: r for r in saved.get("runs", [])}
-      changed = [r["name"] for r in mine["runs"] if theirs.get(r["name"]) != r] or [
+      changed = [r.name for r in runs if not _same_run(theirs.get(r.name), r)] or [
           n for n in theirs if n not in {r.name for r in runs}]
-      why = f"other settings for {changed[0] if changed else 'its runs'}"
-    raise UsageError(f"--workdir={workdir} holds a reproduction made with {why}; use a new "
-                     "--workdir, or the same flags to continue it.")
+      why = f"other settings for {changed[0]}" if changed else None
+    if why:
+      raise UsageError(f"--workdir={workdir} holds a reproduction made with {why}; use a new "
+                       "--workdir, or the same flags to continue it.")
   files.write_json(path, mine)
 
 

@@ -98,6 +98,9 @@ class CompetitionConfig(config_lib.TrainConfig):
   def validate(self):
     if self.transform not in TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is not one of {TRANSFORMS}.")
+    if self.track_every:
+      raise UsageError(f"--track_every={self.track_every} is binaries.train's; a competition "
+                       "judges its runs during training with --judge_at_steps=a,b,...")
     defaults = config_lib.TrainConfig()
     for name in SWEEP_SET_FIELDS:
       if getattr(self, name) != getattr(defaults, name):

@@ -16,7 +16,7 @@ lean                               the side the Δ = SP(μ'_p) - SP(μ_p) of mos
 
 with the median SPs, the paper's verdict (or a pipeline check's required one) and whether the
 majority agrees, and the typical run whose label x z grids of μ_p (top) and μ'_p (bottom) are
-drawn in the layout of Figs. 5, 6. Runs judged during training (--judge_at_steps) add
+drawn in the layout of Figs. 5, 6 (pair_matrices.png: its label-pair SP matrices). Runs judged during training (--judge_at_steps) add
 trajectory.png: SP(μ_p), SP(μ'_p) and Δ against steps, per seed and their median, per condition.
 """
 import collections
@@ -110,7 +110,15 @@ def condition_summary(config, variant, runs):
       "median_sp_rotation_invariant": median("sp_rotation_invariant"),
       "median_active_units": files.finite_or_none(np.median(
           [r["latent"]["active_units"] for r in runs if r.get("latent")] or [np.nan])),
+      "median_sp_per_measurement": {
+          key: {name: files.finite_or_none(np.nanmedian(
+              [np.nan if r[key]["per_measurement"][name]["value"] is None
+               else r[key]["per_measurement"][name]["value"] for r in runs]))
+                for name in runs[0][key]["per_measurement"]}
+          for key in ("sp_mu", "sp_mu_prime")},
       "typical_seed": typical["seed"],
+      "typical_pair_matrices": {key: typical[key]["pair_matrix"]
+                                for key in ("sp_mu", "sp_mu_prime")},
       "per_seed": {str(r["seed"]): {"verdict": r["verdict"],
                                     "sp_mu": r["sp_mu"]["interval"],
                                     "sp_mu_prime": r["sp_mu_prime"]["interval"],
@@ -154,6 +162,30 @@ def plot_trajectories(table, path):
   plt.close(fig)
 
 
+def plot_pair_matrices(table, path):
+  """pair_matrices.png: per condition, the typical run's label-pair SP matrices of μ_p, μ'_p."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = list(table["conditions"])
+  fig, axes = plt.subplots(2, len(names), squeeze=False, figsize=(3.2 * len(names), 6.2))
+  for column, name in enumerate(names):
+    c = table["conditions"][name]
+    for row, (key, label) in enumerate((("sp_mu", "μ_p"), ("sp_mu_prime", "μ'_p"))):
+      matrix = np.array([[np.nan if v is None else v for v in r]
+                         for r in c["typical_pair_matrices"][key]])
+      ax = axes[row][column]
+      image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+      ax.set_title(f"{name} seed {c['typical_seed']}\n{label}: rank correlation of labels i, j",
+                   fontsize=7)
+      ax.set_xticks(range(len(matrix)))
+      ax.set_yticks(range(len(matrix)))
+      ax.tick_params(labelsize=6)
+  fig.colorbar(image, ax=axes, shrink=0.6)
+  fig.savefig(path, dpi=100, metadata={"Software": None})
+  plt.close(fig)
+
+
 def aggregate(config, workdir):
   """Reads every result of the sweep; writes winrate.json, winrate.md, winrate.png (+ trajectory)."""
   table = {"transform": config.transform, "rule": {"tau_lo": config.tau_lo,
@@ -186,6 +218,7 @@ def aggregate(config, workdir):
   for column in columns[1:]:
     figure = grids.side_by_side(figure, column, gap=8)
   grids.save_png(figure, os.path.join(workdir, "winrate.png"))
+  plot_pair_matrices(table, os.path.join(workdir, "pair_matrices.png"))
   if any(len(points) > 1 for c in table["conditions"].values()
          for points in c["trajectory"].values()):
     plot_trajectories(table, os.path.join(workdir, "trajectory.png"))
@@ -245,6 +278,15 @@ def markdown_table(table):
     agrees = "n/a" if c["agrees"] is None else "yes" if c["agrees"] else "no"
     lines.append(f"| {name} | {verdict_text(c)} | {lean_text(c)} | {expected} | "
                  f"{c['majority_verdict']} | {agrees} |")
+  first = next(iter(table["conditions"].values()))
+  names = list(first["median_sp_per_measurement"]["sp_mu"])
+  lines += ["", "Median SP per measurement, μ_p / μ'_p:", "",
+            "| condition | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+  for name, c in table["conditions"].items():
+    per = c["median_sp_per_measurement"]
+    lines.append(f"| {name} | " + " | ".join(
+        f"{fmt(per['sp_mu'][m])} / {fmt(per['sp_mu_prime'][m])}" for m in names) + " |")
   lines += ["", "winrate.png: per condition (left to right as above), the typical run's label x z "
-            "grid of μ_p (top) and μ'_p (bottom), as in Figs. 5, 6.", ""]
+            "grid of μ_p (top) and μ'_p (bottom), as in Figs. 5, 6. pair_matrices.png: its "
+            "label-pair SP matrices.", ""]
   return "\n".join(lines)

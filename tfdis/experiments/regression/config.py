@@ -45,6 +45,9 @@ class RegressionConfig(config_lib.TrainConfig):
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
     super().validate()
+    if self.track_every:
+      raise UsageError(f"--track_every={self.track_every} tracks a VAE's SP / LP in "
+                       "binaries.train; the regression fits plain networks: leave it unset.")
     if self.transform not in transforms_lib.TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is unknown; use one of "
                        f"{sorted(transforms_lib.TRANSFORMS)}.")
