@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "binaries.bench", "--quick", "--bench_batch_size=16",
-       "--bench_hidden_units=16", "--matmul_size=128",
+       "--bench_hidden_units=16", "--matmul_size=128", "--sections=layers,steps",
        f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert result.returncode == 0, result.stderr[-3000:]
@@ -29,8 +29,19 @@ def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   assert names == {"shared", "shared+xla", "split", "split+xla", "ten_subnetworks"}
   assert report["steps"]["matmul_gflops"] > 0
   assert {row["strategy"] for row in report["layers"]} == {"shared", "auto"}
-  assert [row["num_seeds"] for row in report["seeds"]] == [1, 4]
-  assert all(row["speedup"] > 0 for row in report["seeds"])
+  assert "seeds" not in report  # --sections chose the others
+
+
+def test_seeds_section_times_batched_and_sequential_training():
+  from benchmarks import seeds  # pylint: disable=g-import-not-at-top
+  from tfdis.data import datasets  # pylint: disable=g-import-not-at-top
+  images, labels = datasets.load_arrays("mnist", "test")
+  config = seeds.competition_config(hidden_units=8, latent_dim=2, batch_size=8, jit_compile=False)
+  rows = seeds.benchmark_seeds(config, seed_counts=(1, 2), steps=2, repeats=1,
+                               images=images[:64], labels=labels[:64])
+  assert [row["num_seeds"] for row in rows] == [1, 2]
+  assert all(row["batched_steps_per_s"] > 0 and row["sequential_steps_per_s"] > 0 and
+             row["speedup"] > 0 for row in rows)
 
 
 def test_run_bench_one_section_in_process(tmp_path):

@@ -337,7 +337,7 @@ def sample_style_grid(decode_mean: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
 @functools.lru_cache(maxsize=None)
 def _compiled_measure(names: Tuple[str, ...], jit_compile: bool, scale: int):
   return tf.function(functools.partial(morphometrics.measure_stack, names=names, scale=scale),
-                     jit_compile=jit_compile)
+                     jit_compile=jit_compile, autograph=False)
 
 
 def measure_grid(images, names: Sequence[str] = morphometrics.MEASUREMENTS,

@@ -18,12 +18,12 @@ class _ServingModule(tf.Module):
     self.model = model
     h, w, c = model.image_shape
     d = model.latent_dim
-    self.encode = tf.function(self._encode, input_signature=[
+    self.encode = tf.function(self._encode, autograph=False, input_signature=[
         tf.TensorSpec([None, h, w, c], tf.float32, name="x"),
         tf.TensorSpec([None], tf.int32, name="y")])
-    self.decode = tf.function(self._decode, input_signature=[
+    self.decode = tf.function(self._decode, autograph=False, input_signature=[
         tf.TensorSpec([None], tf.int32, name="y"), tf.TensorSpec([None, d], tf.float32, name="z")])
-    self.sample = tf.function(self._sample, input_signature=[
+    self.sample = tf.function(self._sample, autograph=False, input_signature=[
         tf.TensorSpec([None], tf.int32, name="y")])
 
   def _encode(self, x, y):

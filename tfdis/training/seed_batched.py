@@ -89,7 +89,7 @@ class SeedBatchedTrainer:
 
     adam_step = steps.adam_step(loss_fn, self.variables, self.optimizer)
     self.step = tf.function(lambda *batch: tf.reduce_mean(adam_step(*batch)["elbo"], axis=1),
-                            jit_compile=config.jit_compile)  # -> [S] batch-mean ELBO per seed
+                            jit_compile=config.jit_compile, autograph=False)  # -> [S] batch-mean ELBO per seed
     self._orders = [steps.BatchOrder(len(images), c.batch_size, c.seed) for c in self.configs]
 
   @property

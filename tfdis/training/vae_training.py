@@ -76,12 +76,12 @@ class VAETrainer:
     if self.strategy.num_replicas_in_sync == 1:
       adam_step = steps.adam_step(self._loss, model.trainable_variables, optimizer)
       return tf.function(lambda *batch: batch_means(adam_step(*batch)),
-                         jit_compile=config.jit_compile)
+                         jit_compile=config.jit_compile, autograph=False)
 
     # Several replicas: XLA compiles each replica's loss and gradients; the all-reduce and the
     # update run outside XLA, where tf.distribute can place them.
     grads_fn = tf.function(steps.gradients_fn(self._loss, model.trainable_variables),
-                           jit_compile=config.jit_compile)
+                           jit_compile=config.jit_compile, autograph=False)
     num_replicas = self.strategy.num_replicas_in_sync
 
     def replica_fn(images, labels, step):
@@ -133,7 +133,7 @@ def elbo_per_example(model, images, labels, batch_size, seed, jit_compile=True):
   `model` is anything with `elbo_terms(images, labels, noise)` and `latent_dim` (a
   ConditionalVAE, or an entangled counterpart). Returns a dict of float64 arrays [N].
   """
-  fn = tf.function(model.elbo_terms, jit_compile=jit_compile)
+  fn = tf.function(model.elbo_terms, jit_compile=jit_compile, autograph=False)
   parts = {}
   for start in range(0, len(images), batch_size):
     x, y = images[start:start + batch_size], labels[start:start + batch_size]

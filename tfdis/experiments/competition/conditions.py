@@ -171,7 +171,8 @@ class CompetitionConfig(config_lib.TrainConfig):
     """
     skip = ("conditions", "seeds", "seed", "seeds_per_batch", "log_every",
             "checkpoint_every", "classifier_dir", "num_shards", "shard_index", "aggregate",
-            "tau_lo", "tau_hi", "strategy", "eval_batch_size") + SWEEP_SET_FIELDS
+            "tau_lo", "tau_hi", "strategy", "eval_batch_size", "track_every",
+            "track_lp") + SWEEP_SET_FIELDS
     return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 

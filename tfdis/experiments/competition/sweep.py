@@ -30,7 +30,8 @@ from tfdis.training import seed_batched
 def check_sweep(config, workdir):
   """Refuses a results folder written with other model, training or judging settings."""
   files.check_settings(os.path.join(workdir, "sweep.json"), config.defining(),
-                       what="competition results", write=False)
+                       what="competition results", write=False,
+                       defaults=type(config)().defining())  # fields added since: defaults
 
 
 def load_classifier(config):

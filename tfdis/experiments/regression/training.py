@@ -77,8 +77,8 @@ class PairTrainer:
       return _pair_losses(self.models, images, labels, z, tz)
 
     self.step = tf.function(training_steps.adam_step(loss_fn, self.variables, self.optimizer),
-                            jit_compile=config.jit_compile)
-    self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile)
+                            jit_compile=config.jit_compile, autograph=False)
+    self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile, autograph=False)
 
   @property
   def completed_steps(self):
