@@ -270,7 +270,8 @@ def markdown_table(table):
                  f"{c['inconclusive']} | {win_rate_text(c)} | {fmt(c['median_sp_mu'])} | "
                  f"{fmt(c['median_sp_mu_prime'])} | {fmt(c['median_delta'])} | "
                  f"{c['typical_seed']} |")
-  lines += ["", "| condition | verdicts [95% Wilson over runs] | lean of Δ over seeds | "
+  lines += ["", "| condition | verdicts [95% Wilson over runs; encoder = win rate over all runs] | "
+            "lean of Δ over seeds | "
             "expected | majority | agrees |", "| --- | --- | --- | --- | --- | --- |"]
   for name, c in table["conditions"].items():
     expected = (f"{c['expected_verdict']} ({c['expected_from']})" if c["expected_verdict"]
