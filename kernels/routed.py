@@ -192,7 +192,7 @@ def _matmul_masked(x, labels, kernel):
   return tf.reshape(y, [-1, p, n])
 
 
-def _tile_slots(labels, num_groups, tile, batch):
+def tile_slots(labels, num_groups, tile, batch):
   """Slot of each example in the tiled layout and the group of each tile.
 
   Examples are laid out group by group, each group padded up to a multiple of
@@ -221,7 +221,7 @@ def _matmul_sorted(x, labels, kernel, tile):
   num_groups, k, n = kernel.shape
   p = x.shape[1]
   batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
-  slot, tile_group, num_tiles = _tile_slots(labels, num_groups, tile, batch)
+  slot, tile_group, num_tiles = tile_slots(labels, num_groups, tile, batch)
   x_tiles = tf.scatter_nd(slot[:, None], x, tf.stack([num_tiles * tile, p, k]))
   x_tiles = tf.reshape(x_tiles, [num_tiles, tile * p, k])
   w_tiles = tf.gather(kernel, tile_group)  # [num_tiles, K, N]

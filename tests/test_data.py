@@ -123,12 +123,12 @@ def test_unknown_split_is_named():
 @pytest.mark.parametrize("name,shape", [("svhn_cropped", (32, 32, 3)),
                                         ("fashion_mnist", (28, 28, 1))])
 def test_tfds_datasets_through_mock_data(name, shape, tmp_path):
-  data._cached_arrays.cache_clear()
+  data.clear_cache()
   try:
     with tfds.testing.mock_data(num_examples=6):
       images, labels = data.load_arrays(name, "train", tfds_dir=str(tmp_path))
   finally:
-    data._cached_arrays.cache_clear()
+    data.clear_cache()
   assert images.shape == (6,) + shape and images.dtype == np.float32
   assert 0.0 <= images.min() and images.max() <= 1.0
   assert labels.dtype == np.int32 and ((0 <= labels) & (labels < 10)).all()

@@ -237,7 +237,7 @@ def test_sorted_tile_argument_matches_keras_layers(tile, mode):
 @pytest.mark.parametrize("tile", (1, 2, 4))
 def test_sorted_tile_layout(tile):
   labels = tf.constant([2, 0, 0, 2, 2], tf.int32)
-  slot, tile_group, num_tiles = routed._tile_slots(labels, G, tile, 5)
+  slot, tile_group, num_tiles = routed.tile_slots(labels, G, tile, 5)
   counts = {0: 2, 1: 0, 2: 3}
   padded = {g: -(-n // tile) * tile for g, n in counts.items()}
   assert num_tiles == min(5, (5 + G * (tile - 1)) // tile)

@@ -185,8 +185,13 @@ def _cached_arrays(name, split, tfds_dir):
   return images, labels
 
 
+def clear_cache():
+  """Forgets the splits `load_arrays` holds in memory (e.g. after swapping the data on disk)."""
+  _cached_arrays.cache_clear()
+
+
 def load_arrays(name, split, tfds_dir=None):
-  """Loads a whole split into memory.
+  """Loads a whole split into memory (kept for the process; `clear_cache` forgets it).
 
   Args:
     name: dataset name (see module docstring).
