@@ -12,7 +12,7 @@ z_m ~ N(0, I), m = 1..M, shared by all labels;  x_{l,m} = mu_p(l, z_m)
 rho_k(i, j) = Spearman rank correlation over m of  m_k(x_{i,m})  and  m_k(x_{j,m})
 SP_k = mean_{i != j} rho_k(i, j)          per measurement k
 SP   = mean_k SP_k                        pair matrix P(i, j) = mean_k rho_k(i, j)
-Δ    = SP(b) - SP(a)                      two generators on the same z (`paired_difference`)
+Δ    = SP(b) - SP(a)                      two generators on the same z (`difference`)
 ```
 
 The mean may be restricted to chosen label pairs (`label_pairs`): the reflection of App. B
@@ -78,6 +78,9 @@ class StylePreservation:
     degenerate: True when some (label, measurement) is constant or non-finite across z.
     degenerate_entries: [(label, measurement name)] of those.
     num_z: M.
+    resamples: float [R], SP of each bootstrap resample (empty without a bootstrap); two results
+      computed with one seed on grids of one shape share their resampled z columns, so
+      `difference` of them is paired.
   """
   value: float
   interval: Tuple[float, float]
@@ -89,6 +92,7 @@ class StylePreservation:
   degenerate: bool
   degenerate_entries: List[Tuple[int, str]]
   num_z: int
+  resamples: np.ndarray
 
 
 def rank_average(x, axis: int = -1) -> np.ndarray:
@@ -217,7 +221,7 @@ def _bootstrap_sp(cleaned, num_bootstrap, seed, pairs):
   """SP_k of `num_bootstrap` resamples of the M columns of cleaned [L, M, K] -> [R, K].
 
   The resamples depend on (seed, L, M, K) only, so two grids of one shape resampled with one seed
-  share their columns resample by resample (what `paired_difference` relies on).
+  share their columns resample by resample (what `difference` relies on).
   """
   num_labels, num_z, num_measurements = cleaned.shape
 
@@ -258,18 +262,20 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
 
   interval = (float("nan"), float("nan"))
   per_measurement_interval = np.full((num_measurements, 2), np.nan)
+  resamples = np.zeros((0,))
   if num_bootstrap > 0:
     samples = _bootstrap_sp(cleaned, num_bootstrap, seed, pairs)
+    resamples = samples.mean(axis=1)
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)  # All-nan columns when degenerate.
       per_measurement_interval = stats.percentile_interval(samples, confidence)
       if not bad:
-        interval = tuple(float(v) for v in stats.percentile_interval(samples.mean(axis=1),
-                                                                     confidence))
+        interval = tuple(float(v) for v in stats.percentile_interval(resamples, confidence))
   return StylePreservation(
       value=value, interval=interval, per_measurement=per_measurement,
       per_measurement_interval=per_measurement_interval, pair_matrix=rho.mean(axis=0),
-      rho=rho, names=names, degenerate=bool(bad), degenerate_entries=bad, num_z=num_z)
+      rho=rho, names=names, degenerate=bool(bad), degenerate_entries=bad, num_z=num_z,
+      resamples=resamples)
 
 
 @dataclasses.dataclass
@@ -283,6 +289,24 @@ class SPDifference:
   """
   value: float
   interval: Tuple[float, float]
+
+
+def difference(sp_a: StylePreservation, sp_b: StylePreservation,
+               confidence: float = 0.95) -> SPDifference:
+  """SP(b) - SP(a) of two results on the same z, its interval from their shared resamples.
+
+  Both must come from `style_preservation` with one seed and number of resamples on grids of one
+  shape (then resample r of each used the same z columns).
+  """
+  if sp_a.num_z != sp_b.num_z or sp_a.resamples.shape != sp_b.resamples.shape:
+    raise ValueError(f"difference needs two SPs on the same z with the same resamples, got "
+                     f"{sp_a.num_z} and {sp_b.num_z} z, {len(sp_a.resamples)} and "
+                     f"{len(sp_b.resamples)} resamples.")
+  interval = (float("nan"), float("nan"))
+  if len(sp_a.resamples) and not (sp_a.degenerate or sp_b.degenerate):
+    interval = tuple(float(v) for v in stats.percentile_interval(
+        sp_b.resamples - sp_a.resamples, confidence))
+  return SPDifference(value=sp_b.value - sp_a.value, interval=interval)
 
 
 def paired_difference(measurements_a, measurements_b, names: Optional[Sequence[str]] = None,
@@ -304,17 +328,8 @@ def paired_difference(measurements_a, measurements_b, names: Optional[Sequence[s
   if a.shape != b.shape:
     raise ValueError(f"paired_difference needs two grids of one shape (the same labels, z and "
                      f"measurements), got {a.shape} and {b.shape}.")
-  _, clean_a, bad_a = _checked(a, names, rtol)
-  _, clean_b, bad_b = _checked(b, names, rtol)
-  sp = lambda cleaned: float(_pair_mean(np.einsum(
-      "imk,jmk->kij", *(2 * [_ranked(cleaned, 1)])), pairs).mean())
-  value = sp(clean_b) - sp(clean_a)
-  interval = (float("nan"), float("nan"))
-  if num_bootstrap > 0 and not (bad_a or bad_b):
-    samples = (_bootstrap_sp(clean_b, num_bootstrap, seed, pairs).mean(axis=1) -
-               _bootstrap_sp(clean_a, num_bootstrap, seed, pairs).mean(axis=1))
-    interval = tuple(float(v) for v in stats.percentile_interval(samples, confidence))
-  return SPDifference(value=value, interval=interval)
+  score = lambda m: style_preservation(m, names, num_bootstrap, seed, confidence, rtol, pairs)
+  return difference(score(a), score(b), confidence)
 
 
 def sample_style_grid(decode_mean: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
@@ -360,10 +375,16 @@ def measure_grid(images, names: Sequence[str] = morphometrics.MEASUREMENTS,
   return np.concatenate(out).reshape(num_labels, num_z, len(names))
 
 
+def sample_and_measure(decode_mean, num_labels: int, num_z: int, latent_dim: int, seed: int = 0,
+                       names: Sequence[str] = morphometrics.MEASUREMENTS) -> np.ndarray:
+  """Morphometrics float [L, M, K] of decode_mean's label x z grid on the z seeded by `seed`."""
+  return measure_grid(sample_style_grid(decode_mean, num_labels, num_z, latent_dim, seed), names)
+
+
 def compute_style_preservation(decode_mean, num_labels: int, num_z: int, latent_dim: int,
                                seed: int = 0,
                                names: Sequence[str] = morphometrics.MEASUREMENTS,
                                num_bootstrap: int = 1000) -> StylePreservation:
   """Samples the label x z grid, measures it and returns its SP (bootstrap seeded by `seed`)."""
-  images = sample_style_grid(decode_mean, num_labels, num_z, latent_dim, seed)
-  return style_preservation(measure_grid(images, names), names, num_bootstrap, seed)
+  measurements = sample_and_measure(decode_mean, num_labels, num_z, latent_dim, seed, names)
+  return style_preservation(measurements, names, num_bootstrap, seed)

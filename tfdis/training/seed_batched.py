@@ -88,8 +88,9 @@ class SeedBatchedTrainer:
       return -tf.reduce_sum(terms["elbo"]) * scale, terms  # sum over seeds of each seed's loss
 
     adam_step = steps.adam_step(loss_fn, self.variables, self.optimizer)
+    # -> [S] batch-mean ELBO per seed
     self.step = tf.function(lambda *batch: tf.reduce_mean(adam_step(*batch)["elbo"], axis=1),
-                            jit_compile=config.jit_compile, autograph=False)  # -> [S] batch-mean ELBO per seed
+                            jit_compile=config.jit_compile, autograph=False)
     self._orders = [steps.BatchOrder(len(images), c.batch_size, c.seed) for c in self.configs]
 
   @property

@@ -16,11 +16,14 @@ latent usage            mean KL per dimension, active units (tfdis.metrics.laten
                         training examples
 ```
 """
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from tfdis import workdir as files
 from tfdis.metrics import latent_usage
+from tfdis.metrics import morphometrics
 from tfdis.metrics import style_preservation as sp_lib
 from tfdis.model import transforms as transforms_lib
 
@@ -50,13 +53,6 @@ def _sp_entry(sp):
   return entry
 
 
-def measure_grid_of(fn, model, config):
-  """Morphometrics float [L, M, K] of fn's label x z grid on the judged z (seeded by judge_seed)."""
-  images = sp_lib.sample_style_grid(fn, model.num_classes, config.num_z, model.latent_dim,
-                                    config.judge_seed)
-  return sp_lib.measure_grid(images)
-
-
 def style_measures(model, config, transform):
   """SP of μ_p and μ'_p, Δ, the rotation-invariant SP and (reflection) the cross-half ones.
 
@@ -70,31 +66,30 @@ def style_measures(model, config, transform):
     dict: sp_mu, sp_mu_prime (value, interval, degenerate, per_measurement, pair_matrix), delta,
     sp_rotation_invariant, and cross_half (None unless reflection).
   """
-  seed, resamples = config.judge_seed, config.num_bootstrap
-  mu = measure_grid_of(model.decode_mean, model, config)
-  mu_prime = measure_grid_of(model.generator_mean, model, config)
-  score = lambda m, pairs=None: sp_lib.style_preservation(m, sp_lib.morphometrics.MEASUREMENTS,
-                                                          resamples, seed, pairs=pairs)
-  difference = lambda pairs=None: sp_lib.paired_difference(
-      mu, mu_prime, sp_lib.morphometrics.MEASUREMENTS, resamples, seed, pairs=pairs)
+  seed = config.judge_seed
+  measure = lambda fn: sp_lib.sample_and_measure(fn, model.num_classes, config.num_z,
+                                                 model.latent_dim, seed)
+  # One seed for every score: their bootstrap resamples share z columns, so Δ is paired.
+  score = lambda m, pairs=None: sp_lib.style_preservation(m, morphometrics.MEASUREMENTS,
+                                                          config.num_bootstrap, seed, pairs=pairs)
+  difference = lambda a, b: {k: files.finite_or_none(v) if k == "value" else
+                             [files.finite_or_none(x) for x in v]
+                             for k, v in dataclasses.asdict(sp_lib.difference(a, b)).items()}
+  mu, mu_prime = measure(model.decode_mean), measure(model.generator_mean)
+  sp_mu, sp_mu_prime = score(mu), score(mu_prime)
   rotations = transforms_lib.random_rotations(model.num_classes, model.latent_dim,
                                               ROTATION_INVARIANT_SEED + seed)
-  rotated = measure_grid_of(
-      lambda y, z: model.decode_mean(y, transforms_lib.apply(rotations, y, z)), model, config)
-  delta = difference()
-  result = {"sp_mu": _sp_entry(score(mu)), "sp_mu_prime": _sp_entry(score(mu_prime)),
-            "delta": {"value": files.finite_or_none(delta.value),
-                      "interval": [files.finite_or_none(v) for v in delta.interval]},
+  rotated = measure(lambda y, z: model.decode_mean(y, transforms_lib.apply(rotations, y, z)))
+  result = {"sp_mu": _sp_entry(sp_mu), "sp_mu_prime": _sp_entry(sp_mu_prime),
+            "delta": difference(sp_mu, sp_mu_prime),
             "sp_rotation_invariant": _interval_entry(score(rotated)),
             "cross_half": None}
   if transform == "reflection":
     pairs = sp_lib.label_pairs(model.num_classes, reflection_groups(model.num_classes))
-    cross = difference(pairs)
-    result["cross_half"] = {
-        "sp_mu": _interval_entry(score(mu, pairs)),
-        "sp_mu_prime": _interval_entry(score(mu_prime, pairs)),
-        "delta": {"value": files.finite_or_none(cross.value),
-                  "interval": [files.finite_or_none(v) for v in cross.interval]}}
+    cross_mu, cross_mu_prime = score(mu, pairs), score(mu_prime, pairs)
+    result["cross_half"] = {"sp_mu": _interval_entry(cross_mu),
+                            "sp_mu_prime": _interval_entry(cross_mu_prime),
+                            "delta": difference(cross_mu, cross_mu_prime)}
   return result
 
 
