@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from tfdis.data import datasets as data
+from tfdis.experiments import evaluation
+from tfdis.metrics import stats
+from tfdis.metrics import style_preservation
 from tfdis.training import config as config_lib
+from tfdis.training import steps
 from tfdis.training import vae_training as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +65,8 @@ def test_evaluate_writes_numbers_with_intervals_and_grids(smoke_run, classifier_
     assert set(part["sp"]["per_measurement"]) == {"slant", "thickness", "width", "height", "area"}
     assert np.asarray(part["sp"]["pair_matrix"]).shape == (10, 10)
     assert len(part["lp"]["per_class"]) == 10
+  assert report["untrained"]["init_seeds"] == [0, 1]  # flags/scales/smoke_evaluate.cfg
+  assert len(report["untrained"]["sp"]["per_init"]) == 2
   # Proposition 1: same ELBO, whatever the transform.
   assert report["entangled"]["max_abs_elbo_difference"] < 1e-2
   np.testing.assert_allclose(report["elbo"]["value"], report["entangled"]["elbo"]["value"],
@@ -73,3 +79,30 @@ def test_evaluate_refuses_a_workdir_without_a_run(tmp_path):
   result = _evaluate(f"--workdir={tmp_path}")
   assert result.returncode == 2
   assert "holds no training run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_untrained_baseline_starts_where_training_starts():
+  """Init k of the baseline is seed + k; the first is the trained run's own starting point."""
+  config = config_lib.TrainConfig(hidden_units=32, latent_dim=4, batch_size=32, num_steps=1,
+                                  seed=3)
+  measure = evaluation.EvaluationConfig(num_z=12, lp_samples_per_class=4, num_bootstrap=20,
+                                        untrained_inits=3)
+  info = data.info("mnist")
+  always_zero = lambda images: np.zeros(len(images), np.int64)  # LP = 1/10 exactly
+  untrained = evaluation.measure_untrained(config, info.image_shape, info.num_classes,
+                                           always_zero, measure)
+  assert untrained["init_seeds"] == [3, 4, 5]
+  assert untrained["lp"]["per_init"] == [0.1, 0.1, 0.1]
+  sp = untrained["sp"]["per_init"]
+  assert len(set(sp)) == 3  # three different networks
+  mean, interval = stats.t_interval(sp)
+  assert untrained["sp"]["value"] == pytest.approx(mean)
+  np.testing.assert_allclose(untrained["sp"]["interval"], interval)
+  images, labels = data.load_arrays("mnist", "train")
+  trainer = train.VAETrainer(config, images[:64], labels[:64], info,
+                             steps.make_strategy("default"))
+  before_training = style_preservation.compute_style_preservation(
+      trainer.model.decode_mean, info.num_classes, measure.num_z, config.latent_dim,
+      seed=measure.seed + 2, names=evaluation.measurement_names(info.image_shape),
+      num_bootstrap=measure.num_bootstrap)
+  assert before_training.value == pytest.approx(sp[0], abs=1e-12)

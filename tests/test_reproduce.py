@@ -148,33 +148,82 @@ def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeyp
 
 # --- the report's checks -----------------------------------------------------------------------
 
-def _model(stage, enc, dec, sp, sp_entangled=0.0):
-  entry = lambda v: {"value": v, "interval": [v - 0.01, v + 0.01]}
-  return {"stage": stage, "encoder_split": enc, "decoder_split": dec, "sp": entry(sp),
-          "title": report.describe_split({"encoder_split": enc, "decoder_split": dec}),
-          "entangled": {"sp": entry(sp_entangled), "transform": "rotation"}}
+def _entry(value, half=0.01):
+  return {"value": value, "interval": [value - half, value + half]}
 
 
-def test_expectations_on_known_numbers():
-  models = {"shared": _model("shared", "none", "none", 0.8, sp_entangled=0.25),
-            "split_encoder": _model("split", "all", "none", 0.49),
-            "split": _model("split", "all", "all", -0.1),
-            "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}  # no claim about App. A
-  ratio = lambda v, lo, hi: {"value": v, "interval": [lo, hi]}
-  problem = lambda d, r: {"steps_difference": {"value": d, "interval": [d, d]},
-                          "steps_to_fraction": {"disentangled": 100, "entangled": 100 + d},
-                          "final_ratio": r}
+def _model(stage, enc, dec, sp, sp_entangled=0.0, lp=0.95, untrained_sp=0.1, untrained_half=0.05):
+  return {"stage": stage, "encoder_split": enc, "decoder_split": dec, "sp": _entry(sp),
+          "lp": _entry(lp), "title": report.describe_split({"encoder_split": enc,
+                                                            "decoder_split": dec}),
+          "untrained": {"inits": 3, "sp": _entry(untrained_sp, untrained_half),
+                        "lp": _entry(0.1)},
+          "entangled": {"sp": _entry(sp_entangled), "lp": _entry(lp), "transform": "rotation"}}
+
+
+def _problem(difference, ratio, p, floor):
+  return {"steps_difference": {"value": difference, "interval": [difference, difference]},
+          "steps_to_fraction": {"disentangled": 100, "entangled": 100 + difference},
+          "final_ratio": {"value": ratio[0], "interval": list(ratio[1:])},
+          "steps_p_value": p, "steps_p_value_floor": floor}
+
+
+def _verdicts(models, regressions):
+  return [c["verdict"] for c in report.expectations(models, regressions)]
+
+
+def test_style_claims_need_labels_and_beat_the_untrained_baseline():
+  models = {
+      "shared": _model("shared", "none", "none", 0.8, sp_entangled=0.05),   # yes; twin yes
+      "split_encoder": _model("split", "all", "none", 0.8, lp=0.85),        # SP holds, LP fails
+      "split_decoder": _model("split", "none", "all", 0.8, untrained_sp=0.78),  # within baseline
+      "split": _model("split", "all", "all", 0.1),                          # |SP| small: yes
+      "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}                # no claim
+  checks = report.expectations(models, {})
+  assert [c["verdict"] for c in checks] == ["yes", "yes", "no", "no", "yes"]
+  assert "LP interval reaches 0.840 < 0.9" in checks[2]["why"]
+  assert "untrained" in checks[3]["why"]
+  # An SP above the threshold whose interval dips below it does not hold; nor a wide SP interval
+  # for "does not preserve" that pokes out of the margin.
+  models = {"shared": _model("shared", "none", "none", 0.52, sp_entangled=0.15),
+            "split": dict(_model("split", "all", "all", 0.1), sp=_entry(0.1, 0.15))}
+  models["shared"]["sp"] = _entry(0.52, 0.05)        # point above 0.5, interval reaches 0.47
+  models["shared"]["entangled"]["sp"] = _entry(0.15, 0.1)
+  assert _verdicts(models, {}) == ["no", "no", "no"]
+  # The untrained architecture's LP is not gated (it is the baseline, not a claim).
+  assert _verdicts({"shared": _model("shared", "none", "none", 0.8)}, {})[0] == "yes"
+
+
+def test_regression_claims_level_floor_and_equivalence():
   regressions = {
-      "regression/regress": {"transform": "rotation", "fraction": 0.9,
-                             "encoder": problem(300, ratio(1.07, 1.06, 1.08)),
-                             "decoder": problem(-10, ratio(1.06, 1.05, 1.07))},
-      "regression/regress_control": {"transform": "same_rotation", "fraction": 0.9,
-                                     "encoder": problem(0, ratio(1.0, 0.99, 1.01)),
-                                     "decoder": problem(0, ratio(1.1, 1.05, 1.15))}}
-  holds = [c["holds"] for c in report.expectations(models, regressions)]
-  # shared SP 0.8 yes; its entangled 0.25 > 0.2 (SP_NOT_PRESERVING) no; split_encoder 0.49 < 0.5 no; split |-0.1| yes;
-  # regression encoder faster yes, decoder slower no; control encoder alike yes, decoder no.
-  assert holds == [True, False, False, True, True, False, True, False]
+      "regression/regress": {"transform": "rotation", "fraction": 0.9, "seeds": 8,
+                             "encoder": _problem(300, (1.05, 1.02, 1.08), 1 / 256, 1 / 256),
+                             "decoder": _problem(300, (1.12, 1.05, 1.19), 0.02, 1 / 256)},
+      "regression/regress_3": {"transform": "rotation", "fraction": 0.9, "seeds": 3,
+                               "encoder": _problem(300, (1.0, 0.99, 1.01), 0.125, 0.125),
+                               "decoder": _problem(300, (1.0, 0.99, 1.01), 0.125, 0.125)},
+      "regression/control": {"transform": "same_rotation", "fraction": 0.9, "seeds": 8,
+                             "encoder": _problem(0, (1.0, 0.99, 1.01), 0.5, 1 / 256),
+                             "decoder": _problem(0, (1.0, 0.95, 1.05), 0.5, 1 / 256)}}
+  checks = report.expectations({}, regressions)
+  assert [c["verdict"] for c in checks] == [
+      "yes", "yes",          # encoder faster at p = floor < level; ratio inside ±10%
+      "no", "no",            # decoder p = 0.02 > 0.01; ratio interval pokes above 1.1
+      report.UNTESTABLE, "yes", report.UNTESTABLE, "yes",  # 3 seeds: floor 0.125 > 0.01
+      "yes", "no"]           # control: inside ±2%; wider than the margin (overlap is not enough)
+  assert "smallest attainable p is 0.1250 > 0.01" in checks[4]["why"]
+  assert "smallest attainable 0.1250" in checks[4]["measured"]
+
+
+def test_report_rows_say_why_a_claim_fails():
+  models = {"split_encoder": dict(_model("split", "all", "none", 0.8, lp=0.85), steps=10,
+                                 elbo=_entry(-99.0))}
+  results = {"scale": "quick", "command": "c", "models": models, "regression": {},
+             "competition": {}, "expectations": report.expectations(models, {})}
+  text = report.markdown(results, {"fig2": "fig2.png"})
+  row = next(line for line in text.splitlines() if line.startswith("| split_encoder (split"))
+  assert row.endswith("| NO: LP interval reaches 0.840 < 0.9 |")
+  assert "untrained SP 0.100 [0.050, 0.150] (3 inits)" in row
 
 
 # --- end to end at smoke scale -----------------------------------------------------------------
@@ -229,8 +278,12 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # Proposition 1 in the report: the entangled generator has the model's ELBO.
   shared = results["models"]["shared"]
   assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
-  # 4 models + 1 entangled; 2 regressions x 2; the 8 App. B conditions; the 2 pipeline checks.
-  assert len(results["expectations"]) == 5 + 4 + 8 + 2
+  # 4 models + 1 entangled; regression: 2 claims x 2 problems, control 2; the 8 App. B
+  # conditions; the 2 pipeline checks.
+  assert len(results["expectations"]) == 5 + 4 + 2 + 8 + 2
+  assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", report.UNTESTABLE}
+  for m in results["models"].values():  # the untrained baseline of every architecture
+    assert m["untrained"]["inits"] == 2 and len(m["untrained"]["sp"]["interval"]) == 2
   app_b = [c for c in results["expectations"] if "App. B" in c["claim"]]
   assert {c["claim"].split(" (")[0] for c in app_b} == {
       f"{t}_{v}" for t in ("rotation", "reflection")

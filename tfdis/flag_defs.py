@@ -84,6 +84,8 @@ _HELP = {
     "classifier_dir": "Cache of the LP digit classifier (default ~/.cache/tfdis/classifiers).",
     "classifier_epochs": "Epochs to train the LP classifier when it is not cached.",
     "classifier_steps_per_epoch": "Steps per classifier epoch (0 = the whole training split).",
+    "untrained_inits": "Initialisations of the run's architecture measured untrained (LP and SP "
+                       "at initialisation: the baseline every SP claim is shown beside; 0: none).",
     # The regression (RegressionConfig).
     "teacher": "Workdir of the trained VAE whose q*(z | x, y) gives z.",
     "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",

@@ -12,13 +12,22 @@ trained model μ_p and for its entangled counterpart μ'_p(y, z) = μ_p(y, T_y z
 
 The intervals are those of `tfdis.metrics.stats`.
 
-`evaluate_workdir` writes `evaluation.json` (keys `elbo`, `lp`, `sp` for the model and the same
-under `entangled`) and `grid_model.png`, `grid_entangled.png`, `grids.png` into the workdir.
+Untrained baseline: the same architecture measured at initialisation (`measure_untrained`), over
+`untrained_inits` initialisations (seeds seed, seed + 1, ... of the run: the first is the trained
+run's own starting point). An SP that an untrained network reaches is no evidence of what training
+did; the reproduction report shows every SP claim beside it. Its intervals are 95% t intervals over
+the initialisations (the unit resampled is the initialisation).
+
+`evaluate_workdir` writes `evaluation.json` (keys `elbo`, `lp`, `sp` for the model, the same under
+`entangled`, and `untrained`) and `grid_model.png`, `grid_entangled.png`, `grids.png` into the
+workdir.
 """
 import dataclasses
 import os
+import warnings
 
 from absl import logging
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,6 +42,7 @@ from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 from tfdis.model import entangled
 from tfdis.model import transforms as transforms_lib
+from tfdis.model import vae
 from tfdis.training import vae_training
 
 
@@ -50,6 +60,7 @@ class EvaluationConfig:
   classifier_epochs: int = 6
   classifier_steps_per_epoch: int = 0
   grid_columns: int = 20
+  untrained_inits: int = 5
 
   def validate(self):
     if self.transform not in ("rotation", "reflection"):
@@ -58,6 +69,9 @@ class EvaluationConfig:
                  "grid_columns"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    if self.untrained_inits < 0:
+      raise UsageError(f"--untrained_inits={self.untrained_inits} must be >= 0 (0: no untrained "
+                       "baseline).")
     if self.num_z < 3:
       raise UsageError(f"--num_z={self.num_z} is too few for a rank correlation; use at least 3.")
     return self
@@ -109,6 +123,48 @@ def measure_generator(generator, test_images, test_labels, classify, config):
   return result, terms["elbo"]
 
 
+def _over_inits(values):
+  """Mean of per-initialisation values with its 95% t interval (None where no value is finite)."""
+  finite = [v for v in values if v is not None and np.isfinite(v)]
+  if not finite:
+    return {"value": None, "interval": [None, None], "per_init": values}
+  mean, (low, high) = stats.t_interval(finite)
+  return {"value": mean, "interval": [low, high], "per_init": values}
+
+
+def measure_untrained(train_config, image_shape, num_classes, classify, config):
+  """LP and SP of `train_config`'s architecture, untrained, over `config.untrained_inits` inits.
+
+  Initialisation k uses seed train_config.seed + k, drawn as training draws it; LP and SP are
+  measured exactly as for the trained model (same z, same classifier).
+
+  Returns:
+    {"init_seeds": [...], "lp": {value, interval, per_init}, "sp": {value, interval, per_init,
+    per_init_interval}}: value is the mean over initialisations, interval its 95% t interval
+    over them; an SP that is undefined for an initialisation (an output constant across z) is
+    None there and left out of the mean.
+  """
+  seeds = [train_config.seed + k for k in range(config.untrained_inits)]
+  lps, sps, sp_intervals = [], [], []
+  for seed in seeds:
+    keras.utils.set_random_seed(seed)
+    model = vae.ConditionalVAE(**train_config.model_kwargs(image_shape, num_classes)).build_all()
+    lp = label_preservation.compute_label_preservation(
+        model.decode_mean, classify, num_classes, config.lp_samples_per_class, model.latent_dim,
+        seed=config.seed + 1)
+    with warnings.catch_warnings():  # an untrained output may be constant across z: SP undefined
+      warnings.simplefilter("ignore")
+      sp = style_preservation.compute_style_preservation(
+          model.decode_mean, num_classes, config.num_z, model.latent_dim, seed=config.seed + 2,
+          names=measurement_names(image_shape), num_bootstrap=config.num_bootstrap)
+    lps.append(float(lp.value))
+    finite = sp.value is not None and np.isfinite(sp.value)
+    sps.append(float(sp.value) if finite else None)
+    sp_intervals.append([float(v) for v in sp.interval] if finite else [None, None])
+  return {"init_seeds": seeds, "lp": _over_inits(lps),
+          "sp": dict(_over_inits(sps), per_init_interval=sp_intervals)}
+
+
 def load_classifier(dataset, config):
   """The cached digit classifier of `dataset` (trained on its real training split on first use)."""
   model, metadata = classifier_lib.load_or_train(
@@ -136,6 +192,11 @@ def evaluate_workdir(workdir, config):
   results["entangled"], twin_elbo = measure_generator(twin, test_images, test_labels, classify,
                                                       config)
   results["entangled"]["max_abs_elbo_difference"] = float(np.abs(model_elbo - twin_elbo).max())
+  if config.untrained_inits:
+    logging.info("Measuring the same architecture untrained (%d initialisations) ...",
+                 config.untrained_inits)
+    results["untrained"] = measure_untrained(train_config, model.image_shape, model.num_classes,
+                                             classify, config)
   results.update(transform=config.transform, workdir=os.path.abspath(workdir),
                  dataset=train_config.dataset, classifier=classifier_metadata,
                  config=dataclasses.asdict(config))
