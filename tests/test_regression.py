@@ -105,6 +105,24 @@ def test_dataset_applies_the_transform_of_each_label_and_is_reproducible(tiny_te
   assert 0.5 < residual.std() < 1.5 and np.abs(residual).max() > 0.1
 
 
+def test_each_seed_fits_its_own_transform(tiny_teacher):
+  teacher, images, labels = tiny_teacher
+  config = regression.RegressionConfig(seed=3, num_seeds=3, transform_seed=10)
+  assert [config.transform_seed_of(s) for s in config.seeds()] == [10, 11, 12]
+  one = regression.RegressionConfig(seed=3, num_seeds=3, transform_seed=10,
+                                    per_seed_transforms=False)
+  assert [one.transform_seed_of(s) for s in one.seeds()] == [10, 10, 10]
+  first = regression.build_dataset(teacher, images, labels,
+                                   transforms_lib.by_name("rotation", 10, 3, seed=10), seed=0)
+  same = regression.retarget(first, transforms_lib.by_name("rotation", 10, 3, seed=10))
+  np.testing.assert_allclose(same.tz, first.tz, rtol=1e-6, atol=1e-7)
+  other = regression.retarget(first, transforms_lib.by_name("rotation", 10, 3, seed=11))
+  np.testing.assert_array_equal(other.z, first.z)  # only the entangled target changes
+  assert np.abs(other.tz - first.tz).max() > 0.1
+  np.testing.assert_allclose(np.linalg.norm(other.tz, axis=1), np.linalg.norm(first.z, axis=1),
+                             rtol=1e-5)
+
+
 # --- Training. ---
 
 
@@ -193,6 +211,7 @@ def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
   assert "steps/s" in result.stderr and "ETA" in result.stderr  # the progress line
   report = json.loads((workdir / "regression.json").read_text())
   assert report["transform"] == "rotation" and report["dataset"] == "mnist"
+  assert report["transform_seeds"] == [0, 1]  # a T_y per seed
   assert report["steps"] == [0, 5, 10, 15, 20]
   assert report["num_train_examples"] == 640 and report["num_heldout_examples"] == 200
   with open(workdir / "curves.csv") as f:

@@ -18,7 +18,7 @@ from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-NUM_RUNS = 17  # shared, 3 split, 8 appendix A, 2 regression, 3 competition (one: the checks)
+NUM_RUNS = 18  # shared, 3 split, 8 appendix A, 3 regression, 3 competition (one: the checks)
 REPORT_FILES = ("REPORT.md", "results.json")
 
 
@@ -71,7 +71,7 @@ def test_every_flagfile_reads_into_its_binary_config():
       if not path.endswith("paper.cfg") and "scales" not in path:
         config.validate()
       checked.append(path)
-  assert len(checked) == 48
+  assert len(checked) == 49
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   runs = reproduce.plan(_paper("full"))
   assert len(runs) == NUM_RUNS
   assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
-                                     ["regression"] * 2 + ["competition"] * 3)
+                                     ["regression"] * 3 + ["competition"] * 3)
   by_name = {r.name: r for r in runs}
   assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
@@ -93,13 +93,23 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (
       "all", "all")
   assert by_name["appendix_a/decoder_split_encoder_l2"].config.encoder_split == "2"
-  assert by_name["regression/regress"].config.num_seeds == 5
+  assert by_name["regression/regress"].config.num_seeds == 8  # p floor 1/256 < 0.01
+  assert by_name["regression/regress"].teacher == "shared"
   assert by_name["regression/regress_control"].config.transform == "same_rotation"
+  assert by_name["regression/regress_split_teacher"].teacher == "split"
   assert by_name["competition/compete_reflection"].config.seeds == 20
   assert by_name["competition/compete_reflection"].config.variants() == [
       "standard", "y_masked", "encoder_split", "decoder_split"]
   assert by_name["competition/compete_checks"].config.variants() == [
       "decoder_split_all", "encoder_split_all"]
+
+
+def test_a_regression_teacher_must_be_a_trained_run_of_the_plan(tmp_path):
+  flagfile = tmp_path / "regress_bogus.cfg"
+  flagfile.write_text(f"--flagfile={REPO}/flags/regress.cfg\n--teacher_run=split_both\n")
+  with pytest.raises(UsageError, match="--teacher_run=split_both names no trained run of the "
+                                       "plan; use one of .*'split'"):
+    reproduce.plan(_paper("full", regression=str(flagfile)))
 
 
 def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
@@ -263,7 +273,7 @@ def straight(tmp_path_factory, classifier_dir):
 def test_smoke_runs_every_stage_and_writes_the_report(straight):
   workdir, result, _ = straight
   results = json.loads((workdir / "report" / "results.json").read_text())
-  assert len(results["models"]) == 12 and len(results["regression"]) == 2
+  assert len(results["models"]) == 12 and len(results["regression"]) == 3
   assert {c["transform"] for c in results["competition"].values()} == {"rotation", "reflection"}
   for name, c in results["competition"].items():
     assert len(c["conditions"]) == (2 if name.endswith("checks") else 4)
@@ -278,9 +288,10 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # Proposition 1 in the report: the entangled generator has the model's ELBO.
   shared = results["models"]["shared"]
   assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
-  # 4 models + 1 entangled; regression: 2 claims x 2 problems, control 2; the 8 App. B
-  # conditions; the 2 pipeline checks.
-  assert len(results["expectations"]) == 5 + 4 + 2 + 8 + 2
+  # 4 models + 1 entangled; regression and split-teacher regression: 2 claims x 2 problems each,
+  # control 2; the 8 App. B conditions; the 2 pipeline checks.
+  assert len(results["expectations"]) == 5 + 4 + 4 + 2 + 8 + 2
+  assert results["regression"]["regression/regress_split_teacher"]["teacher"] == "split"
   assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", report.UNTESTABLE}
   for m in results["models"].values():  # the untrained baseline of every architecture
     assert m["untrained"]["inits"] == 2 and len(m["untrained"]["sp"]["interval"]) == 2

@@ -88,6 +88,10 @@ _HELP = {
                        "at initialisation: the baseline every SP claim is shown beside; 0: none).",
     # The regression (RegressionConfig).
     "teacher": "Workdir of the trained VAE whose q*(z | x, y) gives z.",
+    "teacher_run": "binaries.reproduce: the plan's trained run whose model is the teacher "
+                   "(shared; split for the split-both-teacher control).",
+    "per_seed_transforms": "Each seed fits its own T_y (seeded transform_seed + k); false: one "
+                           "T_y for every seed.",
     "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",
     "eval_every": "Steps between evaluations of the loss curves.",
     "log_evals": "Extra evaluations at log-spaced steps in [1, num_steps] (resolve the start).",

@@ -7,7 +7,8 @@ stage        figure   runs (folder under W/runs/)              what each run is
 shared       Fig. 1   shared                                   binaries.train + binaries.evaluate
 split        Fig. 2   split_encoder, split_decoder, split      binaries.train + binaries.evaluate
 appendix_a   Fig. 4   appendix_a/<flagfile name> (8)           binaries.train + binaries.evaluate
-regression   Fig. 3   regression/regress, .../regress_control  binaries.regress (teacher: shared)
+regression   Fig. 3   regression/regress, .../regress_control, binaries.regress (teacher: shared;
+                      .../regress_split_teacher                split for the last)
 competition  Figs 5,6 competition/compete_rotation, ..._reflection,  binaries.compete (the variants
                       ..._checks (the pipeline checks)             its flagfile names)
 ```
@@ -90,7 +91,8 @@ class PaperConfig:
   appendix_a: str = ",".join(f"flags/appendix_a/{side}_split_{other}_l{layer}.cfg"
                              for side, other in (("encoder", "decoder"), ("decoder", "encoder"))
                              for layer in range(4))
-  regression: str = "flags/regress.cfg,flags/regress_control.cfg"
+  regression: str = ("flags/regress.cfg,flags/regress_control.cfg,"
+                     "flags/regress_split_teacher.cfg")
   competition: str = ("flags/compete_rotation.cfg,flags/compete_reflection.cfg,"
                       "flags/compete_checks.cfg")
   competition_seeds: int = 0
@@ -193,12 +195,17 @@ def plan(paper):
       elif stage == "regression":
         config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
                                                  layered(path, stage)).validate()
+        teacher = next((r for r in runs if r.kind == "train" and r.name == config.teacher_run),
+                       None)
+        if teacher is None:
+          raise UsageError(f"{path}: --teacher_run={config.teacher_run} names no trained run of "
+                           f"the plan; use one of {[r.name for r in runs if r.kind == 'train']}.")
         try:  # refused now rather than after the teacher has trained
-          config.check_teacher(runs[0].config)
+          config.check_teacher(teacher.config)
         except UsageError as e:
-          raise UsageError(f"{path} (teacher {paper.shared}): {e}") from None
+          raise UsageError(f"{path} (teacher {teacher.flagfile}): {e}") from None
         runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
-                        teacher="shared"))
+                        teacher=teacher.name))
       else:
         config = flag_defs.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
@@ -221,7 +228,8 @@ def _same_run(saved, run):
   """Whether a run recorded in plan.json has `run`'s settings.
 
   A config field the record lacks (added to the library after it was written) counts as its
-  default, so upgrading the library does not orphan a reproduction made with the same flags.
+  default, so upgrading the library does not orphan a reproduction made with the same flags;
+  except where the config class's ABSENT_FIELD_VALUES says what such records were made with.
   """
   mine = json.loads(json.dumps(run.describe()))
   if saved is None or set(saved) != set(mine):
@@ -229,7 +237,8 @@ def _same_run(saved, run):
   for key in mine:
     if key in ("config", "evaluation") and mine[key] is not None and saved[key] is not None:
       obj = run.config if key == "config" else run.evaluation
-      defaults = json.loads(json.dumps(dataclasses.asdict(type(obj)())))
+      defaults = json.loads(json.dumps(dict(dataclasses.asdict(type(obj)()),
+                                            **getattr(type(obj), "ABSENT_FIELD_VALUES", {}))))
       if files.differing_fields(saved[key], mine[key], defaults=defaults):
         return False
     elif saved[key] != mine[key]:

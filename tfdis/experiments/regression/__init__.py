@@ -7,6 +7,8 @@ from the same initialisation on the same batches:
 
 ```none
 data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
+T_y           drawn afresh for each training seed      (--per_seed_transforms; seeds sample
+                                                        rotations as well as initialisations)
 encoder       (x, y) -> z        vs   (x, y) -> T_y z      loss  mean_d (μ_q(x, y)_d - target_d)²
 decoder       (y, z) -> x        vs   (y, T_y z) -> x      loss  -ln p(x | y, code)  (nats / image)
 networks      the teacher's encoder / decoder architecture, fresh weights (shared unless
@@ -66,6 +68,7 @@ from tfdis.experiments.regression.summary import write_csv
 from tfdis.experiments.regression.targets import build_dataset
 from tfdis.experiments.regression.targets import load_regression_data
 from tfdis.experiments.regression.targets import RegressionData
+from tfdis.experiments.regression.targets import retarget
 from tfdis.experiments.regression.targets import sample_codes
 from tfdis.experiments.regression.training import build_models
 from tfdis.experiments.regression.training import PairTrainer

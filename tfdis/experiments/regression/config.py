@@ -31,9 +31,18 @@ class RegressionConfig(config_lib.TrainConfig):
   The TrainConfig fields keep their meaning: the networks (TEACHER_FIELDS, which must equal the
   teacher's, see `check_teacher`; encoder_split and decoder_split are the regression's own) and
   their training (seed, num_steps, batch_size, learning_rate, jit_compile, log_every).
-  `transform_seed` seeds the random rotations T_y of `transform`.
+  `transform_seed` seeds the random rotations T_y of `transform`; with `per_seed_transforms`
+  (the default) seed s draws its own T_y from transform_seed + (s - seed), so the seeds sample
+  rotations as well as initialisations, otherwise one T_y serves every seed. `teacher_run` names
+  the run of a `binaries.reproduce` plan whose model is the teacher (binaries.regress takes the
+  teacher's folder from --teacher instead).
   """
+  # What a settings record written before a field existed was made with (not the default).
+  ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared"}
+
   transform: str = "rotation"
+  per_seed_transforms: bool = True
+  teacher_run: str = "shared"
   num_seeds: int = 3
   eval_every: int = 100
   log_evals: int = 0
@@ -45,6 +54,9 @@ class RegressionConfig(config_lib.TrainConfig):
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
     super().validate()
+    if not self.teacher_run.strip():
+      raise UsageError("--teacher_run is empty; name the plan's run whose model teaches "
+                       "(e.g. shared).")
     if self.track_every:
       raise UsageError(f"--track_every={self.track_every} tracks a VAE's SP / LP in "
                        "binaries.train; the regression fits plain networks: leave it unset.")
@@ -87,3 +99,8 @@ class RegressionConfig(config_lib.TrainConfig):
 
   def seeds(self):
     return [self.seed + k for k in range(self.num_seeds)]
+
+  def transform_seed_of(self, seed):
+    """The seed of the T_y that training seed `seed` fits."""
+    return self.transform_seed + (seed - self.seed) if self.per_seed_transforms else (
+        self.transform_seed)

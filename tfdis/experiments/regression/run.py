@@ -19,7 +19,9 @@ from tfdis.experiments.regression.summary import plot_curves
 from tfdis.experiments.regression.summary import summarise
 from tfdis.experiments.regression.summary import write_csv
 from tfdis.experiments.regression.targets import load_regression_data
+from tfdis.experiments.regression.targets import retarget
 from tfdis.experiments.regression.training import train_seed
+from tfdis.model import transforms as transforms_lib
 from tfdis.training import vae_training
 
 
@@ -27,7 +29,8 @@ def _check_resume(config, teacher_workdir, workdir):
   """Refuses a workdir holding a run with other settings; returns the finished seeds' curves."""
   files.check_settings(os.path.join(workdir, "regression_config.json"),
                        dict(dataclasses.asdict(config), teacher=os.path.abspath(teacher_workdir)),
-                       what="a regression run", ignore=RESUMABLE_FIELDS)
+                       what="a regression run", ignore=RESUMABLE_FIELDS,
+                       defaults=type(config).ABSENT_FIELD_VALUES)
   done = {}
   folder = os.path.join(workdir, "seed_curves")
   os.makedirs(folder, exist_ok=True)
@@ -78,7 +81,11 @@ def run_regression(config, teacher_workdir, workdir):
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   todo = [s for s in config.seeds() if s not in done]
   for k, seed in enumerate(todo):
-    done[seed] = train_seed(model_kwargs, train_data, eval_sets, config, seed, workdir,
+    transforms = transforms_lib.by_name(config.transform, teacher.num_classes, teacher.latent_dim,
+                                        config.transform_seed_of(seed))
+    seed_train = retarget(train_data, transforms)
+    seed_eval = {split: retarget(data, transforms) for split, data in eval_sets.items()}
+    done[seed] = train_seed(model_kwargs, seed_train, seed_eval, config, seed, workdir,
                             later_steps=(len(todo) - k - 1) * config.num_steps,
                             log_prefix=f"seed {seed} ({k + 1}/{len(todo)}) ")
     _save_seed(workdir, seed, done[seed])
@@ -99,7 +106,9 @@ def run_regression(config, teacher_workdir, workdir):
   plot_curves(os.path.join(workdir, "regression.png"), steps, curves,
               title=f"{teacher_config.dataset}, T_y = {config.transform}, "
                     f"{config.num_seeds} seeds (band: min-max)")
-  result = dict(summary, transform=config.transform, dataset=teacher_config.dataset,
+  result = dict(summary, transform=config.transform,
+                transform_seeds=[config.transform_seed_of(s) for s in config.seeds()],
+                dataset=teacher_config.dataset,
                 teacher=os.path.abspath(teacher_workdir), steps=steps,
                 num_train_examples=len(train_data), num_heldout_examples=len(heldout),
                 config=dataclasses.asdict(config))

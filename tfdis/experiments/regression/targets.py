@@ -70,6 +70,12 @@ def build_dataset(teacher, images, labels, transforms, seed):
   return RegressionData(np.asarray(images, np.float32), labels, z, tz)
 
 
+def retarget(data, transforms):
+  """`data` with its entangled target recomputed for other transforms [G, D, D]."""
+  tz = transforms_lib.apply(transforms, data.labels, data.z).numpy().astype(np.float32)
+  return dataclasses.replace(data, tz=tz)
+
+
 def load_regression_data(teacher, teacher_config, config):
   """Train and held-out RegressionData of the teacher's dataset (z seeded by `config.seed`)."""
   tfds_dir = teacher_config.tfds_dir or None
