@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tfdis import flag_defs
+from tfdis.metrics import stats
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
 from tfdis.training import config as config_lib
@@ -83,10 +84,17 @@ def _paper(scale, **kw):
 
 def test_full_scale_runs_every_flagfile_as_it_is():
   runs = reproduce.plan(_paper("full"))
-  assert len(runs) == NUM_RUNS
-  assert [r.stage for r in runs] == (["shared"] + ["split"] * 3 + ["appendix_a"] * 8 +
+  assert len(runs) == 12 * 5 + 6  # 5 seeds of every trained model
+  assert [r.stage for r in runs] == (["shared"] * 5 + ["split"] * 15 + ["appendix_a"] * 40 +
                                      ["regression"] * 3 + ["competition"] * 3)
   by_name = {r.name: r for r in runs}
+  assert [r.name for r in runs[:5]] == ["shared"] + [f"shared_seed{s}" for s in range(1, 5)]
+  assert [r.config.seed for r in runs[:5]] == [0, 1, 2, 3, 4]
+  assert {r.condition for r in runs[:5]} == {"shared"}
+  assert by_name["appendix_a/encoder_split_decoder_l1_seed3"].config.decoder_split == "1"
+  assert (reproduce.plan(_paper("quick"))[2].name, len(reproduce.plan(_paper("quick")))) == (
+      "shared_seed2", 12 * 3 + 6)
+  assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 6
   assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
@@ -223,6 +231,36 @@ def test_regression_claims_level_floor_and_equivalence():
       "yes", "no"]           # control: inside ±2%; wider than the margin (overlap is not enough)
   assert "smallest attainable p is 0.1250 > 0.01" in checks[4]["why"]
   assert "smallest attainable 0.1250" in checks[4]["measured"]
+
+
+def test_a_model_claim_holds_only_when_every_seed_holds():
+  models = {"shared": dict(_model("shared", "none", "none", 0.8), seed=0),
+            "shared_seed1": dict(_model("shared", "none", "none", 0.8, lp=0.8), seed=1,
+                                 condition="shared"),
+            "shared_seed2": dict(_model("shared", "none", "none", 0.7), seed=2,
+                                 condition="shared"),
+            "split_decoder": dict(_model("split", "none", "all", 0.6), seed=0),
+            "split_decoder_seed1": dict(_model("split", "none", "all", 0.64), seed=1,
+                                        condition="split_decoder")}
+  models["shared"]["condition"] = "shared"
+  models["split_decoder"]["condition"] = "split_decoder"
+  summaries = report.conditions(models)
+  assert summaries["shared"]["runs"] == ["shared", "shared_seed1", "shared_seed2"]
+  mean, interval = stats.t_interval([0.8, 0.8, 0.7])
+  assert summaries["shared"]["sp"]["value"] == pytest.approx(mean)
+  assert summaries["shared"]["sp"]["interval"] == pytest.approx(list(interval))
+  checks = report.expectations(models, {})
+  assert [c["verdict"] for c in checks] == ["no", "no", "yes"]  # seed 1: LP (of both) fails
+  assert checks[0]["why"] == "seed 1: LP interval reaches 0.790 < 0.9"
+  assert "3 seeds: SP 0.767 [" in checks[0]["measured"] and "2/3 hold" in checks[0]["measured"]
+  results = {"scale": "quick", "command": "c", "models": {
+      n: dict(m, steps=10, elbo=_entry(-99.0),
+              entangled=dict(m["entangled"], elbo=_entry(-99.0))) for n, m in models.items()},
+      "regression": {}, "competition": {}, "expectations": checks}
+  text = report.markdown(results, {"fig1": "a.png", "fig2": "b.png"})
+  d, (low, high) = stats.welch_interval([0.8, 0.8, 0.7], [0.6, 0.64])
+  assert f"| shared − split_decoder | {d:.3f} [{low:.3f}, {high:.3f}] |" in text
+  assert "| shared | 0, 1, 2 | -99.00 [-99.00, -99.00] |" in text
 
 
 def test_report_rows_say_why_a_claim_fails():

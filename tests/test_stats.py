@@ -85,3 +85,14 @@ def test_percentile_interval_of_known_samples():
   assert interval.shape == (2, 2)
   np.testing.assert_allclose(interval[0], [2.5, 97.5])
   assert np.all(np.isnan(interval[1]))
+
+
+def test_welch_interval_by_hand():
+  a, b = [1.0, 2.0, 3.0], [0.0, 0.0, 1.0, 1.0]
+  # var/n: 1/3 and (1/3)/4 = 1/12; df = (5/12)^2 / ((1/3)^2/2 + (1/12)^2/3) = 3 exactly: t 3.182
+  difference, (low, high) = stats.welch_interval(a, b)
+  assert difference == pytest.approx(1.5)
+  half = 3.182 * np.sqrt(1 / 3 + 1 / 12)
+  assert (low, high) == pytest.approx((1.5 - half, 1.5 + half))
+  assert np.isnan(stats.welch_interval([1.0], b)[1][0])
+  assert stats.welch_interval([2.0, 2.0], [1.0, 1.0]) == (1.0, (1.0, 1.0))

@@ -122,6 +122,8 @@ _HELP = {
     "regression": "Comma list of binaries.regress flagfiles (Fig. 3).",
     "competition": "Comma list of binaries.compete flagfiles (Figs. 5, 6; all variants run).",
     "competition_seeds": "Seeds per competition condition (0: the scale's, full 20, quick 2).",
+    "model_seeds": "Seeds per trained model of Figs. 1, 2, 4 (0: the scale's, full 5, quick 3, "
+                   "smoke 1); the first seed's run is the regression's teacher.",
     # The benchmark (binaries.bench).
     "quick": "A reduced run (fewer layers and rounds), under a minute.",
     "bench_batch_size": "Batch size of every timing.",

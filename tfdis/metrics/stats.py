@@ -89,6 +89,29 @@ def t_interval(values, quantiles=T975) -> Tuple[float, Tuple[float, float]]:
   return mean, (mean - half, mean + half)
 
 
+def welch_interval(a, b, quantiles=T975) -> Tuple[float, Tuple[float, float]]:
+  """Difference of means mean(a) - mean(b) of two groups of seeds with its 95% Welch t interval.
+
+  Half-width t * sqrt(s_a^2 / n_a + s_b^2 / n_b), t at the Welch-Satterthwaite degrees of freedom
+  rounded down (conservative; at least 1). The interval is nan when either group has < 2 values.
+
+  Returns:
+    (difference, (low, high)).
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  difference = float(a.mean() - b.mean())
+  if len(a) < 2 or len(b) < 2:
+    return difference, (float("nan"), float("nan"))
+  va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+  if va + vb == 0:
+    return difference, (difference, difference)
+  df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+  df = max(1, int(math.floor(df + 1e-9)))  # 3.0 computed as 2.9999... is 3
+  t = quantiles[df - 1] if df <= len(quantiles) else Z975
+  half = t * math.sqrt(va + vb)
+  return difference, (difference - half, difference + half)
+
+
 def bootstrap_resamples(statistic: Callable[[np.ndarray], np.ndarray], num_items: int,
                         num_resamples: int, seed: int, chunk: int) -> np.ndarray:
   """A statistic recomputed on `num_resamples` resamples of `num_items` items, with replacement.

@@ -17,7 +17,11 @@ Each run's settings are its flagfile under flags/ (the same file its own binary 
 scale's flagfile for its stage (`SCALE_FLAGFILES`, under flags/scales/), read by absl as
 `--flagfile=<run's> --flagfile=<scale's>` would be: `full` adds nothing (the paper-scale settings,
 20 competition seeds per condition), `quick` trains fewer steps and 2 competition seeds per
-condition, `smoke` shrinks every network to a few units and steps (what the tests run).
+condition, `smoke` shrinks every network to a few units and steps (what the tests run). Every
+trained model of Figs. 1, 2 and 4 runs with several seeds (`MODEL_SEEDS`: full 5, quick 3, smoke 1;
+--model_seeds): runs <name>, <name>_seed<s>, ... with seeds seed, seed + 1, ...; the first is the
+regression's teacher and the report's figures, and the report's claims hold only when every seed's
+run supports them.
 
 Resuming: a run whose result file exists is skipped (`Run.done`); an unfinished one continues from
 its own checkpoints (binaries.train, .regress and .compete all resume). Results are written whole
@@ -50,6 +54,8 @@ from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 
 SCALES = ("smoke", "quick", "full")
+# Seeds (independent trainings) of every model of Figs. 1, 2 and 4 per scale (--model_seeds).
+MODEL_SEEDS = {"smoke": 1, "quick": 3, "full": 5}
 
 STAGES = (
     ("shared", "Fig. 1: the shared model and its entangled counterpart"),
@@ -96,6 +102,7 @@ class PaperConfig:
   competition: str = ("flags/compete_rotation.cfg,flags/compete_reflection.cfg,"
                       "flags/compete_checks.cfg")
   competition_seeds: int = 0
+  model_seeds: int = 0
   classifier_dir: str = ""
 
   def validate(self):
@@ -103,6 +110,9 @@ class PaperConfig:
       raise UsageError(f"--scale={self.scale!r}: choose smoke (about a minute, checks the "
                        "pipeline), quick (about 30 minutes on 2 CPU cores) or full (the paper's "
                        "settings; about 5 hours, estimated).")
+    if self.model_seeds < 0:
+      raise UsageError(f"--model_seeds={self.model_seeds} must be >= 0 (0: the scale's number, "
+                       f"{MODEL_SEEDS}).")
     if self.competition_seeds < 0:
       raise UsageError(f"--competition_seeds={self.competition_seeds} must be >= 0 (0: the "
                        "scale's number).")
@@ -113,6 +123,9 @@ class PaperConfig:
 
   def files(self, stage):
     return [p.strip() for p in getattr(self, stage).split(",") if p.strip()]
+
+  def seeds_per_model(self):
+    return self.model_seeds or MODEL_SEEDS[self.scale]
 
 
 @dataclasses.dataclass
@@ -125,6 +138,7 @@ class Run:
   config: object       # TrainConfig | RegressionConfig | CompetitionConfig
   evaluation: object = None   # EvaluationConfig of a train run
   teacher: str = ""    # run name of a regression's teacher
+  condition: str = ""  # a trained run's model: its first seed's run name (not in plan.json)
 
   def folder(self, workdir):
     return os.path.join(workdir, "runs", self.name)
@@ -191,7 +205,12 @@ def plan(paper):
         name = "shared" if stage == "shared" else (
             _name(path) if stage == "split" else "appendix_a/" + _name(path))
         config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
-        runs.append(Run(name, stage, "train", path, config.validate(), evaluation_config))
+        config.validate()
+        for k in range(paper.seeds_per_model()):  # seed, seed + 1, ...: the first is the teacher
+          seed = config.seed + k
+          runs.append(Run(name if k == 0 else f"{name}_seed{seed}", stage, "train", path,
+                          dataclasses.replace(config, seed=seed), evaluation_config,
+                          condition=name))
       elif stage == "regression":
         config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
                                                  layered(path, stage)).validate()

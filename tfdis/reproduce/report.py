@@ -32,6 +32,7 @@ import numpy as np
 
 from tfdis import workdir as files
 from tfdis.experiments import competition
+from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 
 SP_YES = style_preservation.SP_PRESERVING
@@ -257,12 +258,64 @@ def _regression_checks(name, r):
   return checks
 
 
-def expectations(models, regressions, competitions=None):
-  """The paper's claims as checks on the measured numbers: [{claim, measured, verdict, why}]."""
-  checks = []
+def _over_seeds(values):
+  """Mean over seeds with its 95% t interval ([None, None] for one seed), and the values."""
+  finite = [v for v in values if v is not None and np.isfinite(v)]
+  if not finite:
+    return {"value": None, "interval": [None, None], "per_seed": values}
+  mean, (low, high) = stats.t_interval(finite)
+  interval = [low, high] if len(finite) > 1 else [None, None]
+  return {"value": mean, "interval": interval, "per_seed": values}
+
+
+def conditions(models):
+  """Per trained model (its seeds' runs): ELBO, LP, SP as means with t intervals over seeds."""
+  groups = {}
   for name, m in models.items():
-    if m["stage"] in ("shared", "split"):
-      checks += _style_checks(name, m)
+    groups.setdefault(m.get("condition", name), []).append((name, m))
+  out = {}
+  for condition, members in groups.items():
+    first = members[0][1]
+    entry = {"stage": first["stage"], "title": first["title"], "runs": [n for n, _ in members],
+             "seeds": [m.get("seed") for _, m in members]}
+    for key in ("elbo", "lp", "sp"):
+      entry[key] = _over_seeds([m.get(key, {}).get("value") for _, m in members])
+    if "entangled" in first:
+      entry["entangled_sp"] = _over_seeds([m["entangled"]["sp"]["value"] for _, m in members])
+    out[condition] = entry
+  return out
+
+
+def _combine_seeds(condition, per_seed_checks, summary):
+  """One row per claim over a model's seeds: 'yes' only when every seed's run says yes."""
+  rows = []
+  for i, first in enumerate(per_seed_checks[0][1]):
+    seeds = [(seed, checks[i]) for seed, checks in per_seed_checks]
+    failing = [(seed, c) for seed, c in seeds if c["verdict"] != "yes"]
+    measured = first["measured"]
+    if len(seeds) > 1:
+      sp = summary["sp"] if i == 0 or "entangled" not in first["claim"] else summary["entangled_sp"]
+      measured = (f"{len(seeds)} seeds: SP {_interval_text(sp)} (mean, t over seeds), "
+                  f"{len(seeds) - len(failing)}/{len(seeds)} hold; seed {seeds[0][0]}: "
+                  f"{measured}")
+    why = (f"seed {failing[0][0]}: {failing[0][1]['why']}" if len(seeds) > 1 else
+           failing[0][1]["why"]) if failing else ""
+    rows.append(_check(first["claim"], measured, "no" if failing else "yes", why))
+  return rows
+
+
+def expectations(models, regressions, competitions=None):
+  """The paper's claims as checks on the measured numbers: [{claim, measured, verdict, why}].
+
+  A model's claim is judged on each of its seeds' runs and holds only when it holds in every one.
+  """
+  checks = []
+  summaries = conditions(models)
+  for condition, summary in summaries.items():
+    if summary["stage"] in ("shared", "split"):
+      per_seed = [(models[n].get("seed"), _style_checks(condition, models[n]))
+                  for n in summary["runs"]]
+      checks += _combine_seeds(condition, per_seed, summary)
   for name, r in regressions.items():
     if r.get("teacher", "shared") == "shared":  # the split-teacher control has no paper claim
       checks += _regression_checks(name, r)
@@ -325,13 +378,13 @@ def write_figures(workdir, runs, models, competitions, out):
   folder = lambda name: os.path.join(workdir, "runs", name)
   figures = {}
   for run in runs:
-    if run.stage == "shared":
+    if run.stage == "shared" and run.name == (run.condition or run.name):
       figures["fig1"] = "fig1_shared_and_entangled.png"
       shutil.copyfile(os.path.join(folder(run.name), "grids.png"), os.path.join(out, figures["fig1"]))
   for stage, key, title, columns in (
       ("split", "fig2", "Fig. 2: label x z grids (rows: labels 0-9; columns: shared z)", 3),
       ("appendix_a", "fig4", "Fig. 4 (App. A): label x z grids of the layer-split models", 4)):
-    chosen = [r for r in runs if r.stage == stage]
+    chosen = [r for r in runs if r.stage == stage and r.name == (r.condition or r.name)]
     if chosen:
       figures[key] = f"{key}_{stage}.png"
       panels = [(f"{os.path.basename(r.name)}: {models[r.name]['title']}\n"
@@ -381,10 +434,42 @@ def _model_table(names, models, entangled=False):
   return lines
 
 
+def _seed_table(names, summaries):
+  """Per model, its seeds' mean ELBO, LP and SP with 95% t intervals over seeds."""
+  lines = ["", "Across seeds (each seed an independent training; mean [95% t interval over seeds]; "
+           "the per-run rows above give each run's own intervals, over test examples, decoded "
+           "samples and z columns):", "",
+           "| model | seeds | test ELBO | LP | SP |", "| --- | --- | --- | --- | --- |"]
+  for name in names:
+    c = summaries[name]
+    lines.append(f"| {name} | {', '.join(map(str, c['seeds']))} | "
+                 f"{_interval_text(c['elbo'], 2)} | {_interval_text(c['lp'])} | "
+                 f"{_interval_text(c['sp'])} |")
+  return lines
+
+
+def _difference_table(names, summaries):
+  """SP differences between models, Welch t intervals over their seeds."""
+  lines = ["", "SP differences between models (row minus column model; Welch 95% t interval over "
+           "seeds; an interval containing 0 does not order them):", "",
+           "| models | SP difference [95% Welch] |", "| --- | --- |"]
+  for i, a in enumerate(names):
+    for b in names[i + 1:]:
+      va = [v for v in summaries[a]["sp"]["per_seed"] if v is not None]
+      vb = [v for v in summaries[b]["sp"]["per_seed"] if v is not None]
+      if len(va) > 1 and len(vb) > 1:
+        d, (low, high) = stats.welch_interval(va, vb)
+        lines.append(f"| {a} − {b} | {d:.3f} [{low:.3f}, {high:.3f}] |")
+  return lines if len(lines) > 5 else []
+
+
 def markdown(results, figures):
   """REPORT.md text."""
   models, regressions = results["models"], results["regression"]
+  summaries = results.get("conditions") or conditions(models)
   by_stage = lambda stage: [n for n, m in models.items() if m["stage"] == stage]
+  seeded = lambda stages: [c for c, v in summaries.items() if v["stage"] in stages]
+  several = any(len(c["runs"]) > 1 for c in summaries.values())
   lines = [f"# tfdis reproduction report: scale {results['scale']}", "",
            f"Made by `{results['command']}`.", "", _SCALE_NOTES[results["scale"]]]
   if results["competition"]:
@@ -424,6 +509,9 @@ def markdown(results, figures):
   if by_stage("split"):
     lines += ["", "## Fig. 2: split networks", "", f"![Fig. 2](figures/{figures['fig2']})", ""]
     lines += _model_table(by_stage("split"), models)
+    if several:
+      lines += _seed_table(seeded(("shared", "split")), summaries)
+      lines += _difference_table(seeded(("shared", "split")), summaries)
   if regressions:
     lines += ["", "## Fig. 3: regression to z versus T_y z (Sec. 3)", ""]
     for name in regressions:
@@ -458,6 +546,8 @@ def markdown(results, figures):
               "One network split whole; one layer of the other split, counted from z (encoder "
               "l-k, decoder l+k). The paper sees style lost when the split layer is near z.", ""]
     lines += _model_table(by_stage("appendix_a"), models)
+    if several:
+      lines += _seed_table(seeded(("appendix_a",)), summaries)
   if results["competition"]:
     lines += ["", "## Figs. 5, 6 (App. B): encoder versus decoder", ""]
     for name, c in results["competition"].items():
@@ -503,7 +593,8 @@ def write_report(workdir, paper, runs):
   for run in runs:
     folder = run.folder(workdir)
     if run.kind == "train":
-      models[run.name] = dict(_model_entry(described[run.name], folder), stage=run.stage)
+      models[run.name] = dict(_model_entry(described[run.name], folder), stage=run.stage,
+                              condition=run.condition or run.name, seed=run.config.seed)
     elif run.kind == "regression":
       regressions[run.name] = _regression_entry(described[run.name], folder)
     else:
@@ -513,8 +604,10 @@ def write_report(workdir, paper, runs):
       "command": ("python -m binaries.reproduce --flagfile=flags/paper.cfg "
                   f"--scale={paper.scale} --workdir=<workdir>" +
                   (f" --competition_seeds={paper.competition_seeds}"
-                   if paper.competition_seeds else "")),
-      "models": models, "regression": regressions, "competition": competitions,
+                   if paper.competition_seeds else "") +
+                  (f" --model_seeds={paper.model_seeds}" if paper.model_seeds else "")),
+      "models": models, "conditions": conditions(models), "regression": regressions,
+      "competition": competitions,
       "expectations": expectations(models, regressions, competitions),
   }
   out = os.path.join(workdir, "report")
