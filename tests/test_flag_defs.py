@@ -109,3 +109,18 @@ def test_a_regression_must_describe_its_teachers_networks():
   with pytest.raises(flag_defs.UsageError,
                      match="--hidden_units=512 differs from the teacher's 16"):
     config.check_teacher(smoke_teacher)
+
+
+@pytest.mark.parametrize("binary", [b for b in BINARIES if b != "bench"])
+def test_every_negative_count_or_seed_is_refused_by_one_validator(binary):
+  """Each integer setting of a binary's config (a count, a seed or an index) refuses -1 by name."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
+  config_class = flag_defs.binary_config(binary)
+  base = {"scale": "smoke"} if binary == "reproduce" else {}
+  names = [f.name for f in dataclasses.fields(config_class) if f.type in (int, "int")]
+  assert "seed" in names or binary in ("evaluate", "reproduce")
+  for name in names:
+    config = config_class(**dict(base, **{name: -1}))
+    with pytest.raises(UsageError, match=f"--{name}=-1 is negative; it is a (seed|count)"):
+      config.validate()

@@ -35,6 +35,7 @@ from tfdis import grids
 from tfdis import workdir as files
 from tfdis.data import datasets
 from tfdis.errors import UsageError
+from tfdis.errors import check_integer_fields
 from tfdis.metrics import classifier as classifier_lib
 from tfdis.metrics import label_preservation
 from tfdis.metrics import morphometrics
@@ -63,15 +64,13 @@ class EvaluationConfig:
   untrained_inits: int = 5
 
   def validate(self):
+    check_integer_fields(self)
     if self.transform not in ("rotation", "reflection"):
       raise UsageError(f"--transform={self.transform!r} is not rotation or reflection.")
     for name in ("num_z", "lp_samples_per_class", "num_bootstrap", "classifier_epochs",
                  "grid_columns"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
-    if self.untrained_inits < 0:
-      raise UsageError(f"--untrained_inits={self.untrained_inits} must be >= 0 (0: no untrained "
-                       "baseline).")
     if self.num_z < 3:
       raise UsageError(f"--num_z={self.num_z} is too few for a rank correlation; use at least 3.")
     return self

@@ -46,6 +46,7 @@ import tensorflow as tf
 from tfdis import flag_defs
 from tfdis import workdir as files
 from tfdis.errors import UsageError
+from tfdis.errors import check_integer_fields
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
@@ -106,16 +107,11 @@ class PaperConfig:
   classifier_dir: str = ""
 
   def validate(self):
+    check_integer_fields(self)
     if self.scale not in SCALES:
       raise UsageError(f"--scale={self.scale!r}: choose smoke (about a minute, checks the "
                        "pipeline), quick (about 30 minutes on 2 CPU cores) or full (the paper's "
                        "settings; about 5 hours, estimated).")
-    if self.model_seeds < 0:
-      raise UsageError(f"--model_seeds={self.model_seeds} must be >= 0 (0: the scale's number, "
-                       f"{MODEL_SEEDS}).")
-    if self.competition_seeds < 0:
-      raise UsageError(f"--competition_seeds={self.competition_seeds} must be >= 0 (0: the "
-                       "scale's number).")
     if not self.shared.strip() or "," in self.shared:
       raise UsageError(f"--shared={self.shared!r} must name one flagfile (the shared model; the "
                        "regression's teacher).")

@@ -9,6 +9,7 @@ import math
 
 from tfdis.data import datasets
 from tfdis.errors import UsageError
+from tfdis.errors import check_integer_fields
 from tfdis.model import vae
 from tfdis.training import steps
 
@@ -49,6 +50,7 @@ class TrainConfig:
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
+    check_integer_fields(self)
     positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps",
                 "log_every", "checkpoint_every", "eval_batch_size", "grid_columns")
     for name in positive:
@@ -63,8 +65,6 @@ class TrainConfig:
                        f"{LATENT_TRANSFORMS}.")
     if self.strategy not in steps.STRATEGIES:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
-    if self.track_every < 0:
-      raise UsageError(f"--track_every={self.track_every} must be >= 0 (0: no tracking).")
     datasets.check_name(self.dataset)
     return self
 

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from tfdis.errors import UsageError
+from tfdis.errors import check_integer_fields
 from tfdis.experiments.competition.judging import verdict
 from tfdis.metrics import style_preservation
 from tfdis.training import config as config_lib
@@ -96,6 +97,7 @@ class CompetitionConfig(config_lib.TrainConfig):
     return self.seed
 
   def validate(self):
+    check_integer_fields(self)
     if self.transform not in TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is not one of {TRANSFORMS}.")
     if self.track_every:

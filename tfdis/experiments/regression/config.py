@@ -66,10 +66,6 @@ class RegressionConfig(config_lib.TrainConfig):
     for name in ("num_seeds", "eval_every", "eval_examples", "final_window"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
-    if self.log_evals < 0:
-      raise UsageError(f"--log_evals={self.log_evals} must be >= 0 (0 = none).")
-    if self.train_examples < 0:
-      raise UsageError(f"--train_examples={self.train_examples} must be >= 0 (0 = all).")
     if not 0 < self.fraction < 1:
       raise UsageError(f"--fraction={self.fraction} must lie strictly between 0 and 1.")
     if self.final_window > len(self.eval_steps()) - 1:
