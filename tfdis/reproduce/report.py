@@ -164,6 +164,17 @@ def _label_gate(lp):
   return "" if low >= LP_GATE else f"LP interval reaches {low:.3f} < {LP_GATE}"
 
 
+def _not_preserving_check(claim, measured, part):
+  """'does not preserve style': the LP gate, then SP's whole interval inside ±SP_NOT."""
+  gate = _label_gate(part["lp"])
+  low, high = part["sp"]["interval"] if part["sp"].get("value") is not None else (None, None)
+  if gate:
+    return _check(claim, measured, "no", gate)
+  if low is None or not (-SP_NOT <= low and high <= SP_NOT):
+    return _check(claim, measured, "no", "SP interval not inside the margin")
+  return _check(claim, measured, "yes")
+
+
 def _style_checks(name, m):
   """The Fig. 1 / Fig. 2 claims about one trained model (and the shared model's entangled twin)."""
   checks = []
@@ -176,12 +187,7 @@ def _style_checks(name, m):
   if m["encoder_split"] == "all" and m["decoder_split"] == "all":
     claim = (f"{name} ({m['title']}) does not preserve style: SP interval inside "
              f"[-{SP_NOT}, {SP_NOT}], LP >= {LP_GATE}")
-    if gate:
-      checks.append(_check(claim, measured, "no", gate))
-    elif low is None or not (-SP_NOT <= low and high <= SP_NOT):
-      checks.append(_check(claim, measured, "no", "SP interval not inside the margin"))
-    else:
-      checks.append(_check(claim, measured, "yes"))
+    checks.append(_not_preserving_check(claim, measured, m))
   else:
     claim = (f"{name} ({m['title']}) preserves style, and training made it so: SP interval above "
              f"{SP_YES}, LP >= {LP_GATE}, SP above the untrained baseline's interval")
@@ -202,14 +208,7 @@ def _style_checks(name, m):
     claim = (f"{name}'s entangled generator ({e['transform']} T_y) does not preserve style: SP "
              f"interval inside [-{SP_NOT}, {SP_NOT}], LP >= {LP_GATE}")
     measured = f"SP {_interval_text(e['sp'])}; LP {_interval_text(e['lp'])}"
-    low, high = e["sp"]["interval"] if e["sp"].get("value") is not None else (None, None)
-    gate = _label_gate(e["lp"])
-    if gate:
-      checks.append(_check(claim, measured, "no", gate))
-    elif low is None or not (-SP_NOT <= low and high <= SP_NOT):
-      checks.append(_check(claim, measured, "no", "SP interval not inside the margin"))
-    else:
-      checks.append(_check(claim, measured, "yes"))
+    checks.append(_not_preserving_check(claim, measured, e))
   return checks
 
 
@@ -434,12 +433,18 @@ def _model_table(names, models, entangled=False):
   return lines
 
 
+def _captioned_head(caption, columns):
+  """A caption paragraph and a markdown table's header rows."""
+  return ["", caption, "", "| " + " | ".join(columns) + " |",
+          "| " + " | ".join("---" for _ in columns) + " |"]
+
+
 def _seed_table(names, summaries):
   """Per model, its seeds' mean ELBO, LP and SP with 95% t intervals over seeds."""
-  lines = ["", "Across seeds (each seed an independent training; mean [95% t interval over seeds]; "
-           "the per-run rows above give each run's own intervals, over test examples, decoded "
-           "samples and z columns):", "",
-           "| model | seeds | test ELBO | LP | SP |", "| --- | --- | --- | --- | --- |"]
+  lines = _captioned_head(
+      "Across seeds (each seed an independent training; mean [95% t interval over seeds]; the "
+      "per-run rows above give each run's own intervals, over test examples, decoded samples and "
+      "z columns):", ("model", "seeds", "test ELBO", "LP", "SP"))
   for name in names:
     c = summaries[name]
     lines.append(f"| {name} | {', '.join(map(str, c['seeds']))} | "
@@ -450,9 +455,9 @@ def _seed_table(names, summaries):
 
 def _difference_table(names, summaries):
   """SP differences between models, Welch t intervals over their seeds."""
-  lines = ["", "SP differences between models (row minus column model; Welch 95% t interval over "
-           "seeds; an interval containing 0 does not order them):", "",
-           "| models | SP difference [95% Welch] |", "| --- | --- |"]
+  lines = _captioned_head(
+      "SP differences between models (row minus column model; Welch 95% t interval over seeds; "
+      "an interval containing 0 does not order them):", ("models", "SP difference [95% Welch]"))
   for i, a in enumerate(names):
     for b in names[i + 1:]:
       va = [v for v in summaries[a]["sp"]["per_seed"] if v is not None]
