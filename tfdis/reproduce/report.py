@@ -225,13 +225,14 @@ def _regression_checks(name, r):
     ratio = p["final_ratio"]
     low, high = ratio["interval"]
     ratio_text = f"final-loss ratio ent/dis {_with_interval(ratio)}"
+    def equivalence(claim, margin, what):  # the ratio's whole interval inside 1 ± margin
+      inside = low is not None and 1 - margin <= low and high <= 1 + margin
+      return _check(claim + f" (ratio interval inside [{1 - margin}, {1 + margin}])", ratio_text,
+                    "yes" if inside else "no",
+                    "" if inside else f"interval not inside the margin ({what} not shown)")
     if control:
-      claim = (f"{name}: control ({r['transform']}), the {problem} fits both targets alike "
-               f"(final-loss ratio interval inside [{1 - CONTROL_MARGIN}, {1 + CONTROL_MARGIN}])")
-      inside = low is not None and 1 - CONTROL_MARGIN <= low and high <= 1 + CONTROL_MARGIN
-      checks.append(_check(claim, ratio_text, "yes" if inside else "no",
-                           "" if inside else "interval not inside the margin (equivalence not "
-                                                "shown)"))
+      checks.append(equivalence(f"{name}: control ({r['transform']}), the {problem} fits both "
+                                "targets alike", CONTROL_MARGIN, "equivalence"))
       continue
     steps = (f"steps to {round(100 * r['fraction'])}% dis / ent: "
              f"{_num(p['steps_to_fraction']['disentangled'], 0)} / "
@@ -248,12 +249,8 @@ def _regression_checks(name, r):
       checks.append(_check(claim, steps, "yes"))
     else:
       checks.append(_check(claim, steps, "no", f"p > {LEVEL}"))
-    claim = (f"{name}: the {problem} reaches similar final losses on both targets (ratio "
-             f"interval inside [{1 - SIMILAR_MARGIN}, {1 + SIMILAR_MARGIN}])")
-    inside = low is not None and 1 - SIMILAR_MARGIN <= low and high <= 1 + SIMILAR_MARGIN
-    checks.append(_check(claim, ratio_text, "yes" if inside else "no",
-                         "" if inside else "interval not inside the margin (similarity not "
-                                              "shown)"))
+    checks.append(equivalence(f"{name}: the {problem} reaches similar final losses on both "
+                              "targets", SIMILAR_MARGIN, "similarity"))
   return checks
 
 
