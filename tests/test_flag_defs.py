@@ -113,7 +113,8 @@ def test_a_regression_must_describe_its_teachers_networks():
 
 @pytest.mark.parametrize("binary", [b for b in BINARIES if b != "bench"])
 def test_every_negative_count_or_seed_is_refused_by_one_validator(binary):
-  """Each integer setting of a binary's config (a count, a seed or an index) refuses -1 by name."""
+  """Each integer setting of a binary's config (a count, a seed or an index) refuses -1 by name
+  (settings that must be positive say so; the rest get the integer kind's one check)."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
   config_class = flag_defs.binary_config(binary)
@@ -122,5 +123,6 @@ def test_every_negative_count_or_seed_is_refused_by_one_validator(binary):
   assert "seed" in names or binary in ("evaluate", "reproduce")
   for name in names:
     config = config_class(**dict(base, **{name: -1}))
-    with pytest.raises(UsageError, match=f"--{name}=-1 is negative; it is a (seed|count)"):
+    with pytest.raises(UsageError, match=f"--{name}=-1 (is negative; it is a (seed|count)|"
+                                         "must be a positive integer)"):
       config.validate()

@@ -50,12 +50,12 @@ class TrainConfig:
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
-    check_integer_fields(self)
     positive = ("hidden_units", "num_hidden_layers", "latent_dim", "batch_size", "num_steps",
                 "log_every", "checkpoint_every", "eval_batch_size", "grid_columns")
     for name in positive:
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
+    check_integer_fields(self)  # the rest of the integer kind: >= 0
     if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
       raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
     if self.likelihood not in vae.LIKELIHOODS:
