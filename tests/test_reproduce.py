@@ -342,7 +342,8 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
     assert heading in text
   figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
   assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
-                     "fig3_regress_control.png", "fig4_appendix_a.png",
+                     "fig3_regress_control.png", "fig3_regress_split_teacher.png",
+                     "fig4_appendix_a.png",
                      "fig56_compete_checks.png", "fig56_compete_reflection.png",
                      "fig56_compete_rotation.png"]
   for name in figures:
