@@ -351,7 +351,7 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   timing = json.loads((workdir / "timing.json").read_text())
   assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
   assert json.loads((workdir / "progress.json").read_text())["state"] == "finished"
-  assert "[run 17/17 | stage competition]" in result.stderr and "ETA" in result.stderr
+  assert f"[run {NUM_RUNS}/{NUM_RUNS} | stage competition]" in result.stderr and "ETA" in result.stderr
 
 
 def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(
