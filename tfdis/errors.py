@@ -3,7 +3,8 @@
 Binaries print `error: <message>` for these and exit with status 2, without a traceback; every
 other exception is a bug and keeps its traceback. `check_integer_fields` is the one validator of
 the integer kind: every integer setting of the library's configs is a count, a seed or an index,
-so none may be negative (each config's `validate` calls it before its own checks).
+so none may be negative (each config's `validate` calls it; settings that must be positive keep
+their own, stricter check).
 """
 import dataclasses
 

@@ -122,15 +122,6 @@ def measure_generator(generator, test_images, test_labels, classify, config):
   return result, terms["elbo"]
 
 
-def _over_inits(values):
-  """Mean of per-initialisation values with its 95% t interval (None where no value is finite)."""
-  finite = [v for v in values if v is not None and np.isfinite(v)]
-  if not finite:
-    return {"value": None, "interval": [None, None], "per_init": values}
-  mean, (low, high) = stats.t_interval(finite)
-  return {"value": mean, "interval": [low, high], "per_init": values}
-
-
 def measure_untrained(train_config, image_shape, num_classes, classify, config):
   """LP and SP of `train_config`'s architecture, untrained, over `config.untrained_inits` inits.
 
@@ -160,8 +151,8 @@ def measure_untrained(train_config, image_shape, num_classes, classify, config):
     finite = sp.value is not None and np.isfinite(sp.value)
     sps.append(float(sp.value) if finite else None)
     sp_intervals.append([float(v) for v in sp.interval] if finite else [None, None])
-  return {"init_seeds": seeds, "lp": _over_inits(lps),
-          "sp": dict(_over_inits(sps), per_init_interval=sp_intervals)}
+  return {"init_seeds": seeds, "lp": dict(stats.mean_over_runs(lps), per_init=lps),
+          "sp": dict(stats.mean_over_runs(sps), per_init=sps, per_init_interval=sp_intervals)}
 
 
 def load_classifier(dataset, config):

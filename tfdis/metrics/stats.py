@@ -89,6 +89,16 @@ def t_interval(values, quantiles=T975) -> Tuple[float, Tuple[float, float]]:
   return mean, (mean - half, mean + half)
 
 
+def mean_over_runs(values) -> dict:
+  """{"value", "interval"} of per-run values [n] (seeds, initialisations): the mean of the finite
+  ones with its 95% t interval; value None when none is finite, interval [None, None] below two."""
+  finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+  if not finite:
+    return {"value": None, "interval": [None, None]}
+  mean, (low, high) = t_interval(finite)
+  return {"value": mean, "interval": [low, high] if len(finite) > 1 else [None, None]}
+
+
 def welch_interval(a, b, quantiles=T975) -> Tuple[float, Tuple[float, float]]:
   """Difference of means mean(a) - mean(b) of two groups of seeds with its 95% Welch t interval.
 

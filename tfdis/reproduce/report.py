@@ -254,16 +254,6 @@ def _regression_checks(name, r):
   return checks
 
 
-def _over_seeds(values):
-  """Mean over seeds with its 95% t interval ([None, None] for one seed), and the values."""
-  finite = [v for v in values if v is not None and np.isfinite(v)]
-  if not finite:
-    return {"value": None, "interval": [None, None], "per_seed": values}
-  mean, (low, high) = stats.t_interval(finite)
-  interval = [low, high] if len(finite) > 1 else [None, None]
-  return {"value": mean, "interval": interval, "per_seed": values}
-
-
 def conditions(models):
   """Per trained model (its seeds' runs): ELBO, LP, SP as means with t intervals over seeds."""
   groups = {}
@@ -275,9 +265,11 @@ def conditions(models):
     entry = {"stage": first["stage"], "title": first["title"], "runs": [n for n, _ in members],
              "seeds": [m.get("seed") for _, m in members]}
     for key in ("elbo", "lp", "sp"):
-      entry[key] = _over_seeds([m.get(key, {}).get("value") for _, m in members])
+      values = [m.get(key, {}).get("value") for _, m in members]
+      entry[key] = dict(stats.mean_over_runs(values), per_seed=values)
     if "entangled" in first:
-      entry["entangled_sp"] = _over_seeds([m["entangled"]["sp"]["value"] for _, m in members])
+      values = [m["entangled"]["sp"]["value"] for _, m in members]
+      entry["entangled_sp"] = dict(stats.mean_over_runs(values), per_seed=values)
     out[condition] = entry
   return out
 
