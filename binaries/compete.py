@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfdis.experiments import competition
 from tfdis import flag_defs
+from tfdis import workdir as files
 
 flag_defs.define_flags("compete")
 FLAGS = flags.FLAGS
@@ -25,7 +26,11 @@ def run(flags_obj=FLAGS, datasets_override=None):
   """Library seam for tests: the config from flags, run."""
   tf.config.experimental.enable_op_determinism()
   config = flag_defs.config_from_flags(competition.CompetitionConfig, flags_obj)
-  return competition.run_competition(config, flags_obj.workdir, datasets_override)
+  # Shards share a workdir by design: each holds its own lock, the aggregation the folder's.
+  sharded = config.num_shards > 1 and not config.aggregate
+  with files.lock(flags_obj.workdir, "binaries.compete",
+                  name=f".lock.shard{config.shard_index}" if sharded else ".lock"):
+    return competition.run_competition(config, flags_obj.workdir, datasets_override)
 
 
 def main(argv):

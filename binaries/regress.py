@@ -13,6 +13,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
+from tfdis import workdir as files
 from tfdis.experiments import regression
 
 flag_defs.define_flags("regress")
@@ -22,9 +23,10 @@ FLAGS = flags.FLAGS
 def run(flags_obj=FLAGS):
   """Library seam for tests: the config from flags, run."""
   tf.config.experimental.enable_op_determinism()
-  return regression.run_regression(
-      flag_defs.config_from_flags(regression.RegressionConfig, flags_obj), flags_obj.teacher,
-      flags_obj.workdir)
+  with files.lock(flags_obj.workdir, "binaries.regress"):
+    return regression.run_regression(
+        flag_defs.config_from_flags(regression.RegressionConfig, flags_obj), flags_obj.teacher,
+        flags_obj.workdir)
 
 
 main = common.make_main(run)

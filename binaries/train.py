@@ -11,6 +11,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
+from tfdis import workdir as files
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 
@@ -21,9 +22,10 @@ FLAGS = flags.FLAGS
 def run(flags_obj=FLAGS, datasets_override=None):
   """Library seam for tests: the config from flags, trained and evaluated."""
   tf.config.experimental.enable_op_determinism()
-  return vae_training.train_and_evaluate(
-      flag_defs.config_from_flags(config_lib.TrainConfig, flags_obj), flags_obj.workdir,
-      datasets_override)
+  with files.lock(flags_obj.workdir, "binaries.train"):
+    return vae_training.train_and_evaluate(
+        flag_defs.config_from_flags(config_lib.TrainConfig, flags_obj), flags_obj.workdir,
+        datasets_override)
 
 
 main = common.make_main(run)

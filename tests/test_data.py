@@ -122,7 +122,9 @@ def test_unknown_split_is_named():
 
 @pytest.mark.parametrize("name,shape", [("svhn_cropped", (32, 32, 3)),
                                         ("fashion_mnist", (28, 28, 1))])
-def test_tfds_datasets_through_mock_data(name, shape, tmp_path):
+def test_tfds_datasets_through_mock_data(name, shape, tmp_path, monkeypatch):
+  # Mocked TFDS prepares nothing in tmp_path, and must not be failed as offline for it.
+  monkeypatch.setattr(data, "host_reachable", lambda *args, **kwargs: False)
   data.clear_cache()
   try:
     with tfds.testing.mock_data(num_examples=6):
@@ -135,9 +137,10 @@ def test_tfds_datasets_through_mock_data(name, shape, tmp_path):
   assert data.info(name).image_shape == shape
 
 
-def test_tfds_failure_becomes_a_data_error(tmp_path):
-  # fashion_mnist is not prepared in an empty folder and cannot be downloaded here (or is
-  # refused by the bad folder): either way the user gets a DataError naming the dataset.
+def test_tfds_failure_becomes_a_data_error(tmp_path, monkeypatch):
+  # With its host reachable, TFDS itself fails on a TFDS folder that is a file; the user gets a
+  # DataError naming the dataset.
+  monkeypatch.setattr(data, "host_reachable", lambda *args, **kwargs: True)
   bad_dir = tmp_path / "file"
   bad_dir.write_text("not a folder")
   with pytest.raises(data.DataError, match="could not prepare 'fashion_mnist'"):

@@ -4,6 +4,7 @@ import pytest
 
 from tfdis.model import entangled
 from tfdis.model import vae as model_lib
+from tfdis.metrics import scores
 from tfdis.metrics import style_preservation
 from tfdis.training import vae_training
 from tfdis.model import transforms
@@ -56,11 +57,11 @@ def test_style_preservation_collapses_under_rotation(vae):
 def test_colour_data_adds_colour_style_statistics():
   """SVHN-shaped generators are also measured by contrast and colour, not only by shape."""
   from tfdis.experiments import evaluation  # pylint: disable=g-import-not-at-top
-  assert evaluation.measurement_names((28, 28, 1)) == (
+  assert scores.measurement_names((28, 28, 1)) == (
       "slant", "thickness", "width", "height", "area")
   colour = model_lib.ConditionalVAE(image_shape=(32, 32, 3), latent_dim=16, hidden_units=8,
                                     architecture="conv").build_all()
-  names = evaluation.measurement_names(colour.image_shape)
+  names = scores.measurement_names(colour.image_shape)
   assert "contrast" in names and "foreground_red" in names
   sp = style_preservation.compute_style_preservation(colour.decode_mean, 10, 12, 16, seed=0,
                                                      names=names, num_bootstrap=20)

@@ -9,6 +9,7 @@ import pytest
 
 from tfdis.data import datasets as data
 from tfdis.experiments import evaluation
+from tfdis.metrics import scores
 from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 from tfdis.training import config as config_lib
@@ -103,6 +104,6 @@ def test_untrained_baseline_starts_where_training_starts():
                              steps.make_strategy("default"))
   before_training = style_preservation.compute_style_preservation(
       trainer.model.decode_mean, info.num_classes, measure.num_z, config.latent_dim,
-      seed=measure.seed + 2, names=evaluation.measurement_names(info.image_shape),
+      seed=measure.seed + 2, names=scores.measurement_names(info.image_shape),
       num_bootstrap=measure.num_bootstrap)
   assert before_training.value == pytest.approx(sp[0], abs=1e-12)

@@ -87,3 +87,38 @@ def test_classifier_trains_and_cache_round_trips(tmp_path):
   bad = lp.compute_label_preservation(decoder(1), classify, G, num_z=5, latent_dim=4, seed=0)
   assert good.value >= 0.9 and bad.value <= 0.1
   np.testing.assert_array_equal(good.counts, [5, 5, 5])
+
+
+def test_damaged_cached_classifier_is_retrained(tmp_path, monkeypatch):
+  settings = dict(cache_dir=str(tmp_path), epochs=2, batch_size=16, steps_per_epoch=8,
+                  num_classes=G)
+  classifier.load_or_train("tiny", load_fn=_tiny_data, **settings)
+  model_path, meta_path = classifier.cache_paths(
+      "tiny", str(tmp_path), {"epochs": 2, "batch_size": 16, "seed": 0, "steps_per_epoch": 8})
+  size = os.path.getsize(model_path)
+  with open(model_path, "r+b") as f:
+    f.truncate(size // 2)
+  os.utime(meta_path, (0, 0))  # Marks the metadata, which retraining must write again.
+  warnings = []
+  monkeypatch.setattr(classifier.logging, "warning", lambda fmt, *args: warnings.append(fmt % args))
+  loads = []
+
+  def counted_data(dataset, split):
+    loads.append(split)
+    return _tiny_data(dataset, split)
+
+  model, meta = classifier.load_or_train("tiny", load_fn=counted_data, **settings)
+  assert warnings == [f"Cached classifier {model_path} is damaged (Keras cannot load it: "
+                      "ValueError); retraining it."]
+  assert loads == ["train", "test"]  # Trained again, as on a cache miss.
+  assert meta["test_accuracy"] >= 0.9 and os.path.getmtime(meta_path) > 0
+  assert os.path.getsize(model_path) > size // 2  # Overwritten whole.
+  images = _class_images([0, 1, 2, 2], np.random.default_rng(2))
+  np.testing.assert_array_equal(classifier.predict_labels(model, images), [0, 1, 2, 2])
+
+  def no_data(dataset, split):
+    raise AssertionError("the rewritten cache must load without data")
+
+  reloaded, _ = classifier.load_or_train("tiny", load_fn=no_data, **settings)
+  np.testing.assert_array_equal(classifier.predict_labels(reloaded, images), [0, 1, 2, 2])
+  assert len(warnings) == 1

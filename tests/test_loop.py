@@ -1,6 +1,7 @@
 """The training loop on a tiny trainer: exact resume, interrupts, the NaN stop, hooks, scalars."""
 import os
 import signal
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -84,22 +85,96 @@ def test_interrupt_checkpoints_the_last_completed_step(how, match, tmp_path):
   np.testing.assert_array_equal(resumed.w.numpy(), straight.w.numpy())
 
 
-def test_nan_stops_at_the_next_record_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nan_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
   trainer = _LinearTrainer(nan_from=6)  # the 7th step's loss is NaN
-  with pytest.raises(loop.NonFiniteLossError, match="by step 8.*ckpt-6"):
+  with pytest.raises(loop.NonFiniteLossError, match="by step 7.*step 6.*new --workdir"):
     loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2)
+  assert trainer.batches == list(range(7))
   assert _latest_step(str(tmp_path)) == 6
   restored = _LinearTrainer()
   restored.checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
   assert np.isfinite(restored.w.numpy()).all()
 
 
-def test_check_every_step_stops_at_the_first_nan(tmp_path):
-  trainer = _LinearTrainer(nan_from=6)
-  with pytest.raises(loop.NonFiniteLossError, match="by step 7"):
-    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2,
-             check_every=1)
-  assert trainer.batches == list(range(7))
+class _OutOfRangeTrainer(_LinearTrainer):
+  """Flags a loss above `limit` as diverged, as the VAE trainer does for its ELBO."""
+
+  def __init__(self, limit, **kwargs):
+    super().__init__(**kwargs)
+    self.limit = limit
+
+  def out_of_range(self, loss):
+    return f"loss {float(loss):.3g} > {self.limit}" if float(loss) > self.limit else None
+
+
+def test_a_finite_loss_out_of_range_stops_like_nan(tmp_path):
+  trainer = _OutOfRangeTrainer(limit=0.0)  # every loss is above 0
+  with pytest.raises(loop.NonFiniteLossError, match=r"diverged \(loss .* > 0.0\) by step 1"):
+    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2)
+  assert _latest_step(str(tmp_path)) is None
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+  trainer = _LinearTrainer()
+  # After step 4's update, as a too-large step would: the weights break, the loss was finite.
+  breaks = loop.AtSteps([4], lambda step: trainer.w.assign([np.inf, 0.0, 0.0]).numpy()[1:].sum()
+                       or None)
+  with pytest.raises(loop.NonFiniteLossError, match="weights became NaN or infinite by step 4"):
+    loop.fit(trainer, str(tmp_path), num_steps=8, log_every=4, checkpoint_every=2, hooks=[breaks])
+  assert _latest_step(str(tmp_path)) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated_data", "truncated_index", "empty_state",
+                                    "state_names_deleted_files", "garbled_state"])
+def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(damage, tmp_path):
+  workdir = str(tmp_path)
+  loop.fit(_LinearTrainer(), workdir, num_steps=4, log_every=4, checkpoint_every=2)
+  directory = tmp_path / "checkpoints"
+  if damage == "truncated_data":
+    next(directory.glob("ckpt-4.data-*")).write_bytes(b"xx")
+  elif damage == "truncated_index":
+    (directory / "ckpt-4.index").write_bytes(b"xx")
+  elif damage == "empty_state":
+    (directory / "checkpoint").write_text("")
+  elif damage == "garbled_state":
+    (directory / "checkpoint").write_text("model_checkpoint_path: {{{")
+  else:
+    (directory / "checkpoint").write_text('model_checkpoint_path: "ckpt-9"\n')
+  resumed = _LinearTrainer()
+  loop.fit(resumed, workdir, num_steps=6, log_every=2, checkpoint_every=2)
+  expect = 2 if damage.startswith("truncated") else 4
+  assert resumed.batches == list(range(expect, 6))
+  uninterrupted = _LinearTrainer()
+  loop.fit(uninterrupted, None, num_steps=6, log_every=2)
+  np.testing.assert_array_equal(resumed.w.numpy(), uninterrupted.w.numpy())
+  assert _latest_step(workdir) == 6
+  if damage.startswith("truncated"):  # moved aside, out of the way of later resumes
+    assert (directory / "damaged" / "ckpt-4.index").exists()
+
+
+def test_every_checkpoint_damaged_is_one_clear_error(tmp_path):
+  loop.fit(_LinearTrainer(), str(tmp_path), num_steps=4, log_every=4, checkpoint_every=2)
+  for path in (tmp_path / "checkpoints").glob("ckpt-*.index"):
+    path.write_bytes(b"xx")
+  with pytest.raises(UsageError, match="Every checkpoint in .* is damaged.*steps 4, 2"):
+    loop.fit(_LinearTrainer(), str(tmp_path), num_steps=6, log_every=2, checkpoint_every=2)
+
+
+def test_fewer_steps_than_the_workdir_holds_is_refused(tmp_path):
+  loop.fit(_LinearTrainer(), str(tmp_path), num_steps=4, log_every=4, checkpoint_every=2)
+  with pytest.raises(UsageError, match="trained for 4 steps, more than --num_steps=3"):
+    loop.fit(_LinearTrainer(), str(tmp_path), num_steps=3, log_every=4, checkpoint_every=2)
+
+
+def test_a_failed_checkpoint_write_keeps_the_earlier_one_and_names_the_space(tmp_path):
+  trainer = _LinearTrainer()
+  loop.fit(trainer, str(tmp_path), num_steps=2, log_every=2, checkpoint_every=2)
+  full = tf.errors.ResourceExhaustedError(None, None, "ckpt-4_temp/part; No space left on device")
+  with mock.patch.object(tf.train.CheckpointManager, "save", side_effect=full):
+    with pytest.raises(UsageError, match=r"checkpoint of step 4 .*No space left on device.* "
+                                         r"about \d+\.\d MiB.*step 2 is intact"):
+      loop.fit(trainer, str(tmp_path), num_steps=4, log_every=2, checkpoint_every=2)
+  assert _latest_step(str(tmp_path)) == 2
 
 
 def test_hooks_are_called_at_their_steps_and_not_again_on_resume(tmp_path):

@@ -78,12 +78,12 @@ def test_resume_with_a_different_model_is_refused(tiny_mnist, tmp_path):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_mnist, tmp_path):
   config = _config(learning_rate=1e30, num_steps=50, checkpoint_every=1, log_every=1)
-  with pytest.raises(loop.NonFiniteLossError, match="kept the last good checkpoint") as e:
+  with pytest.raises(loop.NonFiniteLossError, match="the last good checkpoint .* is kept") as e:
     train.train(config, str(tmp_path), tiny_mnist)
   latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
-  assert latest is not None and latest in str(e.value)
+  assert latest is not None
   step = int(latest.rsplit("-", 1)[1])
-  assert 1 <= step < 50
+  assert 1 <= step < 50 and f"(step {step}) is kept" in str(e.value)
   for name, _ in tf.train.list_variables(latest):
     if name.startswith("model/") and "VARIABLE_VALUE" in name:
       assert np.isfinite(tf.train.load_variable(latest, name)).all(), name

@@ -42,7 +42,8 @@ _HELP = {
     "workdir": "Folder of the run: checkpoints, logs and results (binaries.bench: optional, "
                "where bench.json goes).",
     # The model and its training (TrainConfig; the experiments' networks and training too).
-    "dataset": "mnist | fashion_mnist | svhn_cropped | idx:<folder of MNIST-style IDX files>.",
+    "dataset": "mnist | fashion_mnist | svhn_cropped | idx:<folder of MNIST-style IDX files> "
+               "(binaries.evaluate --generator: whose LP classifier reads the images).",
     "tfds_dir": "Where TFDS prepares datasets (default ~/.cache/tfdis/tensorflow_datasets).",
     "architecture": "Encoder/decoder architecture.",
     "hidden_units": "Width of the hidden dense layers.",
@@ -72,12 +73,21 @@ _HELP = {
     "track_every": "Steps between SP / LP scores of the generator during training "
                    "(tracking.json, TensorBoard track/*; 0: none).",
     "track_lp": "Track LP too (the cached digit classifier, trained on first use).",
+    "divergence_per_dim": "Stop training as diverged when a batch's |ELBO| exceeds this many "
+                          "nats per data dimension (the last good checkpoint is kept; 0: off).",
     # Measuring a model (EvaluationConfig; the competition's judging too).
     "transform": "T_y, the label-dependent transform of z: rotation (random, seeded by "
                  "--transform_seed), reflection, same_rotation (one rotation for every label), "
                  "identity. evaluate: the entangled counterpart's; regress: the entangled "
                  "target's; compete: between encoder and decoder.",
     "num_z": "Shared z columns for SP (M).",
+    "generator": "binaries.evaluate: measure this instead of a --workdir run: a SavedModel "
+                 "folder (a signature taking labels and z), a .keras file (inputs [y, z]) or a "
+                 "folder of grid images <label>/<column>.png (see tfdis.metrics.generator).",
+    "generator_signature": "The --generator SavedModel's signature (default: decode, else "
+                           "serving_default, else its only one).",
+    "num_classes": "Labels K of a --generator (y in 0 .. K-1).",
+    "output_dir": "Where binaries.evaluate --generator writes evaluation.json and the grids.",
     "lp_samples_per_class": "Samples per label for LP.",
     "num_bootstrap": "Bootstrap resamples for the SP interval.",
     "elbo_examples": "Test examples for the ELBO (0 = the whole test split).",
@@ -235,6 +245,34 @@ def _existing(path):
                    f"{PROJECT_ROOT}); give the path of a file under flags/.")
 
 
+def _flagfiles_named(lines):
+  """The paths of the `--flagfile=` / `--flagfile <path>` arguments among `lines`."""
+  named = []
+  for i, line in enumerate(lines):
+    line = line.strip()
+    if line.startswith("--flagfile="):
+      named.append(line[len("--flagfile="):])
+    elif line == "--flagfile" and i + 1 < len(lines):
+      named.append(lines[i + 1].strip())
+  return named
+
+
+def check_flagfile_includes(argv, chain=()):
+  """Raises UsageError when a flagfile named in `argv` includes itself, directly or not.
+
+  absl skips such an include with a warning and goes on, so part of what the user wrote would be
+  silently dropped. Paths resolve as absl resolves them: against the current folder.
+  """
+  for path in _flagfiles_named(argv):
+    real = os.path.realpath(path)
+    if real in chain:
+      loop = " -> ".join(list(chain[chain.index(real):]) + [real])
+      raise UsageError(f"Flagfile {path} includes itself ({loop}); remove that --flagfile line.")
+    if os.path.isfile(real):
+      with open(real) as f:
+        check_flagfile_includes(f.read().splitlines(), chain + (real,))
+
+
 def config_from_flagfiles(config_class, paths, overrides=None):
   """`config_class` from flagfiles parsed by absl in order (later ones win), then `overrides`.
 
@@ -258,6 +296,7 @@ def config_from_flagfiles(config_class, paths, overrides=None):
   where = ", ".join(paths)
   try:
     with contextlib.chdir(PROJECT_ROOT) if in_root else contextlib.nullcontext():
+      check_flagfile_includes(argv)
       rest = flag_values(argv)
   except flags.UnrecognizedFlagError as e:
     raise UsageError(f"{where}: --{e.flagname} is not a setting of {config_class.__name__}; is "

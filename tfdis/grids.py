@@ -3,9 +3,9 @@
 The paper's grid: the image at row i, column j is μ_p(i, z_j) for codes z_1..z_M shared by every
 row. A style-preserving decoder shows one style per column; an entangled one does not.
 """
-import os
-
 import numpy as np
+
+from tfdis import workdir as files
 
 
 def label_z_grid(decode_mean, num_classes, z):
@@ -55,9 +55,9 @@ def save_png(image, path, scale=2):
   from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
   image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
   image = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  if image.shape[-1] == 1:
-    mpimg.imsave(path, image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-  else:
-    mpimg.imsave(path, image)
+  with files.whole_file(path) as tmp:
+    if image.shape[-1] == 1:
+      mpimg.imsave(tmp, image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+      mpimg.imsave(tmp, image)
   return path

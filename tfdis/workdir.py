@@ -6,13 +6,18 @@ run never sees half of one. JSON is written with sorted keys; NaN and infinities
 
 A folder that holds a run remembers the settings that define it (`check_settings`); the same
 command with other settings is refused with one line naming the fields that differ, and the
-same settings resume it.
+same settings resume it. One process at a time writes a folder (`lock`), and results that a
+continued run will replace are moved aside first (`set_aside`), so no file describes a model
+the folder no longer holds.
 """
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 
@@ -57,12 +62,36 @@ def jsonable(obj):
   return obj
 
 
-def write_text(path, text):
-  """Writes `text` to `path` whole (creating its folder)."""
+@contextlib.contextmanager
+def whole_file(path):
+  """Yields a temporary path beside `path` (same extension) that becomes `path` on success.
+
+  For writers that take a path (matplotlib, PNG encoders): the file appears whole or not at
+  all, and a failed write (a full disk) leaves the old file and no temporary one.
+  """
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
+  root, ext = os.path.splitext(path)
+  tmp = f"{root}.tmp{ext}"
+  try:
+    yield tmp
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_text(path, text):
+  """Writes `text` to `path` whole (creating its folder); a failed write leaves the old file."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  try:
+    with open(path + ".tmp", "w") as f:
+      f.write(text)
+    os.replace(path + ".tmp", path)
+  except OSError:
+    if os.path.exists(path + ".tmp"):
+      os.remove(path + ".tmp")
+    raise
 
 
 def write_json(path, obj):
@@ -106,7 +135,7 @@ def differing_fields(saved, mine, ignore=(), defaults=None):
 
 
 def check_settings(path, settings, what="a run", ignore=(), defaults=None, write=True,
-                   flag="--workdir"):
+                   flag="--workdir", check_only=False):
   """Refuses a folder whose settings file `path` holds other `settings`; else records them.
 
   Args:
@@ -117,6 +146,7 @@ def check_settings(path, settings, what="a run", ignore=(), defaults=None, write
     defaults: values for fields missing from an older settings file.
     write: record `settings` (False keeps the file as first written).
     flag: the flag that named the folder, for the message.
+    check_only: only refuse, never write (record later, once the settings proved usable).
 
   Raises:
     UsageError naming the differing fields and the two ways out.
@@ -130,7 +160,56 @@ def check_settings(path, settings, what="a run", ignore=(), defaults=None, write
                        f"use a new {flag} or the same flags to resume it.")
     if not write:
       return
-  write_json(path, settings)
+  if not check_only:
+    write_json(path, settings)
+
+
+@contextlib.contextmanager
+def lock(workdir, binary, name=".lock", create=True, flag="--workdir"):
+  """Holds <workdir>/<name> for one process: a second one on the same folder is refused.
+
+  Args:
+    workdir: the folder (see `prepare`).
+    binary: the command, for the message (e.g. "binaries.train").
+    name: the lock file; processes meant to share a folder (shards) take one each.
+    create: create a missing folder; False: a missing folder is not locked (a reader that
+      will report it missing).
+    flag: the flag that named the folder, for the messages.
+
+  Raises:
+    UsageError: another process holds the lock.
+  """
+  if not create and not os.path.isdir(workdir or ""):
+    yield workdir
+    return
+  prepare(workdir, flag)
+  handle = open(os.path.join(workdir, name), "a+")
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    handle.close()
+    raise UsageError(f"Another {binary} is running in {flag}={workdir}; wait for it to end "
+                     "or stop it first.") from None
+  try:
+    yield workdir
+  finally:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def set_aside(workdir, names, folder):
+  """Moves the result files `names` present in `workdir` into <workdir>/<folder>/; returns them."""
+  moved = []
+  for name in names:
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      target = os.path.join(workdir, folder, name)
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      if os.path.isdir(target):
+        shutil.rmtree(target)
+      os.replace(path, target)
+      moved.append(name)
+  return moved
 
 
 def format_seconds(seconds):

@@ -7,19 +7,30 @@ Every dataset yields images as float32 in [0, 1] with shape [H, W, C] and labels
                    bundled in `tfdis/data/bundled/mnist` (TFDS checks their registered SHA-256).
   fashion_mnist    tensorflow-datasets `fashion_mnist` (needs TFDS to have it prepared, or network).
   svhn_cropped     tensorflow-datasets `svhn_cropped` (32x32x3; tested with tfds.testing.mock_data).
+                   For these two, a dataset not prepared in the TFDS folder whose download host
+                   cannot be reached fails at once (`host_reachable`) instead of after TFDS's
+                   download retries.
   idx:<dir>        any folder holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
                    `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`, e.g. Debian's
                    `dataset-fashion-mnist` at /usr/share/datasets/fashion-mnist.
 
 Splits are `train` and `test`. Bad input raises `DataError` with one sentence naming the problem
-and the fix.
+and the fix; so does a damaged prepared TFDS folder. A damaged array cache
+(`<tfds_dir>/tfdis_arrays/<name>-<split>.npz`) is rebuilt with a warning.
 """
 import dataclasses
 import functools
 import gzip
 import os
 import pathlib
+import re
+import socket
+import threading
+import urllib.parse
+import urllib.request
+import zipfile
 
+from absl import logging
 import numpy as np
 
 from tfdis.errors import UsageError
@@ -29,6 +40,11 @@ BUNDLED_MNIST_DIR = pathlib.Path(__file__).parent / "bundled" / "mnist"
 DEFAULT_TFDS_DIR = os.path.join(os.path.expanduser("~"), ".cache", "tfdis", "tensorflow_datasets")
 _TFDS_NAMES = ("mnist", "fashion_mnist", "svhn_cropped")
 _IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "svhn_cropped": (32, 32, 3)}
+# (host, port) each TFDS builder downloads from, as in its source in tensorflow_datasets 4.9.10
+# (image_classification/mnist.py FashionMNIST.URL, datasets/svhn_cropped/...builder.py URL).
+_DOWNLOAD_HOSTS = {"fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
+                   "svhn_cropped": ("ufldl.stanford.edu", 80)}
+DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Package dataset-fashion-mnist.
 _IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
@@ -127,8 +143,9 @@ def _load_tfds(name, split, tfds_dir):
     try:
       with np.load(cache) as arrays:
         return arrays["images"], arrays["labels"]
-    except (OSError, ValueError, KeyError, EOFError):
-      pass  # a damaged cache is rebuilt from TFDS below
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+      logging.warning("Array cache %s is damaged (%s); rebuilding it from the TFDS files.", cache,
+                      _first_line(e))
   images, labels = _decode_tfds(name, split, tfds_dir)
   try:
     os.makedirs(os.path.dirname(cache), exist_ok=True)
@@ -140,7 +157,72 @@ def _load_tfds(name, split, tfds_dir):
   return images, labels
 
 
+def _first_line(error):
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
+def _op_error_text(error):
+  """`DataLossError: truncated record at ...` from a tf.errors.OpError, without TF's node names."""
+  text = re.sub(r"\{\{.*?\}\}\s*", "", _first_line(error.message))
+  text = re.sub(r"\s*\[Op:.*$", "", text)
+  return f"{type(error).__name__}: {text}"
+
+
+def host_reachable(host, port, timeout_seconds=3.0):
+  """Whether a TCP connection to `host`:`port` opens within `timeout_seconds`, name lookup included.
+
+  With an HTTP proxy configured (http_proxy and friends, as `requests` reads them), the proxy is
+  probed instead, since TFDS's downloads go through it.
+  """
+  proxy = urllib.request.getproxies().get("http")
+  if proxy and not urllib.request.proxy_bypass(host):
+    parsed = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    host, port = parsed.hostname or host, parsed.port or 80
+  outcome = []
+
+  def connect():
+    try:
+      socket.create_connection((host, port), timeout=timeout_seconds).close()
+      outcome.append(True)
+    except OSError:  # Name lookup failure, refusal, timeout: all mean unreachable.
+      outcome.append(False)
+
+  # A thread, because the name lookup has no timeout of its own; a stuck one is left to finish.
+  thread = threading.Thread(target=connect, daemon=True)
+  thread.start()
+  thread.join(timeout_seconds)
+  return bool(outcome and outcome[0])
+
+
+def _fail_fast_offline(builder, name, tfds_dir):
+  """Raises DataError when `builder` would download into `tfds_dir` but its host is unreachable.
+
+  Without this, TFDS spends minutes in download retries before failing.
+  `tfds.testing.mock_data` points builders at its own folder (and makes preparing a no-op),
+  so only a builder that prepares into `tfds_dir` can need the network.
+  """
+  root = os.path.abspath(tfds_dir)
+  if builder.is_prepared() or not os.path.abspath(builder.data_dir).startswith(root + os.sep):
+    return
+  host, port = _DOWNLOAD_HOSTS[name]
+  if host_reachable(host, port):
+    return
+  if name != "fashion_mnist":
+    fix = f"prepare it in {tfds_dir} on a machine with network (or copy a prepared {name} there)"
+  elif os.path.isdir(DEBIAN_FASHION_MNIST_DIR):
+    fix = (f"use idx:{DEBIAN_FASHION_MNIST_DIR}, or prepare it in {tfds_dir} on a machine with "
+           "network")
+  else:
+    fix = (f"use idx:<folder of the four Fashion-MNIST IDX files> (Debian's dataset-fashion-mnist "
+           f"puts them in {DEBIAN_FASHION_MNIST_DIR}), or prepare it in {tfds_dir} on a machine "
+           "with network")
+  raise DataError(f"tensorflow-datasets could not prepare {name!r}: it is not prepared in "
+                  f"{tfds_dir} and its download host {host} cannot be reached; {fix}.")
+
+
 def _decode_tfds(name, split, tfds_dir):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   kwargs = {}
   if name == "mnist":
@@ -148,14 +230,26 @@ def _decode_tfds(name, split, tfds_dir):
         "download_config": tfds.download.DownloadConfig(
             manual_dir=str(BUNDLED_MNIST_DIR), try_download_gcs=False)}
   try:
+    if name in _DOWNLOAD_HOSTS:
+      _fail_fast_offline(tfds.builder(name, data_dir=tfds_dir, try_gcs=False), name, tfds_dir)
     ds = tfds.load(name, split=split, as_supervised=True, data_dir=tfds_dir, try_gcs=False,
                    **kwargs)
+  except DataError:
+    raise
   except Exception as e:  # TFDS raises many kinds; all mean the same thing to the user.
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise DataError(f"tensorflow-datasets could not prepare {name!r} ({first}); for mnist check "
-                    f"the bundled files with `sha256sum -c SHA256SUMS` in {BUNDLED_MNIST_DIR}, "
-                    f"for other datasets prepare them in {tfds_dir} or use idx:<folder>.") from e
-  batches = list(tfds.as_numpy(ds.batch(8192)))
+    raise DataError(f"tensorflow-datasets could not prepare {name!r} ({_first_line(e)}); for "
+                    f"mnist check the bundled files with `sha256sum -c SHA256SUMS` in "
+                    f"{BUNDLED_MNIST_DIR}, for other datasets prepare them in {tfds_dir} or use "
+                    "idx:<folder>.") from e
+  try:
+    batches = list(tfds.as_numpy(ds.batch(8192)))
+  except tf.errors.OpError as e:  # DataLossError for a truncated shard, and its kin.
+    folder = os.path.join(tfds_dir, name)
+    again = ("it is then prepared again offline from the bundled files" if name == "mnist" else
+             "it then needs preparing again, with network")
+    raise DataError(f"The prepared {name!r} dataset in {folder} is damaged "
+                    f"({_op_error_text(e)}); delete that folder and run again "
+                    f"({again}).") from e
   if not batches:
     raise DataError(f"tensorflow-datasets returned no {split} examples for {name!r}; "
                     f"delete its folder under {tfds_dir} and let it prepare again.")

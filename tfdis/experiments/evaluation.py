@@ -20,7 +20,9 @@ the initialisations (the unit resampled is the initialisation).
 
 `evaluate_workdir` writes `evaluation.json` (keys `elbo`, `lp`, `sp` for the model, the same under
 `entangled`, and `untrained`) and `grid_model.png`, `grid_entangled.png`, `grids.png` into the
-workdir.
+workdir. `evaluate_generator` measures anyone's generator (a SavedModel, a .keras file or a folder
+of grid images; `tfdis.metrics.generator`) the same way into `--output_dir`: `lp`, `sp` and, for
+a generator, `reference` (the generator through T_y; `tfdis.metrics.scores`).
 """
 import dataclasses
 import os
@@ -38,7 +40,8 @@ from tfdis.errors import UsageError
 from tfdis.errors import check_integer_fields
 from tfdis.metrics import classifier as classifier_lib
 from tfdis.metrics import label_preservation
-from tfdis.metrics import morphometrics
+from tfdis.metrics import generator as generator_lib
+from tfdis.metrics import scores
 from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 from tfdis.model import entangled
@@ -62,13 +65,19 @@ class EvaluationConfig:
   classifier_steps_per_epoch: int = 0
   grid_columns: int = 20
   untrained_inits: int = 5
+  # Anyone's generator instead of a --workdir run (tfdis.metrics.generator).
+  generator: str = ""
+  generator_signature: str = ""
+  num_classes: int = 10
+  dataset: str = "mnist"
+  output_dir: str = ""
 
   def validate(self):
     check_integer_fields(self)
     if self.transform not in ("rotation", "reflection"):
       raise UsageError(f"--transform={self.transform!r} is not rotation or reflection.")
     for name in ("num_z", "lp_samples_per_class", "num_bootstrap", "classifier_epochs",
-                 "grid_columns"):
+                 "grid_columns", "num_classes"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     if self.num_z < 3:
@@ -82,15 +91,6 @@ def elbo_summary(per_example):
   return {"value": mean, "interval": [low, high]}
 
 
-def measurement_names(image_shape):
-  """The style measurements for images of `image_shape`: Morpho-MNIST's, plus colour statistics
-  (contrast, foreground and background RGB means) for colour data such as SVHN."""
-  names = morphometrics.MEASUREMENTS
-  if image_shape[-1] == 3:
-    names += morphometrics.COLOUR_MEASUREMENTS
-  return names
-
-
 def measure_generator(generator, test_images, test_labels, classify, config):
   """ELBO, LP and SP of one generator (a ConditionalVAE or an EntangledModel).
 
@@ -100,25 +100,11 @@ def measure_generator(generator, test_images, test_labels, classify, config):
   # Not XLA: TFP's full-matrix KL of the entangled q' does not compile.
   terms = vae_training.elbo_per_example(generator, test_images, test_labels, 1000, config.seed,
                                  jit_compile=False)
-  lp = label_preservation.compute_label_preservation(
-      generator.decode_mean, classify, generator.num_classes, config.lp_samples_per_class,
-      generator.latent_dim, seed=config.seed + 1)
-  sp = style_preservation.compute_style_preservation(
-      generator.decode_mean, generator.num_classes, config.num_z, generator.latent_dim,
-      seed=config.seed + 2, names=measurement_names(generator.image_shape),
-      num_bootstrap=config.num_bootstrap)
-  result = {
-      "elbo": dict(elbo_summary(terms["elbo"]), kl=float(terms["kl"].mean()),
-                   log_likelihood=float(terms["log_likelihood"].mean())),
-      "lp": {"value": lp.value, "interval": list(lp.interval), "per_class": lp.per_class,
-             "per_class_interval": lp.per_class_interval},
-      "sp": {"value": sp.value, "interval": list(sp.interval),
-             "per_measurement": {name: {"value": v, "interval": list(iv)} for name, v, iv in zip(
-                 sp.names, sp.per_measurement, sp.per_measurement_interval)},
-             "pair_matrix": sp.pair_matrix, "degenerate": sp.degenerate,
-             "degenerate_entries": [list(e) for e in sp.degenerate_entries],
-             "num_z": sp.num_z},
-  }
+  result = scores.lp_and_sp(generator.decode_mean, generator.num_classes, generator.latent_dim,
+                            generator.image_shape, classify, config.num_z,
+                            config.lp_samples_per_class, config.num_bootstrap, config.seed)
+  result["elbo"] = dict(elbo_summary(terms["elbo"]), kl=float(terms["kl"].mean()),
+                        log_likelihood=float(terms["log_likelihood"].mean()))
   return result, terms["elbo"]
 
 
@@ -146,13 +132,88 @@ def measure_untrained(train_config, image_shape, num_classes, classify, config):
       warnings.simplefilter("ignore")
       sp = style_preservation.compute_style_preservation(
           model.decode_mean, num_classes, config.num_z, model.latent_dim, seed=config.seed + 2,
-          names=measurement_names(image_shape), num_bootstrap=config.num_bootstrap)
+          names=scores.measurement_names(image_shape), num_bootstrap=config.num_bootstrap)
     lps.append(float(lp.value))
     finite = sp.value is not None and np.isfinite(sp.value)
     sps.append(float(sp.value) if finite else None)
     sp_intervals.append([float(v) for v in sp.interval] if finite else [None, None])
   return {"init_seeds": seeds, "lp": dict(stats.mean_over_runs(lps), per_init=lps),
           "sp": dict(stats.mean_over_runs(sps), per_init=sps, per_init_interval=sp_intervals)}
+
+
+def save_grids(folder, decoders, num_classes, latent_dim, config):
+  """grid_<name>.png (label x z, shared z seeded by config.seed) per decoder, and grids.png.
+
+  Args:
+    folder: where the PNGs go.
+    decoders: {name: decode_mean(y, z)}, two of them: grids.png shows them side by side.
+    num_classes, latent_dim: K, D.
+    config: EvaluationConfig (seed, grid_columns).
+  """
+  z = np.random.default_rng([config.seed, 7]).standard_normal(
+      (config.grid_columns, latent_dim)).astype(np.float32)
+  tiles = {}
+  for name, decode_mean in decoders.items():
+    decode = lambda y, codes, d=decode_mean: np.asarray(d(tf.constant(y), tf.constant(codes)))
+    tiles[name] = grids.tile(grids.label_z_grid(decode, num_classes, z))
+    grids.save_png(tiles[name], os.path.join(folder, f"grid_{name}.png"))
+  grids.save_png(grids.side_by_side(*tiles.values()), os.path.join(folder, "grids.png"))
+
+
+def evaluate_generator(config):
+  """Measures `config.generator` (anyone's generator, see tfdis.metrics.generator) into
+  `config.output_dir`: evaluation.json (lp, sp, and for a generator the T_y reference) and the
+  label x z grids (grid_model.png; with the reference, grid_reference.png and grids.png)."""
+  config.validate()
+  if not config.output_dir:
+    raise UsageError("--output_dir is required with --generator; give a folder for "
+                     "evaluation.json and the grids.")
+  files.prepare(config.output_dir, flag="--output_dir")
+  path = config.generator
+  if not os.path.exists(path):
+    raise UsageError(f"--generator={path} does not exist; give a SavedModel folder, a .keras file "
+                     "or a folder of grid images.")
+  datasets.check_name(config.dataset)
+  expected_shape = tuple(datasets.info(config.dataset).image_shape)
+  if generator_lib.is_grid_folder(path):
+    grid = generator_lib.read_grid_folder(path)
+    _check_image_shape(grid.shape[2:], expected_shape, path, config.dataset)
+    classify, classifier_metadata = load_classifier(config.dataset, config)
+    logging.info("Measuring the grid of %d labels x %d shared z in %s ...", grid.shape[0],
+                 grid.shape[1], path)
+    results = scores.score_grid(grid, classify, config.num_bootstrap, config.seed)
+    grids.save_png(grids.tile(grid[:, :config.grid_columns]),
+                   os.path.join(config.output_dir, "grid_model.png"))
+  else:
+    generator = generator_lib.load(path, config.num_classes, config.generator_signature)
+    _check_image_shape(generator.image_shape, expected_shape, path, config.dataset)
+    classify, classifier_metadata = load_classifier(config.dataset, config)
+    logging.info("Measuring %s and its reference through T_y (%s) ...", generator.name,
+                 config.transform)
+    results = scores.score_generator(generator, classify, config.num_z,
+                                     config.lp_samples_per_class, config.num_bootstrap,
+                                     config.seed, config.transform, config.transform_seed)
+    family = transforms_lib.by_name(config.transform, generator.num_classes, generator.latent_dim,
+                                    config.transform_seed)
+    save_grids(config.output_dir, {
+        "model": generator.decode_mean,
+        "reference": lambda y, z: generator.decode_mean(y, transforms_lib.apply(family, y, z))},
+               generator.num_classes, generator.latent_dim, config)
+  results = files.jsonable(dict(results, generator=os.path.abspath(path), dataset=config.dataset,
+                                classifier=classifier_metadata,
+                                config=dataclasses.asdict(config)))
+  out = os.path.join(config.output_dir, "evaluation.json")
+  files.write_json(out, results)
+  logging.info("LP %.3f | SP %s %s; written to %s", results["lp"]["value"],
+               results["sp"]["value"], results["sp"]["interval"], out)
+  return results
+
+
+def _check_image_shape(shape, expected, path, dataset):
+  if tuple(shape) != tuple(expected):
+    raise generator_lib.GeneratorError(
+        f"{path} makes images of shape {tuple(shape)}, but the {dataset} classifier that reads "
+        f"them takes {tuple(expected)}; give the --dataset the generator was trained on.")
 
 
 def load_classifier(dataset, config):
@@ -191,15 +252,8 @@ def evaluate_workdir(workdir, config):
                  dataset=train_config.dataset, classifier=classifier_metadata,
                  config=dataclasses.asdict(config))
 
-  z = np.random.default_rng([config.seed, 7]).standard_normal(
-      (config.grid_columns, model.latent_dim)).astype(np.float32)
-  tiles = {}
-  for name, generator in (("model", model), ("entangled", twin)):
-    decode = lambda y, codes, g=generator: g.decode_mean(tf.constant(y), tf.constant(codes)).numpy()
-    tiles[name] = grids.tile(grids.label_z_grid(decode, model.num_classes, z))
-    grids.save_png(tiles[name], os.path.join(workdir, f"grid_{name}.png"))
-  grids.save_png(grids.side_by_side(tiles["model"], tiles["entangled"]),
-                 os.path.join(workdir, "grids.png"))
+  save_grids(workdir, {"model": model.decode_mean, "entangled": twin.decode_mean},
+             model.num_classes, model.latent_dim, config)
 
   results = files.jsonable(results)
   path = os.path.join(workdir, "evaluation.json")

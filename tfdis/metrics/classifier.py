@@ -13,12 +13,14 @@ Adam 1e-3, batch 128, 6 epochs, cross-entropy on the `train` split.
 
 `load_or_train` caches the model as `<cache_dir>/<dataset>.keras` with
 `<dataset>.json` beside it (test accuracy, train seconds, settings) and reloads it
-on later calls.
+on later calls; a model file that no longer loads is retrained, with a warning.
 """
 import os
+import re
 import time
 from typing import Callable, Optional, Tuple
 
+from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
@@ -101,11 +103,12 @@ def cache_paths(dataset: str, cache_dir: Optional[str] = None,
                 settings: Optional[dict] = None) -> Tuple[str, str]:
   """(model path `<dir>/<stem>.keras`, metadata path `<dir>/<stem>.json`).
 
-  The stem is the dataset's name for the default training settings, and names the settings
+  The stem is the dataset's name (characters other than letters, digits, '.', '_', '-' as '_')
+  for the default training settings, and names the settings
   otherwise, so a smoke run's few-step classifier never replaces the real one in a shared cache.
   """
   folder = os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR)
-  stem = dataset
+  stem = re.sub(r"[^A-Za-z0-9._-]+", "_", dataset)  # idx:/a/b -> idx_a_b: one file, no folders
   if settings and settings != _DEFAULT_SETTINGS:
     stem += "_" + "_".join(f"{k}{settings[k]}" for k in sorted(settings))
   return os.path.join(folder, stem + ".keras"), os.path.join(folder, stem + ".json")
@@ -132,10 +135,16 @@ def load_or_train(dataset: str = "mnist", cache_dir: Optional[str] = None, epoch
             "steps_per_epoch": steps_per_epoch}
   model_path, meta_path = cache_paths(dataset, cache_dir, wanted)
   cached = files.read_json(meta_path) if os.path.exists(model_path) else None
-  if cached is not None:
-    # A classifier trained with other settings (say, a smoke test's few steps) is not reused.
-    if all(cached.get(k) == v for k, v in wanted.items()):
+  # A classifier trained with other settings (say, a smoke test's few steps) is not reused.
+  if cached is not None and all(cached.get(k) == v for k, v in wanted.items()):
+    try:
       return keras.models.load_model(model_path), cached
+    except Exception as e:  # pylint: disable=broad-except
+      # A truncated or corrupt file raises ValueError, OSError, BadZipFile, ... by where it broke;
+      # for a cache each means the same: train again. (Keras words a truncated file "File not
+      # found", so only the kind of error is shown.)
+      logging.warning("Cached classifier %s is damaged (Keras cannot load it: %s); retraining it.",
+                      model_path, type(e).__name__)
   if load_fn is None:
     from tfdis.data import datasets as data  # pylint: disable=g-import-not-at-top
     load_fn = data.load

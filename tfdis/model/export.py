@@ -6,8 +6,45 @@ A fresh process loads the export with plain `tf.saved_model.load(path)`; no tfdi
   loaded.signatures["decode"](y=labels, z=codes)["images"]      # μ_p(y, z)  [B, H, W, C]
   loaded.signatures["encode"](x=images, y=labels)["loc"]        # μ_q(x, y)  [B, D]
   loaded.signatures["sample"](y=labels)["images"]   # the generator's mean at z ~ N(0, I)
+
+Every signature checks its inputs before the model reads them and raises
+`tf.errors.InvalidArgumentError` naming the bad input: labels y outside [0, num_classes), codes z
+that are NaN or inf, images x that are not finite or lie outside [0, 1].
+
+`export_saved_model` writes into a sibling folder `path + ".tmp"` and swaps it in only once the save
+has finished, so a failed export leaves an earlier export at `path` intact.
 """
+import os
+import shutil
+
 import tensorflow as tf
+
+
+def _checked_labels(y, num_classes):
+  """Returns labels y [B] int32, to be read only after they are checked to lie in [0, K)."""
+  in_range = tf.reduce_all((y >= 0) & (y < num_classes))
+  check = tf.debugging.Assert(in_range, [
+      f"Labels y must be integers in [0, {num_classes}) (one per class of the exported model); "
+      "got smallest and largest", tf.reduce_min(y), tf.reduce_max(y)])
+  with tf.control_dependencies([check]):
+    return tf.identity(y)
+
+
+def _checked_codes(z):
+  """Returns codes z [B, D], to be read only after they are checked to be finite."""
+  return tf.debugging.assert_all_finite(
+      z, "Codes z must be finite; replace NaN or inf entries (e.g. draw z from N(0, I))")
+
+
+def _checked_images(x):
+  """Returns images x [B, H, W, C], to be read only after they are checked to lie in [0, 1]."""
+  # NaN fails both comparisons, ±inf one of them, so this also refuses non-finite pixels.
+  in_range = tf.reduce_all((x >= 0.0) & (x <= 1.0))
+  check = tf.debugging.Assert(in_range, [
+      "Images x must be finite float32 in [0, 1] (e.g. divide uint8 pixels by 255); "
+      "got smallest and largest", tf.reduce_min(x), tf.reduce_max(x)])
+  with tf.control_dependencies([check]):
+    return tf.identity(x)
 
 
 class _ServingModule(tf.Module):
@@ -27,22 +64,56 @@ class _ServingModule(tf.Module):
         tf.TensorSpec([None], tf.int32, name="y")])
 
   def _encode(self, x, y):
+    x = _checked_images(x)
+    y = _checked_labels(y, self.model.num_classes)
     q = self.model.encode(x, y)
     return {"loc": q.mean(), "scale": q.stddev()}
 
   def _decode(self, y, z):
+    y = _checked_labels(y, self.model.num_classes)
+    z = _checked_codes(z)
     return {"images": self.model.decode_mean(y, z)}
 
   def _sample(self, y):
+    y = _checked_labels(y, self.model.num_classes)
     z = tf.random.normal([tf.shape(y)[0], self.model.latent_dim])
     return {"images": self.model.generator_mean(y, z), "z": z}
 
 
 def export_saved_model(model, path):
-  """Writes `model` (a built ConditionalVAE) as a SavedModel at `path`; returns `path`."""
+  """Writes `model` (a built ConditionalVAE) as a SavedModel at `path`; returns `path`.
+
+  The SavedModel is written to `path + ".tmp"` first and renamed to `path` only when complete; if
+  writing fails (e.g. the disk is full), the partial folder is removed, the error is re-raised and
+  whatever was at `path` before is left as it was.
+  """
+  target = os.path.normpath(path)
+  staging, previous = target + ".tmp", target + ".old"
+  if os.path.isdir(previous):
+    # Left by an export interrupted between its two renames: it holds the last complete export.
+    if os.path.exists(target):
+      shutil.rmtree(previous)
+    else:
+      os.rename(previous, target)
+  if os.path.exists(staging):
+    shutil.rmtree(staging)
   module = _ServingModule(model)
   signatures = {"encode": module.encode.get_concrete_function(),
                 "decode": module.decode.get_concrete_function(),
                 "sample": module.sample.get_concrete_function()}
-  tf.saved_model.save(module, path, signatures=signatures)
+  try:
+    tf.saved_model.save(module, staging, signatures=signatures)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  if os.path.exists(target):
+    os.rename(target, previous)
+  try:
+    os.rename(staging, target)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    if os.path.exists(previous):
+      os.rename(previous, target)
+    raise
+  shutil.rmtree(previous, ignore_errors=True)
   return path

@@ -32,9 +32,7 @@ running; `W/timing.json` the wall seconds of each run (summed over calls).
 
 When every run is finished, `tfdis.report` writes W/report/REPORT.md, results.json and figures/.
 """
-import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import signal
@@ -280,23 +278,6 @@ def _check_plan(paper, runs, workdir):
   files.write_json(path, mine)
 
 
-@contextlib.contextmanager
-def _lock(workdir):
-  """One reproduce process per workdir: a second one would train the same runs twice."""
-  handle = open(os.path.join(workdir, ".lock"), "a+")
-  try:
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except OSError:
-    handle.close()
-    raise UsageError(f"Another binaries.reproduce is running in --workdir={workdir}; wait for it "
-                     "or stop it first.") from None
-  try:
-    yield
-  finally:
-    fcntl.flock(handle, fcntl.LOCK_UN)
-    handle.close()
-
-
 class Progress:
   """Stage, run and ETA: logged at every run boundary and kept in W/progress.json."""
 
@@ -368,7 +349,7 @@ def reproduce(paper, workdir):
   runs = plan(paper)
   files.prepare(workdir)
   tf.config.experimental.enable_op_determinism()
-  with _lock(workdir):
+  with files.lock(workdir, "binaries.reproduce"):
     _check_plan(paper, runs, workdir)
     timing_path = os.path.join(workdir, "timing.json")
     timing = files.read_json(timing_path, {})

@@ -343,7 +343,8 @@ def _panel_figure(path, panels, columns, title):
     ax.set_title(name, fontsize=8)
   fig.suptitle(title, fontsize=11)
   fig.tight_layout()
-  fig.savefig(path, dpi=100, metadata={"Software": None})
+  with files.whole_file(path) as tmp:
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
   plt.close(fig)
 
 

@@ -16,7 +16,7 @@ from tfdis.training import steps
 LATENT_TRANSFORMS = ("none", "rotation", "reflection")
 # Fields that may change between a run and its resumption without changing the model.
 RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy", "track_every",
-                    "track_lp", "classifier_dir")
+                    "track_lp", "classifier_dir", "divergence_per_dim")
 
 
 @dataclasses.dataclass
@@ -47,6 +47,9 @@ class TrainConfig:
   track_every: int = 0
   track_lp: bool = True
   classifier_dir: str = ""
+  # A batch whose |ELBO| exceeds this many nats per data dimension (784 for MNIST) stops training
+  # as diverged, with the last good checkpoint kept; 0 turns the check off (NaN still stops).
+  divergence_per_dim: float = 100.0
 
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
@@ -58,6 +61,9 @@ class TrainConfig:
     check_integer_fields(self)  # the rest of the integer kind: >= 0
     if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
       raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
+    if not (self.divergence_per_dim >= 0 and math.isfinite(self.divergence_per_dim)):
+      raise UsageError(f"--divergence_per_dim={self.divergence_per_dim} must be a finite number "
+                       ">= 0 (0 turns the check off).")
     if self.likelihood not in vae.LIKELIHOODS:
       raise UsageError(f"--likelihood={self.likelihood!r} is not one of {vae.LIKELIHOODS}.")
     if self.latent_transform not in LATENT_TRANSFORMS:

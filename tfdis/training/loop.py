@@ -10,14 +10,18 @@ completed_steps   optimisation steps applied so far (the optimizer's count, rest
 batch(step)       the arguments of step `step` (a pure function of the step and the seeds)
 step(*batch)      the compiled optimisation step; returns tensors (NaN-checked, and summarised)
 scalars(outputs)  {name: float} to log for one step's outputs
+out_of_range(outputs)  optional: None, or why a step's finite outputs show a diverged run
 ```
 
 and `fit` alone owns the rest:
 
-  restore and save   tf.train.CheckpointManager in <workdir>/checkpoints (resumes automatically)
+  restore and save   tf.train.CheckpointManager in <workdir>/checkpoints; resumes automatically
+                     from the newest intact checkpoint (`tfdis.training.checkpoints`), refuses to
+                     go back to fewer steps than a workdir holds, and saves only finite weights
   signals            SIGTERM and Ctrl-C checkpoint the last completed step and end with one line
-  divergence         the outputs since the last check must be finite at every step where something
-                     is recorded (logged, checkpointed, evaluated, or every `check_every` steps)
+  divergence         every step's outputs must be finite and in range (`out_of_range`), and the
+                     weights finite at every checkpoint and at the end; else training stops with
+                     the last good checkpoint kept
   progress           a line with steps/s and ETA every `log_every` steps; TensorBoard scalars in
                      <workdir>/tensorboard
   hooks              `EveryN(n, fn)` / `AtSteps(steps, fn)` call fn(step) after those steps,
@@ -36,6 +40,7 @@ import tensorflow as tf
 
 from tfdis import workdir as files
 from tfdis.errors import UsageError
+from tfdis.training import checkpoints
 
 
 class NonFiniteLossError(UsageError):
@@ -83,8 +88,8 @@ def _all_finite(outputs):
   return all(np.all(np.isfinite(np.asarray(x))) for x in tf.nest.flatten(outputs))
 
 
-def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
-        check_every=None, max_to_keep=2, later_steps=0, log_prefix="", scalar_prefix="train/"):
+def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(), max_to_keep=2,
+        later_steps=0, log_prefix="", scalar_prefix="train/"):
   """Trains (or resumes) `trainer` up to `num_steps` completed steps.
 
   Args:
@@ -94,9 +99,7 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     log_every: steps between progress lines (and TensorBoard scalars).
     checkpoint_every: steps between checkpoints; None or 0: no checkpoints (nor restore).
     hooks: `EveryN` / `AtSteps` (anything with due(step) and __call__(step)), called in order.
-    check_every: also check the outputs for NaN every this many steps (None: only where
-      something is recorded).
-    max_to_keep: checkpoints kept.
+    max_to_keep: checkpoints kept (two: a damaged newest one leaves an intact one to resume).
     later_steps: steps of later `fit` calls of the same job, counted in the ETA.
     log_prefix: start of each progress line (e.g. which seeds).
     scalar_prefix: start of each TensorBoard scalar's name.
@@ -105,30 +108,49 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     Wall seconds spent in the loop in this call.
 
   Raises:
-    NonFiniteLossError: an output became NaN or infinite (the last good checkpoint is kept).
-    UsageError: interrupted (after checkpointing the last completed step).
+    NonFiniteLossError: a step's outputs became NaN, infinite or out of range, or the weights
+      non-finite (the last good checkpoint is kept).
+    UsageError: interrupted (after checkpointing the last completed step); the workdir holds
+      more steps than `num_steps`; a checkpoint could not be written.
   """
   if checkpoint_every and not workdir:
     raise ValueError("Checkpoints need a workdir; give one or checkpoint_every=None.")
-  manager = None
+  manager, last_saved = None, None
   if checkpoint_every:
-    manager = tf.train.CheckpointManager(trainer.checkpoint, os.path.join(workdir, "checkpoints"),
-                                         max_to_keep=max_to_keep)
-    if manager.latest_checkpoint:
-      trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-      logging.info("Resumed from %s at step %d.", manager.latest_checkpoint,
+    directory = os.path.join(workdir, "checkpoints")
+    last_saved, damaged = checkpoints.restore_newest_intact(trainer.checkpoint, directory)
+    checkpoints.set_aside(directory, damaged)
+    checkpoints.repair_state(directory)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, directory, max_to_keep=max_to_keep)
+    if last_saved is not None:
+      logging.info("Resumed from %s at step %d.", checkpoints.prefix(directory, last_saved),
                    trainer.completed_steps)
   start = trainer.completed_steps
+  if start > num_steps:
+    raise UsageError(f"{workdir} already holds a run trained for {start} steps, more than "
+                     f"--num_steps={num_steps}; give --num_steps={start} or more to continue it, "
+                     "or a new --workdir.")
   writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if workdir
             else tf.summary.create_noop_writer())
   is_due = lambda done, every: bool(every) and (done % every == 0 or done == num_steps)
+  out_of_range = getattr(trainer, "out_of_range", lambda outputs: None)
 
-  def check(unchecked, done):
-    if not _all_finite(unchecked):
-      kept = (f"kept the last good checkpoint ({manager.latest_checkpoint or 'none'})" if manager
-              else "nothing was saved")
-      raise NonFiniteLossError(f"The loss became NaN or infinite by step {done}; stopped and "
-                               f"{kept}; lower --learning_rate.")
+  def stop(what, done):
+    kept = (f"the last good checkpoint (step {last_saved}) is kept" if last_saved is not None
+            else "no checkpoint was written")
+    raise NonFiniteLossError(f"{what} by step {done}; training stopped, {kept} and no results "
+                             "were written; lower --learning_rate and train in a new --workdir.")
+
+  def check(outputs, done):
+    if not _all_finite(outputs):
+      stop("The loss became NaN or infinite", done)
+    why = out_of_range(outputs)
+    if why:
+      stop(f"The run diverged ({why})", done)
+
+  def check_weights(done):
+    if not checkpoints.all_finite(trainer.variables):
+      stop("The weights became NaN or infinite", done)
 
   def log(outputs, done, rate):
     scalars = trainer.scalars(outputs)
@@ -144,36 +166,35 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
   def run_hooks(due, done):
     for hook in due:
       result = hook(done)
-      if result is not None:
-        check([result], done)
+      if result is not None and not _all_finite([result]):
+        stop(f"A hook's value ({result}) became NaN or infinite", done)
 
   previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}
   began = time.time()
-  unchecked, window_start, window_step = [], began, start
+  window_start, window_step = began, start
   try:
     if start == 0:
       run_hooks([hook for hook in hooks if hook.due(0)], 0)
     for step in range(start, num_steps):
-      unchecked.append(trainer.step(*trainer.batch(step)))
+      outputs = trainer.step(*trainer.batch(step))
       done = step + 1
-      log_now, save_now = is_due(done, log_every), manager and is_due(done, checkpoint_every)
-      due = [hook for hook in hooks if hook.due(done)]
-      if log_now or save_now or due or is_due(done, check_every):
-        check(unchecked, done)
-        last, unchecked = unchecked[-1], []
-      if log_now:
+      check(outputs, done)
+      if is_due(done, log_every):
         rate = (done - window_step) / max(time.time() - window_start, 1e-9)
         window_start, window_step = time.time(), done
-        log(last, done, rate)
-      run_hooks(due, done)
-      if save_now:
-        manager.save(checkpoint_number=done)
+        log(outputs, done, rate)
+      run_hooks([hook for hook in hooks if hook.due(done)], done)
+      if manager and is_due(done, checkpoint_every):
+        check_weights(done)
+        checkpoints.save(manager, done, trainer.variables)
+        last_saved = done
+    check_weights(trainer.completed_steps)
   except (KeyboardInterrupt, _Interrupted) as e:
     where = "run the same command again to resume"
     if manager:
-      if trainer.completed_steps > start and all(
-          bool(tf.reduce_all(tf.math.is_finite(v))) for v in trainer.variables):
-        manager.save(checkpoint_number=trainer.completed_steps)
+      if (trainer.completed_steps > start and trainer.completed_steps != last_saved
+          and checkpoints.all_finite(trainer.variables)):
+        checkpoints.save(manager, trainer.completed_steps, trainer.variables)
       where = f"progress is checkpointed in {workdir}, " + where
     raise UsageError(f"Interrupted ({str(e) or 'SIGINT'}); {where}.") from None
   finally:

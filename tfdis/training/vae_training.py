@@ -32,6 +32,7 @@ from tfdis.data import datasets
 from tfdis.errors import UsageError
 from tfdis.model import export
 from tfdis.model import vae
+from tfdis.training import checkpoints
 from tfdis.training import config as config_lib
 from tfdis.training import loop
 from tfdis.training import steps
@@ -126,6 +127,16 @@ class VAETrainer:
     """Batch means of the ELBO, ln p(x | y, z) and KL, to log."""
     return {k: float(means[k]) for k in ("elbo", "log_likelihood", "kl")}
 
+  def out_of_range(self, means):
+    """Why a step's batch-mean ELBO shows a diverged run, or None (`divergence_per_dim`)."""
+    dims = int(np.prod(self.images.shape[1:]))
+    limit = self.config.divergence_per_dim * dims
+    elbo = float(means["elbo"])
+    if limit and abs(elbo) > limit:
+      return (f"batch ELBO {elbo:.4g} nats, beyond ±{limit:g} = --divergence_per_dim="
+              f"{self.config.divergence_per_dim:g} x {dims} dimensions")
+    return None
+
 
 def elbo_per_example(model, images, labels, batch_size, seed, jit_compile=True):
   """Per-example ELBO terms over a whole split, one z sample each (noise seeded by `seed`).
@@ -163,9 +174,15 @@ def train(config, workdir, datasets_override=None):
   """
   config.validate()
   files.prepare(workdir)
-  files.check_settings(os.path.join(workdir, "config.json"), dataclasses.asdict(config),
-                       what="a run", ignore=config_lib.RESUMABLE_FIELDS,
-                       defaults=dataclasses.asdict(config_lib.TrainConfig()))
+  config_path = os.path.join(workdir, "config.json")
+  settings = dict(what="a run", ignore=config_lib.RESUMABLE_FIELDS,
+                  defaults=dataclasses.asdict(config_lib.TrainConfig()))
+  files.check_settings(config_path, dataclasses.asdict(config), check_only=True, **settings)
+  held = checkpoints.steps_on_disk(os.path.join(workdir, "checkpoints"))
+  if held and held[0] > config.num_steps:
+    raise UsageError(f"--workdir={workdir} already holds a run trained for {held[0]} steps, more "
+                     f"than --num_steps={config.num_steps}; give --num_steps={held[0]} or more to "
+                     "continue it, or a new --workdir.")
   if datasets_override is not None:
     train_images, train_labels = datasets_override["train"]
     test_arrays = datasets_override["test"]
@@ -176,6 +193,10 @@ def train(config, workdir, datasets_override=None):
   info = datasets.DatasetInfo(config.dataset, tuple(train_images.shape[1:]))
   trainer = VAETrainer(config, train_images, train_labels, info,
                        steps.make_strategy(config.strategy))
+  # Recorded only now that the model was built from it: a setting the model refuses leaves no
+  # config.json behind to block the corrected command.
+  files.check_settings(config_path, dataclasses.asdict(config), **settings)
+  _set_aside_stale_results(workdir, config.num_steps)
   hooks = ()
   if config.track_every:
     classify = None
@@ -187,6 +208,25 @@ def train(config, workdir, datasets_override=None):
   seconds = loop.fit(trainer, workdir, config.num_steps, config.log_every, config.checkpoint_every,
                      hooks=hooks)
   return trainer, test_arrays, seconds
+
+
+# What train_and_evaluate writes after training (binaries.evaluate adds evaluation.json and its
+# grids): all of it describes the model at the step metrics.json records.
+RESULT_FILES = ("metrics.json", "timing.json", "samples.png", "reconstructions.png",
+                "saved_model", "evaluation.json", "grid_model.png", "grid_entangled.png",
+                "grids.png")
+
+
+def _set_aside_stale_results(workdir, num_steps):
+  """Moves the results of a finished run aside when training is about to continue it further."""
+  finished = files.read_json(os.path.join(workdir, "metrics.json"))
+  if finished is None or finished.get("steps", num_steps) >= num_steps:
+    return
+  folder = f"superseded/step_{finished['steps']}"
+  moved = files.set_aside(workdir, RESULT_FILES, folder)
+  logging.warning("Training continues from step %d to %d: the results of step %d (%s) were moved "
+                  "to %s.", finished["steps"], num_steps, finished["steps"], ", ".join(moved),
+                  os.path.join(workdir, folder))
 
 
 def train_and_evaluate(config, workdir, datasets_override=None):
@@ -234,7 +274,7 @@ def write_figures(model, images, labels, workdir, config):
 
 
 def restore_model(workdir):
-  """The trained model of a workdir (its config.json and latest checkpoint) and its TrainConfig."""
+  """The trained model of a workdir (config.json, newest intact checkpoint) and its TrainConfig."""
   path = os.path.join(workdir or "", "config.json")
   if not workdir or not os.path.exists(path):
     raise UsageError(f"--workdir={workdir} holds no training run (no config.json); train one first "
@@ -242,12 +282,16 @@ def restore_model(workdir):
   saved = files.read_json(path)
   known = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
   config = config_lib.TrainConfig(**{k: v for k, v in saved.items() if k in known})
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-  if latest is None:
-    raise UsageError(f"--workdir={workdir} has no checkpoint yet; finish its training with "
-                     "python -m binaries.train first.")
   info = datasets.info(config.dataset)
   model = vae.ConditionalVAE(**config.model_kwargs(info.image_shape, info.num_classes))
   model.build_all()
-  steps.model_checkpoint(model).restore(latest).expect_partial().assert_existing_objects_matched()
+  step, _ = checkpoints.restore_newest_intact(steps.model_checkpoint(model),
+                                              os.path.join(workdir, "checkpoints"), partial=True)
+  if step is None:
+    raise UsageError(f"--workdir={workdir} has no checkpoint yet; finish its training with "
+                     "python -m binaries.train first.")
+  if not checkpoints.all_finite(model.weights):
+    raise UsageError(f"The model in --workdir={workdir} (checkpoint of step {step}) has NaN or "
+                     "infinite weights: its training diverged; train again in a new --workdir "
+                     "with a lower --learning_rate.")
   return model, config

@@ -158,7 +158,8 @@ def plot_trajectories(table, path):
   axes[0][0].set_ylabel("SP / Δ (median of seeds, bold)")
   axes[0][0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=100, metadata={"Software": None})
+  with files.whole_file(path) as tmp:
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
   plt.close(fig)
 
 
@@ -182,7 +183,8 @@ def plot_pair_matrices(table, path):
       ax.set_yticks(range(len(matrix)))
       ax.tick_params(labelsize=6)
   fig.colorbar(image, ax=axes, shrink=0.6)
-  fig.savefig(path, dpi=100, metadata={"Software": None})
+  with files.whole_file(path) as tmp:
+    fig.savefig(tmp, dpi=100, metadata={"Software": None})
   plt.close(fig)
 
 

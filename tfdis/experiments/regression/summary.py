@@ -136,6 +136,7 @@ def plot_curves(path, steps, curves, title=""):
   if title:
     fig.suptitle(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with files.whole_file(path) as tmp:
+    fig.savefig(tmp, dpi=120)
   plt.close(fig)
 
