@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfdis import errors
 from tfdis.model import export
 from tfdis.model import vae as model_lib
 
@@ -130,7 +131,9 @@ def test_a_failed_export_leaves_the_earlier_one_intact(shared_export, tmp_path):
   shutil.copytree(first, path)
   before = _decoded(path)
   with mock.patch.object(tf.saved_model, "save", side_effect=_save_part_way_then_fill_the_disk):
-    with pytest.raises(tf.errors.ResourceExhaustedError, match="No space left on device"):
+    with pytest.raises(errors.UsageError, match=r"SavedModel to .*export \(No space left on "
+                                               r"device\); it takes about \d+\.\d MiB.*the "
+                                               "earlier export there is intact"):
       export.export_saved_model(model, path)
   np.testing.assert_array_equal(_decoded(path), before)
   assert sorted(os.listdir(tmp_path)) == ["export"]

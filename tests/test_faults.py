@@ -5,6 +5,7 @@ are intact. The binaries run in-process (`binaries.<name>.main`, as absl calls i
 flags) except where the fault needs its own process (a file-size limit).
 """
 import dataclasses
+import errno
 import filecmp
 import importlib
 import json
@@ -151,11 +152,21 @@ def test_a_full_disk_while_exporting_keeps_the_finished_results(finished, run, c
   with mock.patch.object(tf.saved_model, "save", side_effect=full):
     code, err = _train(capsys, run)  # re-running a finished run re-exports it
   assert code == 2
-  _one_error_line(err, "No space left on the device", "run the same command again")
+  _one_error_line(err, "Could not write the SavedModel", "(No space left on device)", "MiB",
+                  "the earlier export there is intact")
   _same_files(run, finished)
   assert filecmp.cmp(run / "saved_model/saved_model.pb", finished / "saved_model/saved_model.pb",
                      shallow=False)
   assert not [n for n in os.listdir(run) if n.startswith("saved_model.")]
+
+
+def test_a_full_disk_while_writing_results_is_one_line(finished, run, capsys):
+  full = OSError(errno.ENOSPC, "No space left on device")
+  with mock.patch.object(files, "write_text", side_effect=full):
+    code, err = _train(capsys, run)  # re-running a finished run rewrites its result files
+  assert code == 2
+  _one_error_line(err, "No space left on the device", "run the same command again")
+  _same_files(run, finished)
 
 
 @pytest.mark.parametrize("binary", ["train", "evaluate"])

@@ -13,6 +13,18 @@ class UsageError(ValueError):
   """Bad input at a boundary; the message names the problem and the fix in one sentence."""
 
 
+def write_failure(error):
+  """The cause of a failed write in a few words ("No space left on device", "File too large").
+
+  `error` is an OSError or a tf.errors.OpError, whose message ends with the OS's words after a
+  file name and a semicolon, e.g. "ckpt-2_temp/part-0; No space left on device [Op:SaveV2]".
+  """
+  if isinstance(error, OSError):
+    return error.strerror or type(error).__name__
+  text = str(error).strip().rsplit(";", 1)[-1].split("[Op:")[0].strip()
+  return text or type(error).__name__
+
+
 def check_integer_fields(config):
   """Raises UsageError for the first integer field of the dataclass `config` that is negative."""
   for field in dataclasses.fields(config):

@@ -17,7 +17,11 @@ has finished, so a failed export leaves an earlier export at `path` intact.
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
+
+from tfdis.errors import UsageError
+from tfdis.errors import write_failure
 
 
 def _checked_labels(y, num_classes):
@@ -84,8 +88,8 @@ def export_saved_model(model, path):
   """Writes `model` (a built ConditionalVAE) as a SavedModel at `path`; returns `path`.
 
   The SavedModel is written to `path + ".tmp"` first and renamed to `path` only when complete; if
-  writing fails (e.g. the disk is full), the partial folder is removed, the error is re-raised and
-  whatever was at `path` before is left as it was.
+  writing fails (e.g. the disk is full), the partial folder is removed, a UsageError names the
+  cause and the size of the weights, and whatever was at `path` before is left as it was.
   """
   target = os.path.normpath(path)
   staging, previous = target + ".tmp", target + ".old"
@@ -103,9 +107,15 @@ def export_saved_model(model, path):
                 "sample": module.sample.get_concrete_function()}
   try:
     tf.saved_model.save(module, staging, signatures=signatures)
-  except BaseException:
+  except BaseException as e:
     shutil.rmtree(staging, ignore_errors=True)
-    raise
+    if not isinstance(e, (tf.errors.OpError, OSError)):
+      raise
+    size = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    kept = "the earlier export there is intact" if os.path.exists(target) else "nothing was kept"
+    raise UsageError(f"Could not write the SavedModel to {target} ({write_failure(e)}); it takes "
+                     f"about {size / 2**20:.1f} MiB: free space and run the same command again "
+                     f"({kept}).") from None
   if os.path.exists(target):
     os.rename(target, previous)
   try:

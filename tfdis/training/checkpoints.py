@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdis.errors import UsageError
+from tfdis.errors import write_failure
 
 _INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 # What a damaged checkpoint raises on restore: TF's read errors, a short read, a bad header.
@@ -145,8 +146,7 @@ def save(manager, step, variables):
     else:
       size = sum(int(np.prod(v.shape)) * v.dtype.size for v in variables)
       kept = "no earlier checkpoint exists"
-    reason = (e.strerror if isinstance(e, OSError) else
-              str(e).strip().rsplit(";", 1)[-1].split("[Op:")[0].strip()) or type(e).__name__
-    raise UsageError(f"Could not write the checkpoint of step {step} in {directory} ({reason}); "
+    raise UsageError(f"Could not write the checkpoint of step {step} in {directory} "
+                     f"({write_failure(e)}); "
                      f"one checkpoint takes about {size / 2**20:.1f} MiB: free space (or lift "
                      f"the limit) and run the same command again to resume ({kept}).") from None
