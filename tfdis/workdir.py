@@ -83,15 +83,9 @@ def whole_file(path):
 
 def write_text(path, text):
   """Writes `text` to `path` whole (creating its folder); a failed write leaves the old file."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  try:
-    with open(path + ".tmp", "w") as f:
+  with whole_file(path) as tmp:
+    with open(tmp, "w") as f:
       f.write(text)
-    os.replace(path + ".tmp", path)
-  except OSError:
-    if os.path.exists(path + ".tmp"):
-      os.remove(path + ".tmp")
-    raise
 
 
 def write_json(path, obj):

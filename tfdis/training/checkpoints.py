@@ -18,6 +18,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfdis import workdir as files
 from tfdis.errors import UsageError
 from tfdis.errors import write_failure
 
@@ -79,11 +80,9 @@ def restore_newest_intact(checkpoint, directory, partial=False):
 
 def set_aside(directory, steps):
   """Moves the files of checkpoints `steps` into <directory>/damaged/, out of a run's way."""
-  target = os.path.join(directory, "damaged")
   for step in steps:
-    for path in glob.glob(prefix(directory, step) + ".*"):
-      os.makedirs(target, exist_ok=True)
-      os.replace(path, os.path.join(target, os.path.basename(path)))
+    names = [os.path.basename(p) for p in glob.glob(prefix(directory, step) + ".*")]
+    files.set_aside(directory, names, "damaged")
 
 
 def repair_state(directory):
@@ -114,10 +113,10 @@ def _size_bytes(directory, step):
   return sum(os.path.getsize(p) for p in glob.glob(prefix(directory, step) + ".*"))
 
 
-def all_finite(variables):
-  """True when every value of every variable is finite."""
-  values = (np.asarray(v) for v in variables)  # tf.Variables and Keras variables alike
-  return all(np.isfinite(x).all() for x in values if np.issubdtype(x.dtype, np.inexact))
+def all_finite(values):
+  """True when every number in `values` (a nest of tensors, variables or arrays) is finite."""
+  arrays = (np.asarray(v) for v in tf.nest.flatten(values))  # tf and Keras variables alike
+  return all(np.isfinite(x).all() for x in arrays if np.issubdtype(x.dtype, np.inexact))
 
 
 def save(manager, step, variables):

@@ -35,7 +35,6 @@ import signal
 import time
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 
 from tfdis import workdir as files
@@ -82,10 +81,6 @@ class _Interrupted(BaseException):
 def _raise_interrupt(signum, frame):
   del frame
   raise _Interrupted(signal.Signals(signum).name)
-
-
-def _all_finite(outputs):
-  return all(np.all(np.isfinite(np.asarray(x))) for x in tf.nest.flatten(outputs))
 
 
 def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(), max_to_keep=2,
@@ -142,7 +137,7 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
                              "were written; lower --learning_rate and train in a new --workdir.")
 
   def check(outputs, done):
-    if not _all_finite(outputs):
+    if not checkpoints.all_finite(outputs):
       stop("The loss became NaN or infinite", done)
     why = out_of_range(outputs)
     if why:
@@ -166,7 +161,7 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
   def run_hooks(due, done):
     for hook in due:
       result = hook(done)
-      if result is not None and not _all_finite([result]):
+      if result is not None and not checkpoints.all_finite([result]):
         stop(f"A hook's value ({result}) became NaN or infinite", done)
 
   previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}
