@@ -1,17 +1,28 @@
 """tfdis: style and content disentanglement in conditional VAEs, measured.
 
-Install with `pip install -e .[test]` (see README.md).
+Install with `pip install -e .[test]` (see README.md), or as a library with `pip install .`.
+
+The flagfiles in flags/ ship inside the package as tfdis/flags (with their subfolders), so an
+installed tfdis reads `--flagfile=flags/...` from its own copy (tfdis.flag_defs.FLAGS_ROOT).
 """
 import setuptools
+
+# flags/ and each folder under it, as packages of tfdis.flags holding only *.cfg files.
+_FLAG_PACKAGES = ["tfdis.flags"] + [
+    f"tfdis.flags.{name}" for name in setuptools.find_namespace_packages(where="flags")]
+# The MNIST files (tfdis.data.datasets.BUNDLED_MNIST_DIR), a folder of data only.
+_MNIST_PACKAGE = "tfdis.data.bundled.mnist"
 
 setuptools.setup(
     name="tfdis",
     version="0.1.0",
     description=("Reproducible, measured experiments on style/content disentanglement in "
                  "conditional VAEs (Shu, Zhao & Kochenderfer)."),
-    packages=setuptools.find_packages(include=["tfdis", "tfdis.*", "kernels", "kernels.*",
-                                               "binaries", "binaries.*", "benchmarks", "benchmarks.*"]),
-    package_data={"tfdis": ["data/bundled/mnist/*"]},
+    packages=setuptools.find_packages(include=[
+        "tfdis", "tfdis.*", "kernels", "kernels.*", "binaries", "binaries.*", "benchmarks",
+        "benchmarks.*"]) + [_MNIST_PACKAGE] + _FLAG_PACKAGES,
+    package_dir={"tfdis.flags": "flags"},
+    package_data={_MNIST_PACKAGE: ["*"], **{p: ["*.cfg"] for p in _FLAG_PACKAGES}},
     include_package_data=True,
     python_requires=">=3.10,<3.14",
     install_requires=[
@@ -28,5 +39,7 @@ setuptools.setup(
         "matplotlib>=3.8",
         "numpy>=1.26",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # tests/test_wheel.py builds the wheel offline (pip wheel --no-build-isolation): it needs
+    # setuptools and wheel in the environment itself.
+    extras_require={"test": ["pytest>=8", "setuptools>=61", "wheel"]},
 )

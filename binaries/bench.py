@@ -9,7 +9,7 @@ S seeds trained together against S sequential runs (S = 1, 4, 16); see `benchmar
 --workdir, writes <workdir>/bench.json (the whole-step ratio under `train_step_split_over_shared`).
 --quick times fewer layers and rounds.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -33,4 +33,4 @@ main = common.make_main(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

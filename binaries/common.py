@@ -1,4 +1,4 @@
-"""What every binary does around its library call: quiet TF, and turn UsageError into one line."""
+"""What every binary does around its library call: quiet TF, find flagfiles, one-line errors."""
 import errno
 import os
 import sys
@@ -46,3 +46,43 @@ def make_main(run):
       raise app.UsageError(f"Unexpected arguments {argv[1:]}; all options are --flags.")
     run_cli(run)  # absl would take a returned value for the exit status
   return main
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with the project's `--flagfile=flags/...` found from any folder.
+
+  When a flagfile named on the command line is not in the current folder but is under
+  tfdis.flag_defs.FLAGS_ROOT (the repository root, or the installed package's copy of flags/),
+  absl parses with the current folder set to FLAGS_ROOT, so the includes inside those files resolve
+  too; flagfiles found in the current folder are then given to absl by absolute path. Parsing only
+  stores flag values, so a relative --workdir still means the caller's folder. Otherwise this is
+  absl's own parser, with its errors, --help and --helpfull.
+
+  Use as `app.run(main, flags_parser=common.parse_flags)`.
+
+  Args:
+    argv: the command line, program name first.
+
+  Returns:
+    The arguments that are no flags, program name first.
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  argv = list(argv)
+  named = []  # (index in argv, the text before the path, the path as absl reads it)
+  for i in range(1, len(argv)):
+    if argv[i] == "--":  # absl reads no flags after it
+      break
+    if argv[i] in ("--flagfile", "-flagfile") and i + 1 < len(argv):
+      named.append((i + 1, "", os.path.expanduser(argv[i + 1])))
+    elif argv[i].startswith(("--flagfile=", "-flagfile=")):
+      prefix = argv[i][:argv[i].index("=") + 1]
+      named.append((i, prefix, os.path.expanduser(argv[i][len(prefix):].strip())))
+  if not any(not os.path.isfile(path) and os.path.isfile(os.path.join(flag_defs.FLAGS_ROOT, path))
+             for _, _, path in named):
+    return app.parse_flags_with_usage(argv)
+  for i, prefix, path in named:
+    if os.path.isfile(path):
+      argv[i] = prefix + os.path.abspath(path)
+  with flag_defs.in_folder(flag_defs.FLAGS_ROOT):
+    return app.parse_flags_with_usage(argv)

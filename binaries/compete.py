@@ -8,7 +8,7 @@ Writes <workdir>/winrate.json, winrate.md (table) and winrate.png (typical runs'
 μ'_p bottom) and keeps each (condition, seed) result under results/; re-running the same command
 skips finished seeds. See tfdis.competition for the judging rule.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -45,4 +45,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

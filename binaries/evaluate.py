@@ -6,7 +6,7 @@
 Writes <workdir>/evaluation.json and grid_model.png, grid_entangled.png, grids.png; with
 --generator (anyone's generator, tfdis.metrics.generator), the same into --output_dir.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -37,4 +37,4 @@ main = common.make_main(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

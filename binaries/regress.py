@@ -6,7 +6,7 @@
 Writes <workdir>/regression.json, curves.csv, regression.png and tensorboard/ (see
 tfdis.regression). Re-running the same command skips the seeds already finished.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -33,4 +33,4 @@ main = common.make_main(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

@@ -7,7 +7,7 @@ full (the paper's settings). Killed at any point, the same command continues whe
 without redoing finished runs. Progress: the log, and <workdir>/progress.json (stage, run, ETA).
 Writes <workdir>/report/REPORT.md, results.json and figures/; see tfdis.reproduce.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -29,4 +29,4 @@ main = common.make_main(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

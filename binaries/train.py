@@ -4,7 +4,7 @@
 
 Re-running the same command resumes from the workdir's last checkpoint.
 """
-from binaries import common  # pylint: disable=unused-import  (sets TF log level first)
+from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
 from absl import app
 from absl import flags
@@ -32,4 +32,4 @@ main = common.make_main(run)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=common.parse_flags)

@@ -34,8 +34,12 @@ from tfdis.training import steps
 
 FLAGS = flags.FLAGS
 
-# The folder holding flags/: flagfiles name each other by paths relative to it.
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The folder holding flags/, the flagfiles, which name each other by paths relative to it: the
+# repository root in a checkout or an editable install; the package itself when tfdis is installed
+# from a wheel, which ships flags/ as tfdis/flags (setup.py).
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+FLAGS_ROOT = (_PACKAGE_DIR if os.path.isdir(os.path.join(_PACKAGE_DIR, "flags"))
+              else os.path.dirname(_PACKAGE_DIR))
 
 _HELP = {
     # Every binary.
@@ -236,13 +240,24 @@ def config_from_flags(config_class, flag_values=FLAGS):
                          for f in dataclasses.fields(config_class)})
 
 
+@contextlib.contextmanager
+def in_folder(path):
+  """Runs the body with `path` as the current folder, then returns to the caller's folder."""
+  caller_dir = os.getcwd()
+  os.chdir(path)
+  try:
+    yield
+  finally:
+    os.chdir(caller_dir)
+
+
 def _existing(path):
-  """`path` as given if it exists, else relative to the project root; UsageError if neither."""
-  for candidate in (path, os.path.join(PROJECT_ROOT, path)):
+  """`path` as given if it exists, else relative to FLAGS_ROOT; UsageError if neither."""
+  for candidate in (path, os.path.join(FLAGS_ROOT, path)):
     if os.path.isfile(candidate):
       return candidate
   raise UsageError(f"Flagfile {path} does not exist (looked in the current folder and in "
-                   f"{PROJECT_ROOT}); give the path of a file under flags/.")
+                   f"{FLAGS_ROOT}); give the path of a file under flags/.")
 
 
 def _flagfiles_named(lines):
@@ -278,7 +293,7 @@ def config_from_flagfiles(config_class, paths, overrides=None):
 
   Flags the files do not set keep their defaults. A flag that is no field of `config_class` is an
   error: the file was written for another binary. Nested `--flagfile=` paths are resolved as absl
-  does, against the current folder, or against the project root when `paths` are found only
+  does, against the current folder, or against FLAGS_ROOT when `paths` are found only
   there (so a driver finds flags/... from any folder).
 
   Args:
@@ -295,7 +310,7 @@ def config_from_flagfiles(config_class, paths, overrides=None):
     _define(specs[field.name], flag_values)
   where = ", ".join(paths)
   try:
-    with contextlib.chdir(PROJECT_ROOT) if in_root else contextlib.nullcontext():
+    with in_folder(FLAGS_ROOT) if in_root else contextlib.nullcontext():
       check_flagfile_includes(argv)
       rest = flag_values(argv)
   except flags.UnrecognizedFlagError as e:
