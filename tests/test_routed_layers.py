@@ -51,9 +51,13 @@ def test_matches_keras_layer_per_label(name):
   assert tuple(layer.compute_output_shape(x.shape)) == y.shape
 
 
-def test_init_is_per_group_glorot_and_independent():
-  layer = routed_layers.RoutedConv2D(
-      5, 3, 4, kernel_initializer=keras.initializers.GlorotUniform(seed=3))
+@pytest.mark.parametrize("initializer", [
+    keras.initializers.GlorotUniform(seed=3),
+    "glorot_uniform",  # what the models use: unseeded, so Keras fixes one int seed per instance
+])
+def test_init_is_per_group_glorot_and_independent(initializer):
+  keras.utils.set_random_seed(0)
+  layer = routed_layers.RoutedConv2D(5, 3, 4, kernel_initializer=initializer)
   layer.build((None, 6, 6, 2))
   kernel = layer.kernel.numpy()  # [4, 3, 3, 2, 5]
   limit = np.sqrt(6. / (9 * 2 + 9 * 5))  # fans of one group, not of G groups
@@ -63,6 +67,23 @@ def test_init_is_per_group_glorot_and_independent():
   for g in range(1, 4):
     assert not np.allclose(kernel[0], kernel[g])
   np.testing.assert_array_equal(layer.bias.numpy(), np.zeros([4, 5]))
+
+
+def test_unseeded_init_is_independent_per_group_and_repeats_with_the_global_seed():
+  def kernel_and_bias():
+    keras.utils.set_random_seed(7)
+    layer = routed_layers.RoutedDense(6, G, bias_initializer="random_normal")
+    layer.build((None, 50))
+    return layer.kernel.numpy(), layer.bias.numpy()
+
+  kernel, bias = kernel_and_bias()
+  for g in range(1, G):
+    # Independent draws: the groups' kernels are uncorrelated, not copies of group 0.
+    assert abs(np.corrcoef(kernel[0].ravel(), kernel[g].ravel())[0, 1]) < 0.15
+    assert not np.allclose(bias[0], bias[g])
+  again_kernel, again_bias = kernel_and_bias()
+  np.testing.assert_array_equal(kernel, again_kernel)
+  np.testing.assert_array_equal(bias, again_bias)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -24,9 +24,13 @@ from kernels import routed
 class _PerGroup(keras.initializers.Initializer):
   """Initialises [G, *shape] as G independent draws of `initializer(shape)`.
 
-  Calling e.g. glorot_uniform on the stacked shape would count G in the fans;
-  an initializer with an int seed gives group g the seed `seed + g`, since a
-  seeded Keras initializer repeats its values on every call.
+  Calling e.g. glorot_uniform on the stacked shape would count G in the fans,
+  so each group is drawn on its own. A Keras random initializer holds an int
+  seed and repeats its values on every call — also when it was made without a
+  seed, since Keras then draws that int once, at construction (from the global
+  seed of `keras.utils.set_random_seed`). Group g therefore draws with the seed
+  `seed + g`; an initializer seeded by a SeedGenerator advances on every call,
+  and a constant one (zeros) has nothing to draw.
   """
 
   def __init__(self, initializer, num_groups):
@@ -34,9 +38,10 @@ class _PerGroup(keras.initializers.Initializer):
     self.num_groups = num_groups
 
   def _for_group(self, g):
-    config = self.initializer.get_config()
-    if isinstance(config.get("seed"), int):
-      config["seed"] += g
+    seed = getattr(self.initializer, "seed", None)
+    if isinstance(seed, int) and not isinstance(seed, bool):
+      config = self.initializer.get_config()
+      config["seed"] = seed + g
       return self.initializer.__class__.from_config(config)
     return self.initializer
 
