@@ -106,6 +106,9 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert by_name["regression/regress_control"].config.transform == "same_rotation"
   assert by_name["regression/regress_split_teacher"].teacher == "split"
   assert by_name["competition/compete_reflection"].config.seeds == 20
+  # The full-scale length chosen in #11 (flags/compete.cfg), judged along the way too.
+  assert (by_name["competition/compete_reflection"].config.num_steps,
+          by_name["competition/compete_reflection"].config.judge_steps()) == (10000, [2500, 5000])
   assert by_name["competition/compete_reflection"].config.variants() == [
       "standard", "y_masked", "encoder_split", "decoder_split"]
   assert by_name["competition/compete_checks"].config.variants() == [
@@ -126,6 +129,8 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
   assert quick["split"].config.num_steps == 6000
   assert quick["split"].config.hidden_units == 512  # the paper's networks, fewer steps
   assert quick["competition/compete_rotation"].config.seeds == 2
+  assert (quick["competition/compete_rotation"].config.num_steps,
+          quick["competition/compete_rotation"].config.judge_steps()) == (2500, [1000])
   smoke = {r.name: r for r in reproduce.plan(_paper("smoke", competition_seeds=3))}
   assert smoke["split"].config.hidden_units == 16 and smoke["split"].config.num_steps == 20
   assert smoke["competition/compete_rotation"].config.seeds == 3
@@ -141,7 +146,7 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
     (dict(scale="smoke", shared="flags/shared.cfg,flags/split.cfg"), "must name one flagfile"),
     (dict(scale="smoke", split="flags/split.cfg,flags/split.cfg"), "same run name 'split'"),
     (dict(scale="smoke", regression="flags/compete_rotation.cfg"),
-     "--conditions is not a setting of RegressionConfig"),
+     "--judge_at_steps is not a setting of RegressionConfig"),
     (dict(scale="quick", shared="flags/smoke.cfg"),
      r"flags/regress.cfg \(teacher flags/smoke.cfg\): --hidden_units=512 differs"),
 ])
