@@ -159,8 +159,8 @@ def read_records(ledger, runs):
                        f"have (other flagfiles or --model_seeds?); {fix}.")
     differ = differences(record.get("run"), by_name[name])
     if differ:
-      raise UsageError(f"{path} was made with other settings ({', '.join(differ[:4])} differ "
-                       f"from this plan's {name}); {fix}.")
+      raise UsageError(f"{path} was made with other settings than this plan's {name} "
+                       f"(differing: {', '.join(differ[:4])}); {fix}.")
     records[name] = record
   return records
 
