@@ -6,6 +6,14 @@
 full (the paper's settings). Killed at any point, the same command continues where it stopped,
 without redoing finished runs. Progress: the log, and <workdir>/progress.json (stage, run, ETA).
 Writes <workdir>/report/REPORT.md, results.json and figures/; see tfdis.reproduce.
+
+Over days and machines (README, "Reproduce the paper"):
+
+  python -m binaries.reproduce --flagfile=flags/paper.cfg --scale=full --workdir=/tmp/paper \
+      --ledger=reports/full/ledger [--num_shards=K --shard_index=i] [--max_hours=7.5] [--list_runs]
+
+records each finished run in the ledger, skips recorded runs, stops cleanly within --max_hours,
+and writes the report from the records once the ledger holds every run.
 """
 from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
@@ -20,9 +28,12 @@ FLAGS = flags.FLAGS
 
 
 def run(flags_obj=FLAGS):
-  """Library seam for tests: the config from flags, reproduced."""
-  return plan.reproduce(flag_defs.config_from_flags(plan.PaperConfig, flags_obj),
-                        flags_obj.workdir)
+  """Library seam for tests: the config from flags, reproduced (or, --list_runs, listed)."""
+  paper = flag_defs.config_from_flags(plan.PaperConfig, flags_obj)
+  if paper.list_runs:
+    print(plan.listing(paper, flags_obj.workdir or ""))
+    return None
+  return plan.reproduce(paper, flags_obj.workdir)
 
 
 main = common.make_main(run)

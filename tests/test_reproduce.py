@@ -113,6 +113,32 @@ def test_full_scale_runs_every_flagfile_as_it_is():
       "standard", "y_masked", "encoder_split", "decoder_split"]
   assert by_name["competition/compete_checks"].config.variants() == [
       "decoder_split_all", "encoder_split_all"]
+  # What the open claims need: 5 seeds of every model of Figs. 1, 2, 4; 8 regression seeds; the
+  # eight App. B conditions with 20 seeds each, at flags/compete.cfg's training length.
+  compete_steps = flag_defs.config_from_flagfiles(flag_defs.binary_config("compete"),
+                                                  ["flags/compete.cfg"]).num_steps
+  app_b = [(r.config.transform, v, r.config.seeds, r.config.num_steps) for r in runs
+           if r.stage == "competition" for v in r.config.variants() if v in (
+               "standard", "y_masked", "encoder_split", "decoder_split")]
+  assert len(app_b) == 8 and all(seeds >= 20 and steps == compete_steps
+                                 for _, _, seeds, steps in app_b), app_b
+  assert {r.config.num_seeds for r in runs if r.kind == "regression"} == {8}
+
+
+def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
+  paper = _paper("full")
+  runs = reproduce.plan(paper)
+  shards = [reproduce.shard_runs(_paper("full", ledger="L", num_shards=4, shard_index=i), runs)
+            for i in range(4)]
+  names = [r.name for shard in shards for r in shard]
+  assert sorted(names) == sorted(r.name for r in runs)  # disjoint, and every run once
+  assert [len(s) for s in shards] == [18, 16, 16, 16]  # 63 units; shard 0: shared + 2 regressions
+  for shard in shards:
+    teachers = {r.teacher for r in shard if r.kind == "regression"}
+    assert teachers <= {r.name for r in shard}
+  assert {r.teacher for r in runs if r.kind == "regression"} == {"shared", "split"}
+  # binaries.compete deals seed batches by the same rule.
+  assert reproduce.files.shard(range(7), 3, 1) == [1, 4]
 
 
 def test_a_regression_teacher_must_be_a_trained_run_of_the_plan(tmp_path):
@@ -149,6 +175,10 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
      "--judge_at_steps is not a setting of RegressionConfig"),
     (dict(scale="quick", shared="flags/smoke.cfg"),
      r"flags/regress.cfg \(teacher flags/smoke.cfg\): --hidden_units=512 differs"),
+    (dict(scale="full", ledger="L", num_shards=2, shard_index=2),
+     r"--shard_index=2 must be in \[0, --num_shards=2\)"),
+    (dict(scale="full", num_shards=2), "--num_shards=2 needs --ledger=<folder>"),
+    (dict(scale="full", max_hours=-1.0), "--max_hours=-1.0 must be >= 0"),
 ])
 def test_bad_paper_settings_are_refused(kw, match):
   with pytest.raises(UsageError, match=match):
@@ -380,6 +410,138 @@ def test_other_settings_in_the_same_workdir_are_refused(straight, classifier_dir
   assert result.returncode == 2
   assert "holds a reproduction made with other settings for competition/compete_rotation" in (
       result.stderr) and "Traceback" not in result.stderr
+
+
+# --- the ledger: shards, records, the time budget -------------------------------------------------
+
+def _copying_execute(source, executed):
+  """An `execute` that 'runs' a run by copying its folder from the finished workdir `source`."""
+  def execute(run, workdir):
+    executed.append(run.name)
+    shutil.copytree(source / "runs" / run.name, run.folder(workdir), dirs_exist_ok=True)
+  return execute
+
+
+def _ledger_paper(classifier_dir, ledger, **kw):
+  return _paper("smoke", classifier_dir=str(classifier_dir), ledger=str(ledger), **kw)
+
+
+@pytest.fixture(scope="module")
+def sharded(straight, classifier_dir, tmp_path_factory):
+  """The smoke plan recorded by two shards in two workdirs into one ledger (runs copied from the
+  straight run), then reported by a third call in a fresh workdir from the records alone."""
+  root = tmp_path_factory.mktemp("sharded")
+  ledger, executed = root / "ledger", {}
+  with pytest.MonkeyPatch.context() as patch:
+    for index in (0, 1):
+      executed[index] = []
+      patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed[index]))
+      paper = _ledger_paper(classifier_dir, ledger, num_shards=2, shard_index=index)
+      executed[f"returned{index}"] = reproduce.reproduce(paper, str(root / f"shard{index}"))
+    executed["alone"] = []
+    patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed["alone"]))
+    reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
+  return root, ledger, executed
+
+
+def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded):
+  root, ledger, executed = sharded
+  assert sorted(executed[0] + executed[1]) == sorted(
+      r["name"] for r in json.loads((straight[0] / "plan.json").read_text())["runs"])
+  assert len(executed[0]) == 10 and len(executed[1]) == 8  # 15 units dealt round robin
+  assert executed["returned0"]["remaining"] == executed[1]  # shard 0 ended first: no report
+  assert executed["alone"] == [] and not (root / "alone" / "runs").exists()  # records alone
+  assert _report_bytes(root / "alone") == _report_bytes(straight[0])
+  assert _report_bytes(root / "shard1") == _report_bytes(straight[0])  # the last shard reports
+  record = json.loads((ledger / "appendix_a" / "encoder_split_decoder_l0.json").read_text())
+  assert record["record_version"] == reproduce.ledger.RECORD_VERSION
+  assert record["run"]["config"]["decoder_split"] == "0" and record["seed"] == 0
+  assert set(record["result"]) == {"evaluation", "metrics"} and set(record["figures"]) == {
+      "grid_model"}
+  assert record["wall_seconds"] == json.loads((root / "shard0" / "timing.json").read_text())[
+      "appendix_a/encoder_split_decoder_l0"]  # shard 0's run (unit 4)
+  assert len(record["code"]["commit"]) == 40
+  competition = json.loads((ledger / "competition" / "compete_rotation.json").read_text())
+  assert len([k for k in competition["figures"] if k.startswith("typical/")]) == 4
+  records = {p: json.loads(p.read_text()) for p in ledger.rglob("*.json")}
+  assert len(records) == NUM_RUNS  # results without checkpoints; only the report's images
+  assert max(len(json.dumps(r["result"])) for r in records.values()) < 60_000
+  assert max(p.stat().st_size for p in records) < 300_000
+
+
+def _copy_ledger(sharded, tmp_path):
+  ledger = tmp_path / "ledger"
+  shutil.copytree(sharded[1], ledger)
+  return ledger
+
+
+def test_records_from_other_settings_or_another_version_are_refused(
+    sharded, classifier_dir, tmp_path):
+  ledger = _copy_ledger(sharded, tmp_path)
+  with pytest.raises(UsageError, match=r"compete_checks.json was made with other settings than "
+                                       r"this plan's competition/compete_checks \(differing: "
+                                       r"config.seeds\); use another --ledger folder for this "
+                                       r"plan, or delete that record to run it again.$"):
+    reproduce.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
+                        str(tmp_path / "w"))
+  path = ledger / "shared.json"
+  path.write_text(json.dumps(dict(json.loads(path.read_text()), record_version=0)))
+  with pytest.raises(UsageError, match=r"shared.json is a record of version 0, not 1"):
+    reproduce.listing(_ledger_paper(classifier_dir, ledger))
+  assert not (tmp_path / "w" / "runs").exists()
+
+
+def test_deleting_a_record_reruns_exactly_that_run(straight, sharded, classifier_dir, tmp_path,
+                                                   monkeypatch):
+  ledger = _copy_ledger(sharded, tmp_path)
+  (ledger / "appendix_a" / "decoder_split_encoder_l2.json").unlink()
+  executed = []
+  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(tmp_path / "w"))
+  assert executed == ["appendix_a/decoder_split_encoder_l2"]
+  assert (ledger / "appendix_a" / "decoder_split_encoder_l2.json").exists()
+  assert _report_bytes(tmp_path / "w") == _report_bytes(straight[0])
+  # A regression whose teacher is recorded but absent from a fresh workdir costs its training.
+  runs = {r.name: r for r in reproduce.plan(_paper("full"))}
+  assert reproduce.cost_seconds(runs["regression/regress"], str(tmp_path / "fresh")) == (
+      pytest.approx(runs["regression/regress"].estimate_seconds() +
+                    runs["shared"].estimate_seconds()))
+
+
+def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_dir, tmp_path,
+                                                         monkeypatch):
+  executed = []
+  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  # 100 s per run, a regression 20 000 s: a 1-hour budget fits every run before the first one,
+  # even at the pace this call measures (copying a folder is far faster than 100 s: the pace's
+  # floor, 0.25).
+  monkeypatch.setattr(reproduce.Run, "estimate_seconds",
+                      lambda run: 20000.0 if run.kind == "regression" else 100.0)
+  paper = _ledger_paper(classifier_dir, tmp_path / "ledger", max_hours=1.0)
+  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
+  assert executed == [r.name for r in reproduce.plan(paper)][:12]  # the 12 trained models
+  assert returned["remaining"] == ["regression/regress", "regression/regress_control",
+                                   "regression/regress_split_teacher",
+                                   "competition/compete_rotation",
+                                   "competition/compete_reflection", "competition/compete_checks"]
+  # Left: 3 regressions and 3 competitions, at the pace this call measured.
+  assert returned["estimated_seconds"] == pytest.approx(0.25 * (3 * 20000 + 3 * 100))
+  progress = json.loads((tmp_path / "w" / "progress.json").read_text())
+  assert progress["state"] == "stopped" and progress["remaining"] == returned["remaining"]
+  assert not (tmp_path / "w" / "report").exists()
+  assert len(list((tmp_path / "ledger").rglob("*.json"))) == 12
+
+
+def test_the_binary_stops_cleanly_within_max_hours(sharded, classifier_dir, tmp_path):
+  ledger = _copy_ledger(sharded, tmp_path)
+  # A fresh workdir, one record gone and a budget (3.6 s) below its 5 s estimate: a clean stop.
+  (ledger / "split.json").unlink()
+  result = _run(tmp_path / "fresh", classifier_dir, f"--ledger={ledger}", "--max_hours=0.001")
+  assert result.returncode == 0, result.stderr[-4000:]
+  assert f"{NUM_RUNS - 1} finished already, 1 to run" in result.stderr
+  assert "Stopped: --max_hours=0.001 would be exceeded by split. Left: 1 run (split), " \
+         "estimated " in result.stderr
+  assert not (tmp_path / "fresh" / "runs").exists() and not (ledger / "split.json").exists()
 
 
 def _wait_for_run(proc, workdir, index, timeout=600):

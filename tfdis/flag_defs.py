@@ -125,7 +125,9 @@ _HELP = {
     "tau_lo": "SP interval entirely below this: not style-preserving.",
     "tau_hi": "SP interval entirely above this: style-preserving.",
     "min_label_preservation": "A run whose LP of μ_p is below this is inconclusive (0: no LP).",
-    "num_shards": "Processes sharing the sweep (each takes every num_shards-th seed batch).",
+    "num_shards": "Processes sharing the work, dealt round robin: binaries.compete, every "
+                  "num_shards-th seed batch of the sweep; binaries.reproduce, every num_shards-th "
+                  "run (with the regressions it teaches), recorded in one --ledger.",
     "shard_index": "This process's shard, 0 .. num_shards - 1.",
     "aggregate": "Only combine the results in --workdir into the table (after all shards).",
     # The reproduction (PaperConfig).
@@ -138,6 +140,13 @@ _HELP = {
     "competition_seeds": "Seeds per competition condition (0: the scale's, full 20, quick 2).",
     "model_seeds": "Seeds per trained model of Figs. 1, 2, 4 (0: the scale's, full 5, quick 3, "
                    "smoke 1); the first seed's run is the regression's teacher.",
+    "ledger": "Folder of the results ledger: a record per finished run (<run>.json, small, "
+              "committable); runs recorded there are skipped and the report is built from the "
+              "records alone; shards and later days fill one ledger (see tfdis.reproduce.ledger).",
+    "max_hours": "Time budget of this call: start only the runs the cost model (scaled by the "
+                 "measured pace) expects to finish within it, then stop cleanly (0: none).",
+    "list_runs": "Print this shard's runs, their estimated times and which are finished, and "
+                 "run nothing.",
     # The benchmark (binaries.bench).
     "quick": "A reduced run (fewer layers and rounds), under a minute.",
     "bench_batch_size": "Batch size of every timing.",

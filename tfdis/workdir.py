@@ -88,6 +88,19 @@ def write_text(path, text):
       f.write(text)
 
 
+def write_bytes(path, data):
+  """Writes the bytes `data` to `path` whole (creating its folder)."""
+  with whole_file(path) as tmp:
+    with open(tmp, "wb") as f:
+      f.write(data)
+
+
+def read_bytes(path):
+  """The bytes of the file at `path`."""
+  with open(path, "rb") as f:
+    return f.read()
+
+
 def write_json(path, obj):
   """Writes `jsonable(obj)` as indented, key-sorted JSON to `path`, whole."""
   write_text(path, json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
@@ -189,6 +202,26 @@ def lock(workdir, binary, name=".lock", create=True, flag="--workdir"):
   finally:
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()
+
+
+def check_shard(num_shards, shard_index):
+  """Raises UsageError unless 0 <= shard_index < num_shards."""
+  if num_shards < 1:
+    raise UsageError(f"--num_shards={num_shards} must be a positive integer.")
+  if not 0 <= shard_index < num_shards:
+    raise UsageError(f"--shard_index={shard_index} must be in [0, --num_shards={num_shards}); "
+                     "number the shards 0 .. num_shards - 1.")
+
+
+def shard(items, num_shards, shard_index):
+  """The items of shard `shard_index` of `num_shards`: dealt round robin, every num_shards-th.
+
+  The one sharding rule of tfdis (binaries.compete's seed batches, binaries.reproduce's runs): the
+  shards of a list are disjoint, cover it, and each is fixed by the list's order alone, so
+  processes that never talk to each other agree on who does what.
+  """
+  check_shard(num_shards, shard_index)
+  return list(items)[shard_index::num_shards]
 
 
 def set_aside(workdir, names, folder):

@@ -30,10 +30,19 @@ its own checkpoints (binaries.train, .regress and .compete all resume). Results 
 rather than mixing two plans in one folder. `W/progress.json` holds the stage, run and ETA while
 running; `W/timing.json` the wall seconds of each run (summed over calls).
 
-When every run is finished, `tfdis.report` writes W/report/REPORT.md, results.json and figures/.
+When every run is finished, `tfdis.report` writes W/report/REPORT.md, results.json and figures/,
+from the runs' records (`tfdis.reproduce.ledger`, made from the runs' result files).
+
+Over days and machines: with --ledger=L a run is finished when its record L/<run>.json is there
+(records of other settings or another RECORD_VERSION are refused before anything runs), each run
+writes its record as it finishes, and the report is built from L's records once L holds every run
+of the plan. --num_shards=K --shard_index=i runs shard i of the plan's `units` (a run with the
+regressions it teaches) dealt round robin (`workdir.shard`, binaries.compete's rule), so K
+processes on K machines fill one ledger. --max_hours=H starts a run only if the time spent plus
+its estimate (`cost_seconds`, scaled by the measured pace) fits in H hours, else stops cleanly,
+logging what is left and its estimated time. --list_runs lists a shard's runs (`listing`).
 """
 import dataclasses
-import json
 import os
 import signal
 import time
@@ -48,6 +57,7 @@ from tfdis.errors import check_integer_fields
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
+from tfdis.reproduce import ledger
 from tfdis.reproduce import report
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
@@ -103,9 +113,20 @@ class PaperConfig:
   competition_seeds: int = 0
   model_seeds: int = 0
   classifier_dir: str = ""
+  ledger: str = ""
+  num_shards: int = 1
+  shard_index: int = 0
+  max_hours: float = 0.0
+  list_runs: bool = False
 
   def validate(self):
     check_integer_fields(self)
+    files.check_shard(self.num_shards, self.shard_index)
+    if self.num_shards > 1 and not self.ledger:
+      raise UsageError(f"--num_shards={self.num_shards} needs --ledger=<folder>, the folder every "
+                       "shard writes its records to (and the report is built from).")
+    if not self.max_hours >= 0:
+      raise UsageError(f"--max_hours={self.max_hours} must be >= 0 (0: no time budget).")
     if self.scale not in SCALES:
       raise UsageError(f"--scale={self.scale!r}: choose smoke (about a minute, checks the "
                        "pipeline), quick (about 30 minutes on 2 CPU cores) or full (the paper's "
@@ -133,6 +154,7 @@ class Run:
   evaluation: object = None   # EvaluationConfig of a train run
   teacher: str = ""    # run name of a regression's teacher
   condition: str = ""  # a trained run's model: its first seed's run name (not in plan.json)
+  teacher_run: object = None  # a regression's teacher Run (not in plan.json)
 
   def folder(self, workdir):
     return os.path.join(workdir, "runs", self.name)
@@ -218,7 +240,7 @@ def plan(paper):
         except UsageError as e:
           raise UsageError(f"{path} (teacher {teacher.flagfile}): {e}") from None
         runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
-                        teacher=teacher.name))
+                        teacher=teacher.name, teacher_run=teacher))
       else:
         config = flag_defs.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
@@ -237,28 +259,6 @@ def plan(paper):
   return runs
 
 
-def _same_run(saved, run):
-  """Whether a run recorded in plan.json has `run`'s settings.
-
-  A config field the record lacks (added to the library after it was written) counts as its
-  default, so upgrading the library does not orphan a reproduction made with the same flags;
-  except where the config class's ABSENT_FIELD_VALUES says what such records were made with.
-  """
-  mine = json.loads(json.dumps(run.describe()))
-  if saved is None or set(saved) != set(mine):
-    return False
-  for key in mine:
-    if key in ("config", "evaluation") and mine[key] is not None and saved[key] is not None:
-      obj = run.config if key == "config" else run.evaluation
-      defaults = json.loads(json.dumps(dict(dataclasses.asdict(type(obj)()),
-                                            **getattr(type(obj), "ABSENT_FIELD_VALUES", {}))))
-      if files.differing_fields(saved[key], mine[key], defaults=defaults):
-        return False
-    elif saved[key] != mine[key]:
-      return False
-  return True
-
-
 def _check_plan(paper, runs, workdir):
   """Refuses a workdir made with other settings; records this plan otherwise."""
   mine = {"scale": paper.scale, "runs": [r.describe() for r in runs]}
@@ -269,7 +269,7 @@ def _check_plan(paper, runs, workdir):
       why = f"--scale={saved.get('scale')}"
     else:
       theirs = {r["name"]: r for r in saved.get("runs", [])}
-      changed = [r.name for r in runs if not _same_run(theirs.get(r.name), r)] or [
+      changed = [r.name for r in runs if ledger.differences(theirs.get(r.name), r)] or [
           n for n in theirs if n not in {r.name for r in runs}]
       why = f"other settings for {changed[0]}" if changed else None
     if why:
@@ -281,19 +281,24 @@ def _check_plan(paper, runs, workdir):
 class Progress:
   """Stage, run and ETA: logged at every run boundary and kept in W/progress.json."""
 
-  def __init__(self, workdir, runs):
+  def __init__(self, workdir, runs, pace=1.0):
     self.path = os.path.join(workdir, "progress.json")
     self.runs = runs
+    self.default_pace = pace  # measured / estimated seconds known before this call (the ledger's)
     self.began = time.time()
     self.estimated_done = 0.0   # estimates of the runs finished in this call
     self.actual_done = 0.0      # and their wall time
 
+  def pace(self):
+    """Measured over estimated seconds of this call's finished runs, in [0.25, 4]; before any,
+    the pace known before this call (the ledger's records', or 1)."""
+    if self.estimated_done > 0:
+      return min(max(self.actual_done / self.estimated_done, 0.25), 4.0)
+    return self.default_pace
+
   def eta(self, remaining):
     """Remaining estimated seconds, scaled by how fast this call's finished runs really went."""
-    correction = 1.0
-    if self.estimated_done > 0:
-      correction = min(max(self.actual_done / self.estimated_done, 0.25), 4.0)
-    return sum(r.estimate_seconds() for r in remaining) * correction
+    return sum(r.estimate_seconds() for r in remaining) * self.pace()
 
   def show(self, index, run, remaining, state):
     stage_title = dict(STAGES)[run.stage]
@@ -308,10 +313,44 @@ class Progress:
                                  "eta_seconds": round(eta, 1),
                                  "remaining": [r.name for r in remaining]})
 
-  def finished(self, run, seconds, resumed):
+  def finished(self, estimate, seconds, resumed):
+    """Counts a finished run's estimated and measured seconds towards the pace."""
     if not resumed:  # a resumed run did only part of its work: no measure of the estimate
-      self.estimated_done += run.estimate_seconds()
+      self.estimated_done += estimate
       self.actual_done += seconds
+
+
+def units(runs):
+  """The runs grouped into what one process must run together: a run and the regressions it
+  teaches (a regression reads its teacher's model from the same workdir). In the plan's order."""
+  groups, home = [], {}
+  for run in runs:
+    if run.kind == "regression" and run.teacher in home:
+      home[run.teacher].append(run)
+    else:
+      groups.append([run])
+      home[run.name] = groups[-1]
+  return groups
+
+
+def shard_runs(paper, runs):
+  """The runs of this shard: the `units` dealt round robin (`workdir.shard`), in plan order."""
+  mine = {r.name for unit in files.shard(units(runs), paper.num_shards, paper.shard_index)
+          for r in unit}
+  return [r for r in runs if r.name in mine]
+
+
+def _teacher_missing(run, workdir):
+  """Whether a regression's teacher has no trained model in `workdir` (e.g. recorded elsewhere)."""
+  return run.kind == "regression" and not os.path.exists(
+      os.path.join(workdir, "runs", run.teacher, "metrics.json"))
+
+
+def cost_seconds(run, workdir):
+  """The cost model's wall seconds for running `run` here: with its teacher's training when the
+  workdir lacks that model."""
+  extra = run.teacher_run.estimate_seconds() if _teacher_missing(run, workdir) else 0.0
+  return run.estimate_seconds() + extra
 
 
 def execute(run, workdir):
@@ -322,9 +361,22 @@ def execute(run, workdir):
       vae_training.train_and_evaluate(run.config, folder)
     evaluation.evaluate_workdir(folder, run.evaluation)
   elif run.kind == "regression":
-    regression.run_regression(run.config, os.path.join(workdir, "runs", run.teacher), folder)
+    teacher = os.path.join(workdir, "runs", run.teacher)
+    if _teacher_missing(run, workdir):  # its record is in the ledger, its model is not here
+      logging.info("%s: training its teacher %s again in this workdir (same settings and seed).",
+                   run.name, run.teacher)
+      vae_training.train_and_evaluate(run.teacher_run.config, teacher)
+    regression.run_regression(run.config, teacher, folder)
   else:
     competition.run_competition(run.config, folder)
+
+
+def make_record(run, paper, workdir, wall_seconds=None, code=None):
+  """The ledger record of a finished run of `workdir` (`tfdis.reproduce.ledger`)."""
+  folder = run.folder(workdir)
+  result = report.run_result(run, folder)
+  return ledger.make_record(run, paper.scale, result, report.run_figures(run, folder, result),
+                            wall_seconds, code)
 
 
 class _Terminated(BaseException):
@@ -336,15 +388,52 @@ def _raise_terminated(signum, frame):
   raise _Terminated()
 
 
+def _shard_text(paper):
+  return f", shard {paper.shard_index}/{paper.num_shards}" if paper.num_shards > 1 else ""
+
+
+def listing(paper, workdir=""):
+  """Text: this shard's runs, their estimated times and whether each is finished; no run starts.
+
+  Finished: its record is in --ledger (checked as `reproduce` would), else its result is in
+  `workdir`. Estimates are the cost model's, and scaled by the ledger's measured pace.
+  """
+  runs = plan(paper)
+  records = ledger.read_records(paper.ledger, runs) if paper.ledger else {}
+  pace = ledger.pace(records.values())
+  mine = shard_runs(paper, runs)
+  lines = [f"Scale {paper.scale}{_shard_text(paper)}: {len(mine)} of the plan's {len(runs)} runs "
+           f"(pace measured/estimated {pace:.2f} from {len(records)} records)",
+           "| run | stage | estimated | state |", "| --- | --- | --- | --- |"]
+  todo = 0.0
+  for run in mine:
+    if run.name in records:
+      state = "recorded"
+    elif workdir and run.done(workdir):
+      state = "finished in the workdir"
+    else:
+      state = "to run"
+      todo += cost_seconds(run, workdir) if workdir else run.estimate_seconds()
+    lines.append(f"| {run.name} | {run.stage} | {files.format_seconds(run.estimate_seconds())} | "
+                 f"{state} |")
+  total = sum(r.estimate_seconds() for r in mine)
+  lines.append(f"Estimated: {files.format_seconds(total)} for these runs, "
+               f"{files.format_seconds(todo)} of it to run ({files.format_seconds(todo * pace)} "
+               "at the measured pace).")
+  return "\n".join(lines)
+
+
 def reproduce(paper, workdir):
-  """Runs every unfinished run of the plan, then writes the report.
+  """Runs every unfinished run of the plan (of this shard, within --max_hours), then the report.
 
   Args:
     paper: PaperConfig.
     workdir: folder of the whole reproduction; created if missing.
 
   Returns:
-    The results dict written to <workdir>/report/results.json.
+    The results dict written to <workdir>/report/results.json; or, when this call ends before
+    every run of the plan is finished (--max_hours, or other shards' runs missing from the
+    ledger), {'remaining': [run names], 'estimated_seconds': ...} without a report.
   """
   runs = plan(paper)
   files.prepare(workdir)
@@ -353,41 +442,85 @@ def reproduce(paper, workdir):
     _check_plan(paper, runs, workdir)
     timing_path = os.path.join(workdir, "timing.json")
     timing = files.read_json(timing_path, {})
-    todo = [r for r in runs if not r.done(workdir)]
-    logging.info("Scale %s: %d runs, %d finished already, %d to run (estimated %s).", paper.scale,
-                 len(runs), len(runs) - len(todo), len(todo),
-                 files.format_seconds(sum(r.estimate_seconds() for r in todo)))
-    progress = Progress(workdir, runs)
+    records = ledger.read_records(paper.ledger, runs) if paper.ledger else {}
+    done = (lambda r: r.name in records) if paper.ledger else (lambda r: r.done(workdir))
+    mine = shard_runs(paper, runs)
+    todo = [r for r in mine if not done(r)]
+    pace = ledger.pace(records.values())
+    logging.info("Scale %s%s: %d runs, %d finished already, %d to run (estimated %s%s).",
+                 paper.scale, _shard_text(paper), len(mine), len(mine) - len(todo), len(todo),
+                 files.format_seconds(sum(cost_seconds(r, workdir) for r in todo)),
+                 f"; {files.format_seconds(pace * sum(cost_seconds(r, workdir) for r in todo))} "
+                 f"at the pace of the ledger's records, x{pace:.2f}" if records else "")
+    progress = Progress(workdir, runs, pace)
+    budget = paper.max_hours * 3600.0
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    current = None
+    current, stopped = None, []
     try:
       for k, run in enumerate(todo):
         current = run
         index = runs.index(run)
-        progress.show(index, run, todo[k:], "running (estimated " +
-                      files.format_seconds(run.estimate_seconds()) + ")")
+        estimate = cost_seconds(run, workdir)
+        if budget and time.time() - progress.began + estimate * progress.pace() > budget:
+          stopped = todo[k:]
+          break
+        progress.show(index, run, todo[k:], f"running (estimated {files.format_seconds(estimate)})")
         began = time.time()
         resumed = os.path.exists(run.folder(workdir))
         try:
-          execute(run, workdir)
+          if not run.done(workdir):  # with a ledger: finished here but not recorded yet
+            execute(run, workdir)
         except UsageError as e:
           raise UsageError(f"{run.name} ({run.flagfile}): {e}") from None
         finally:
           timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
           files.write_json(timing_path, timing)
-        progress.finished(run, time.time() - began, resumed)
+        if paper.ledger:
+          ledger.write_record(paper.ledger, make_record(run, paper, workdir, timing[run.name]))
+        progress.finished(estimate, time.time() - began, resumed)
         progress.show(index, run, todo[k + 1:],
                       f"finished in {files.format_seconds(time.time() - began)}")
     except (KeyboardInterrupt, _Terminated):
       raise UsageError(f"Interrupted during {current.name if current else 'set-up'}; finished runs "
-                       f"are kept in {workdir}. Run the same command again to continue.") from None
+                       f"are kept in {workdir}" + (f" and {paper.ledger}" if paper.ledger else "") +
+                       ". Run the same command again to continue.") from None
     finally:
       signal.signal(signal.SIGTERM, previous)
-    results = report.write_report(workdir, paper, runs)
+    if stopped:
+      return _stop(workdir, progress, stopped,
+                   f"--max_hours={paper.max_hours:g} would be exceeded by {stopped[0].name}")
+    if paper.ledger:
+      records = ledger.read_records(paper.ledger, runs)  # with other shards' records
+      missing = [r for r in runs if r.name not in records]
+      if missing:
+        return _stop(workdir, progress, missing,
+                     f"this shard's runs are recorded; {len(missing)} runs of other shards are "
+                     "not in the ledger yet", other_shards=True)
+    else:
+      records = {r.name: make_record(r, paper, workdir, timing.get(r.name), code={})
+                 for r in runs}
+    results = report.write_report(workdir, paper, runs, records)
     files.write_json(progress.path, {"state": "finished", "num_runs": len(runs),
                                      "elapsed_seconds": round(time.time() - progress.began, 1),
                                      "eta_seconds": 0.0,
                                      "report": os.path.join(workdir, "report", "REPORT.md")})
     logging.info("All %d runs finished; report in %s (wall seconds per run: %s).", len(runs),
-                 os.path.join(workdir, "report", "REPORT.md"), timing_path)
+                 os.path.join(workdir, "report", "REPORT.md"),
+                 paper.ledger or timing_path)
   return results
+
+
+def _stop(workdir, progress, remaining, why, other_shards=False):
+  """Ends a call cleanly before the plan is finished: logs what is left and its estimated time."""
+  estimate = sum(cost_seconds(r, workdir) for r in remaining) * progress.pace()
+  names = ", ".join(r.name for r in remaining[:5]) + (", ..." if len(remaining) > 5 else "")
+  then = ("when every shard has finished, run the same command without --num_shards/"
+          "--shard_index to write the report" if other_shards else
+          "run the same command again to continue")
+  logging.info("Stopped: %s. Left: %d run%s (%s), estimated %s; %s.", why, len(remaining),
+               "" if len(remaining) == 1 else "s", names, files.format_seconds(estimate), then)
+  files.write_json(progress.path, {"state": "stopped", "why": why, "num_runs": len(progress.runs),
+                                   "elapsed_seconds": round(time.time() - progress.began, 1),
+                                   "eta_seconds": round(estimate, 1),
+                                   "remaining": [r.name for r in remaining]})
+  return {"remaining": [r.name for r in remaining], "estimated_seconds": round(estimate, 1)}

@@ -1,9 +1,11 @@
 """REPORT.md, results.json and figures/ of a finished reproduction (`tfdis.reproduce`).
 
-Everything here is read from the runs' own result files (evaluation.json, regression.json,
-winrate.json and their PNGs), so the report of a reproduction that was killed and resumed is the
-same as that of one that ran straight through. Wall times are not in it (they vary between calls);
-they are in <workdir>/timing.json.
+Everything here is read from the runs' records (`tfdis.reproduce.ledger`): what `run_result` and
+`run_figures` take from each run's own result files (evaluation.json, regression.json,
+winrate.json and their images). Records are made from the workdir's runs, or read from a
+--ledger folder, so the report of a reproduction that was killed and resumed, or split across
+machines and days, is the same as that of one that ran straight through. Wall times are not in
+it (they vary between calls); they are in <workdir>/timing.json and each record.
 
 The paper's claims this repository checks (`expectations`). Each row's verdict is "yes" only when
 the measurement supports the claim, "no" otherwise (with the reason), and "untestable at this
@@ -25,12 +27,13 @@ scale" when the test's smallest attainable p-value is above the level:
 Intervals are 95%: ELBO normal over test examples, LP Wilson over decoded samples, SP percentile
 bootstrap over z columns (all within one trained model), regression t over seeds.
 """
+import io
 import os
-import shutil
 
 import numpy as np
 
 from tfdis import workdir as files
+from tfdis.reproduce import ledger as ledger_lib
 from tfdis.experiments import competition
 from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
@@ -83,9 +86,73 @@ def describe_split(config):
   return f"encoder layers {enc}, decoder layers {dec} split"
 
 
-def _model_entry(run, folder):
-  evaluation = files.read_json(os.path.join(folder, "evaluation.json"))
-  metrics = files.read_json(os.path.join(folder, "metrics.json"))
+def run_result(run, folder):
+  """What the report reads from a finished run's folder: its result files, without checkpoints.
+
+  train: {evaluation, metrics}; regression: {regression}; competition: {winrate, typical:
+  {condition: the typical seed's result}}.
+  """
+  read = lambda name: files.read_json(os.path.join(folder, name))
+  if run.kind == "train":
+    return {"evaluation": read("evaluation.json"), "metrics": read("metrics.json")}
+  if run.kind == "regression":
+    return {"regression": read("regression.json")}
+  table = read("winrate.json")
+  return {"winrate": table, "typical": {
+      name: files.read_json(competition.result_path(folder, name, c["typical_seed"]))
+      for name, c in table["conditions"].items()}}
+
+
+def _png(pixels):
+  """PNG bytes of uint8 pixels [H, W] (grey), [H, W, 1] (grey), [H, W, 3] or [H, W, 4]."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (matplotlib's own dependency)
+  pixels = np.asarray(pixels, np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels).save(
+      buffer, format="PNG", optimize=True)
+  return buffer.getvalue()
+
+
+def _compact_png(png):
+  """The same image as the PNG bytes `png`, without what it does not use: an opaque alpha channel
+  and, when every pixel is grey, the colour channels (matplotlib writes grids as RGBA). Lossless;
+  it makes records about 40% smaller."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  pixels = np.asarray(Image.open(io.BytesIO(png)))
+  if pixels.ndim == 3 and pixels.shape[-1] == 4 and (pixels[..., 3] == 255).all():
+    pixels = pixels[..., :3]
+  if pixels.ndim == 3 and pixels.shape[-1] == 3 and (pixels == pixels[..., :1]).all():
+    pixels = pixels[..., 0]
+  return _png(pixels)
+
+
+def run_figures(run, folder, result):
+  """{key: PNG bytes} of the images the report draws from this run (none for most seeds).
+
+  The first seed of a trained model: Fig. 1's grids.png (shared) or its grid_model.png (Figs. 2,
+  4); a regression: regression.png; a competition: each condition's typical run (μ_p grid above
+  μ'_p) and trajectory.png when it was judged during training.
+  """
+  read = lambda name: _compact_png(files.read_bytes(os.path.join(folder, name)))
+  if run.kind == "train":
+    if run.name != (run.condition or run.name):
+      return {}
+    return {"grids": read("grids.png")} if run.stage == "shared" else {
+        "grid_model": read("grid_model.png")}
+  if run.kind == "regression":
+    return {"regression": read("regression.png")}
+  # run_grids' values are multiples of 1/255 (uint8 grids / 255, white gaps): exact in uint8
+  to_pixels = lambda image: np.round(np.clip(image, 0.0, 1.0) * 255)
+  figures = {f"typical/{name}": _png(to_pixels(competition.run_grids(folder, name,
+                                                                     c["typical_seed"])))
+             for name, c in result["winrate"]["conditions"].items()}
+  if os.path.exists(os.path.join(folder, "trajectory.png")):
+    figures["trajectory"] = read("trajectory.png")
+  return figures
+
+
+def _model_entry(run, result):
+  evaluation, metrics = result["evaluation"], result["metrics"]
   pick = lambda part: {"elbo": {"value": part["elbo"]["value"], "interval": part["elbo"]["interval"]},
                        "lp": {"value": part["lp"]["value"], "interval": part["lp"]["interval"]},
                        "sp": {"value": part["sp"]["value"], "interval": part["sp"]["interval"]}}
@@ -103,8 +170,8 @@ def _model_entry(run, folder):
   return entry
 
 
-def _regression_entry(run, folder):
-  result = files.read_json(os.path.join(folder, "regression.json"))
+def _regression_entry(run, result):
+  result = result["regression"]
   entry = {"transform": result["transform"], "flagfile": run["flagfile"], "teacher": run["teacher"],
            "seeds": run["config"]["num_seeds"], "steps": run["config"]["num_steps"],
            "fraction": run["config"]["fraction"]}
@@ -126,8 +193,8 @@ def _regression_entry(run, folder):
   return entry
 
 
-def _competition_entry(run, folder):
-  table = files.read_json(os.path.join(folder, "winrate.json"))
+def _competition_entry(run, result):
+  table = result["winrate"]
   conditions = {}
   order = lambda item: next((i for i, v in enumerate(competition.ALL_VARIANTS)
                              if item[0].endswith("_" + v)), len(competition.ALL_VARIANTS))
@@ -137,7 +204,7 @@ def _competition_entry(run, folder):
         "encoder_win_rate_interval", "encoder_win_rate_all_runs", "majority_verdict", "lean",
         "expected_verdict", "expected_from", "agrees", "median_sp_mu", "median_sp_mu_prime",
         "median_delta", "median_sp_rotation_invariant", "median_active_units", "typical_seed")}
-    typical = files.read_json(competition.result_path(folder, name, c["typical_seed"]))
+    typical = result["typical"][name]
     conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
                             typical_sp_mu_prime=typical["sp_mu_prime"]["value"])
   return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
@@ -348,7 +415,13 @@ def _panel_figure(path, panels, columns, title):
   plt.close(fig)
 
 
-def _competition_panels(folder, table):
+def _image(png):
+  """float32 [H, W, C] in [0, 1] of PNG bytes, as matplotlib reads a PNG file."""
+  from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
+  return mpimg.imread(io.BytesIO(png), format="png")
+
+
+def _competition_panels(record, table):
   """[(title, image)] per condition: its typical run's μ_p grid above its μ'_p grid."""
   panels = []
   for condition, row in table["conditions"].items():
@@ -357,19 +430,20 @@ def _competition_panels(folder, table):
     panels.append((f"{condition}, seed {seed}: {verdict}\n"
                    f"top μ_p (SP {_num(row['typical_sp_mu'], 2)}), bottom μ'_p (SP "
                    f"{_num(row['typical_sp_mu_prime'], 2)})",
-                   competition.run_grids(folder, condition, seed)))
+                   _image(ledger_lib.figure_bytes(record, f"typical/{condition}"))))
   return panels
 
 
-def write_figures(workdir, runs, models, competitions, out):
-  """The figures of the report under out/ (PNG); returns {figure key: file name}."""
+def write_figures(records, runs, models, competitions, out):
+  """The figures of the report under out/ (PNG), from the runs' records; {figure key: file name}."""
   os.makedirs(out, exist_ok=True)
-  folder = lambda name: os.path.join(workdir, "runs", name)
+  figure = lambda name, key: ledger_lib.figure_bytes(records[name], key)
+  copy = lambda png, name: files.write_bytes(os.path.join(out, name), png)
   figures = {}
   for run in runs:
     if run.stage == "shared" and run.name == (run.condition or run.name):
       figures["fig1"] = "fig1_shared_and_entangled.png"
-      shutil.copyfile(os.path.join(folder(run.name), "grids.png"), os.path.join(out, figures["fig1"]))
+      copy(figure(run.name, "grids"), figures["fig1"])
   for stage, key, title, columns in (
       ("split", "fig2", "Fig. 2: label x z grids (rows: labels 0-9; columns: shared z)", 3),
       ("appendix_a", "fig4", "Fig. 4 (App. A): label x z grids of the layer-split models", 4)):
@@ -378,29 +452,26 @@ def write_figures(workdir, runs, models, competitions, out):
       figures[key] = f"{key}_{stage}.png"
       panels = [(f"{os.path.basename(r.name)}: {models[r.name]['title']}\n"
                  f"SP {_with_interval(models[r.name]['sp'], 2)}",
-                 os.path.join(folder(r.name), "grid_model.png")) for r in chosen]
+                 _image(figure(r.name, "grid_model"))) for r in chosen]
       _panel_figure(os.path.join(out, figures[key]), panels, columns, title)
   for run in runs:
     if run.stage == "regression":
       key = "fig3_" + os.path.basename(run.name)
       figures[key] = key + ".png"
-      shutil.copyfile(os.path.join(folder(run.name), "regression.png"),
-                      os.path.join(out, figures[key]))
+      copy(figure(run.name, "regression"), figures[key])
     elif run.stage == "competition":
       key = "fig56_" + os.path.basename(run.name)
       figures[key] = f"{key}.png"
       table = competitions[run.name]
       fig = "Fig. 5" if run.config.transform == "rotation" else "Fig. 6"
-      _panel_figure(os.path.join(out, figures[key]), _competition_panels(folder(run.name), table),
-                    len(table["conditions"]),
+      _panel_figure(os.path.join(out, figures[key]),
+                    _competition_panels(records[run.name], table), len(table["conditions"]),
                     f"{fig}: encoder versus decoder, {run.config.transform} T_y (typical run of each "
                     "condition)")
-      trajectory = os.path.join(folder(run.name), "trajectory.png")
-      if os.path.exists(trajectory):
-        figures["trajectory_" + os.path.basename(run.name)] = (
-            f"trajectory_{os.path.basename(run.name)}.png")
-        shutil.copyfile(trajectory, os.path.join(out, figures["trajectory_" +
-                                                              os.path.basename(run.name)]))
+      if "trajectory" in records[run.name]["figures"]:
+        key = "trajectory_" + os.path.basename(run.name)
+        figures[key] = f"{key}.png"
+        copy(figure(run.name, "trajectory"), figures[key])
   return figures
 
 
@@ -581,19 +652,26 @@ def markdown(results, figures):
   return "\n".join(lines)
 
 
-def write_report(workdir, paper, runs):
-  """Writes <workdir>/report/{REPORT.md, results.json, figures/} from the finished runs."""
+def write_report(workdir, paper, runs, records):
+  """Writes <workdir>/report/{REPORT.md, results.json, figures/} from the runs' records.
+
+  Args:
+    workdir: the reproduction's folder (the report goes to its report/).
+    paper: PaperConfig.
+    runs: the plan's runs (their order is the report's).
+    records: {run name: record} of every run (`tfdis.reproduce.ledger`).
+  """
   described = {r.name: r.describe() for r in runs}
   models, regressions, competitions = {}, {}, {}
   for run in runs:
-    folder = run.folder(workdir)
+    result = records[run.name]["result"]
     if run.kind == "train":
-      models[run.name] = dict(_model_entry(described[run.name], folder), stage=run.stage,
+      models[run.name] = dict(_model_entry(described[run.name], result), stage=run.stage,
                               condition=run.condition or run.name, seed=run.config.seed)
     elif run.kind == "regression":
-      regressions[run.name] = _regression_entry(described[run.name], folder)
+      regressions[run.name] = _regression_entry(described[run.name], result)
     else:
-      competitions[run.name] = _competition_entry(described[run.name], folder)
+      competitions[run.name] = _competition_entry(described[run.name], result)
   results = {
       "scale": paper.scale,
       "command": ("python -m binaries.reproduce --flagfile=flags/paper.cfg "
@@ -606,7 +684,7 @@ def write_report(workdir, paper, runs):
       "expectations": expectations(models, regressions, competitions),
   }
   out = os.path.join(workdir, "report")
-  figures = write_figures(workdir, runs, models, competitions, os.path.join(out, "figures"))
+  figures = write_figures(records, runs, models, competitions, os.path.join(out, "figures"))
   files.write_json(os.path.join(out, "results.json"), results)
   files.write_text(os.path.join(out, "REPORT.md"), markdown(results, figures))
   return results

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from tfdis import workdir as files
 from tfdis.errors import UsageError
 from tfdis.errors import check_integer_fields
 from tfdis.experiments.competition.judging import verdict
@@ -117,9 +118,7 @@ class CompetitionConfig(config_lib.TrainConfig):
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     if self.num_z < 3:
       raise UsageError(f"--num_z={self.num_z} is too few for a rank correlation; use at least 3.")
-    if not 0 <= self.shard_index < self.num_shards:
-      raise UsageError(f"--shard_index={self.shard_index} must be in [0, --num_shards="
-                       f"{self.num_shards}); number the shards 0 .. num_shards - 1.")
+    files.check_shard(self.num_shards, self.shard_index)
     verdict((0, 0), (0, 0), self.tau_lo, self.tau_hi)
     self.judge_steps()
     for config in self.train_configs(self.variants()[0], [self.first_seed]):

@@ -148,7 +148,7 @@ def run_competition(config, workdir, datasets_override=None):
   check_sweep(config, workdir)
   if config.aggregate:
     return table_lib.aggregate(config, workdir)
-  mine = config.batches()[config.shard_index::config.num_shards]
+  mine = files.shard(config.batches(), config.num_shards, config.shard_index)
   todo = [(v, seeds) for v, seeds in mine if not all(
       os.path.exists(conditions.result_path(workdir, conditions.condition_name(config.transform, v),
                                             s))
