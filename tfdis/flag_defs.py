@@ -60,6 +60,14 @@ _HELP = {
                         "--transform).",
     "transform_seed": "Seed of the random rotations T_y.",
     "batch_size": "Global training batch size.",
+    "balanced_batches": "binaries.train: every batch holds batch_size / 10 examples of each label, "
+                        "grouped by label (batch_size must be a multiple of 10), so label-routed "
+                        "layers run as one batched matmul or grouped conv. Changes sampling: "
+                        "labels are weighted uniformly (p(y)) instead of by their data "
+                        "frequency, each label cycles through its own examples (rare labels' "
+                        "examples are seen more often) and there is no common epoch; see "
+                        "tfdis/data/balanced.py. One device only; evaluation and export are "
+                        "unchanged.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
     "learning_rate": "Adam learning rate.",
     "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
