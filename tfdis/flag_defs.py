@@ -144,7 +144,9 @@ _HELP = {
                    "smoke 1); the first seed's run is the regression's teacher.",
     # The benchmark (binaries.bench).
     "quick": "A reduced run (fewer layers and rounds), under a minute.",
-    "bench_batch_size": "Batch size of every timing.",
+    "bench_batch_size": "Batch size of every timing (a multiple of 10 also times the balanced "
+                        "layout of --balanced_batches).",
+    "bench_architectures": "Models of the steps section: mlp (flags/base.cfg), conv.",
     "bench_hidden_units": "Hidden width of the timed VAEs (512 = flags/base.cfg).",
     "matmul_size": "Side of the square matmul that measures the machine's rate.",
     "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
@@ -158,7 +160,8 @@ assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)
 # Flags that are no config field: (type, default, lower bound).
 _OTHER_FLAGS = {
     "workdir": (str, None, None), "teacher": (str, None, None), "quick": (bool, False, None),
-    "bench_batch_size": (int, 256, 1), "bench_hidden_units": (int, 512, 1),
+    "bench_batch_size": (int, 260, 1), "bench_architectures": (list, ["mlp", "conv"], None),
+    "bench_hidden_units": (int, 512, 1),
     "matmul_size": (int, 2048, 8), "sections": (list, ["layers", "steps", "seeds"], None),
 }
 
@@ -175,7 +178,7 @@ def _binaries():
       "compete": (competition.CompetitionConfig, ("workdir",)),
       "reproduce": (plan.PaperConfig, ("workdir",)),
       "bench": (None, ("workdir", "quick", "bench_batch_size", "bench_hidden_units",
-                       "matmul_size", "sections")),
+                       "matmul_size", "sections", "bench_architectures")),
   }
 
 

@@ -78,7 +78,8 @@ class VAETrainer:
     """The reparameterisation noise [B, D] of `step` (global batch; drawn outside XLA)."""
     return steps.step_noise(self.config.seed, self.config.batch_size, self.model.latent_dim, step)
 
-  def _loss(self, images, labels, noise):
+  def loss(self, images, labels, noise):
+    """(−mean ELBO of the batch, its per-example terms): what the step minimises."""
     terms = self.model.elbo_terms(images, labels, noise, self.layout)
     return -tf.reduce_sum(terms["elbo"]) * (1.0 / self.config.batch_size), terms
 
@@ -86,13 +87,13 @@ class VAETrainer:
     config, model, optimizer = self.config, self.model, self.optimizer
     batch_means = lambda terms: {k: tf.reduce_mean(v) for k, v in terms.items()}
     if self.strategy.num_replicas_in_sync == 1:
-      adam_step = steps.adam_step(self._loss, model.trainable_variables, optimizer)
+      adam_step = steps.adam_step(self.loss, model.trainable_variables, optimizer)
       return tf.function(lambda *batch: batch_means(adam_step(*batch)),
                          jit_compile=config.jit_compile, autograph=False)
 
     # Several replicas: XLA compiles each replica's loss and gradients; the all-reduce and the
     # update run outside XLA, where tf.distribute can place them.
-    grads_fn = tf.function(steps.gradients_fn(self._loss, model.trainable_variables),
+    grads_fn = tf.function(steps.gradients_fn(self.loss, model.trainable_variables),
                            jit_compile=config.jit_compile, autograph=False)
     num_replicas = self.strategy.num_replicas_in_sync
 
