@@ -38,8 +38,8 @@ Every public function also takes `layout`, what the caller promises about the ba
 * `"balanced"`: B = G n examples, n of each label, grouped by label in group order
   (labels = [0]*n + [1]*n + ... + [G-1]*n), as `tfdis.data.balanced` builds training batches.
   Routing is then a reshape: a dense layer is one batched matmul
-  `einsum('gbi,gio->gbo')` over [G, n, in]; a convolution (and a transposed one) under XLA is
-  one grouped convolution, the n examples of each label stacked along channels
+  (`einsum('gbi,gio->gbo')`, run as `tf.matmul`) over [G, n, in]; a convolution (and a
+  transposed one) under XLA is one grouped convolution, the n examples of each label stacked along channels
   (`feature_group_count=G`). TF's CPU kernels have no gradient for grouped convolutions outside
   XLA, so there the convolutions become patches (transposed: per-pixel products and an
   overlap-add) and one batched matmul [G, n H'W', K] @ [G, K, F]. No gather, partition, stitch or
@@ -336,7 +336,9 @@ def routed_dense(x, labels, kernel, bias=None, strategy="auto", sorted_tile=None
     x = tf.convert_to_tensor(x)
     num_groups, _, out = kernel.shape
     x, n = _check_balanced(x, labels, num_groups)
-    y = tf.einsum("gbi,gio->gbo", tf.reshape(x, [num_groups, n, -1]), kernel)  # [G, n, out]
+    # einsum('gbi,gio->gbo') as a batched matmul: the same under XLA, and without XLA its
+    # gradient needs no transposed copies of the kernel (einsum's does).
+    y = tf.matmul(tf.reshape(x, [num_groups, n, -1]), kernel)  # [G, n, out]
     if bias is not None:
       y += bias[:, None, :]
     return tf.reshape(y, [num_groups * n, out])
