@@ -4,9 +4,11 @@ Section 2 of Shu et al. trains "split" networks (one network per class); a
 split layer is a routed kernel from kernels/routed.py. This module measures a
 forward + backward pass (gradients w.r.t. input, kernel and bias) of each
 routing strategy, with and without XLA, against the ordinary un-routed layer,
-by default at batch 256 with the shapes of an MNIST conv VAE. All candidates of
+by default at batch 260 with the shapes of an MNIST conv VAE. All candidates of
 one layer are interleaved in one process (round robin) and the median over
-rounds is reported, so drifts in machine load hit every candidate alike.
+rounds is reported, so drifts in machine load hit every candidate alike. Candidate "balanced" is
+the balanced layout (a batch of B/10 examples per label, grouped by label: one batched matmul or
+grouped convolution); it runs only when the batch size is a multiple of 10.
 
 ```none
 python -c "from benchmarks import layers as b; b.print_table(b.run())"
@@ -19,7 +21,7 @@ from benchmarks import timing
 from kernels import routed
 
 NUM_GROUPS = 10
-BATCH = 256
+BATCH = 260  # a multiple of NUM_GROUPS, so the balanced layout runs too (256 before #14)
 
 # name -> (kind, input shape without batch, layer arguments).
 LAYERS = {
@@ -62,18 +64,18 @@ def _shared_fn(kind, args):
   return fn
 
 
-def _routed_fn(kind, args, strategy, tile=None):
+def _routed_fn(kind, args, strategy, tile=None, layout="any"):
   """Routed layer maths of one strategy (`tile`: examples per tile of "sorted")."""
   def fn(x, labels, kernel, bias):
     if kind == "dense":
       return routed.routed_dense(x, labels, kernel, bias, strategy,
-                                 sorted_tile=tile)
+                                 sorted_tile=tile, layout=layout)
     if kind == "conv":
       return routed.routed_conv2d(x, labels, kernel, bias, args["strides"],
-                                  "same", strategy, sorted_tile=tile)
+                                  "same", strategy, sorted_tile=tile, layout=layout)
     return routed.routed_conv2d_transpose(x, labels, kernel, bias,
                                           args["strides"], "same", strategy,
-                                          sorted_tile=tile)
+                                          sorted_tile=tile, layout=layout)
   return fn
 
 
@@ -96,11 +98,13 @@ def _candidates(kind, args, strategies, sorted_tiles):
       for tile in sorted_tiles[kind]:
         yield (f"sorted(tile={tile})", _routed_fn(kind, args, strategy, tile),
                True)
+    elif strategy == "balanced":
+      yield strategy, _routed_fn(kind, args, "auto", layout="balanced"), True
     else:
       yield strategy, _routed_fn(kind, args, strategy), True
 
 
-def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
+def run(layers=None, strategies=("auto",) + routed.STRATEGIES + ("balanced",),
         xla_modes=(False, True),
         rounds=15, warmup=2, batch=BATCH, sorted_tiles=None, seed=0,
         skip=(), log=None):
@@ -108,7 +112,8 @@ def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
 
   Args:
     layers: names from LAYERS (default all).
-    strategies: routed strategies to time.
+    strategies: routed strategies to time, and "balanced" for the balanced layout (skipped
+      unless batch is a multiple of NUM_GROUPS).
     xla_modes: which of plain tf.function (False) / jit_compile (True) to time.
     rounds: timed round-robin rounds; each candidate is timed once per round.
     warmup: untimed calls per candidate (the first also traces / compiles).
@@ -135,6 +140,8 @@ def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
     k_shape, b_shape = _shapes(kind, in_shape, args)
     x = tf.constant(rng.normal(size=(batch,) + in_shape).astype("float32"))
     labels = tf.constant(rng.randint(NUM_GROUPS, size=batch).astype("int32"))
+    balanced = (routed.balanced_labels(NUM_GROUPS, batch) if batch % NUM_GROUPS == 0
+                else None)
     kernel = tf.constant(0.05 * rng.normal(size=k_shape).astype("float32"))
     bias = tf.zeros(b_shape)
     g_kernel = tf.constant(
@@ -145,11 +152,11 @@ def run(layers=None, strategies=("auto",) + routed.STRATEGIES,
     for strategy, fn, is_routed in _candidates(kind, args, strategies,
                                                sorted_tiles):
       for xla in xla_modes:
-        if (name, strategy, xla) in skip:
+        if (name, strategy, xla) in skip or (strategy == "balanced" and balanced is None):
           continue
         step = _step(fn, xla)
-        inputs = (x, labels, g_kernel, g_bias) if is_routed else (
-            x, kernel, bias)
+        inputs = (x, balanced if strategy == "balanced" else labels, g_kernel,
+                  g_bias) if is_routed else (x, kernel, bias)
         if upstream is None:
           upstream = tf.ones_like(fn(*inputs))
         timed[(strategy, xla)] = lambda s=step, i=inputs: s(upstream, *i)[0].numpy()

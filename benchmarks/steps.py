@@ -3,10 +3,22 @@
 Every candidate is the real training step of `tfdis.training.vae_training` (forward, backward
 and the Adam update) on one MNIST-shaped batch, except the baseline a user would write without
 tfdis: ten ordinary sub-networks, one per label, each run on its `tf.boolean_mask` slice of the
-batch.
-Candidates are interleaved round robin in one process and the median over rounds is reported,
-so drifts in machine load hit all of them alike. The machine's matmul rate (a large square
-float32 matmul) puts the shared step's achieved GFLOP/s in context.
+batch. The split model runs with the default layout (labels in any order) and, when the batch
+size is a multiple of the 10 labels, with a label-balanced batch (`--balanced_batches`,
+layout "balanced" of kernels/routed.py).
+
+The floor of a split step: a split model has ten times the parameters, and Adam reads and writes
+all of them every step, so even routed layers as cheap as shared ones leave
+
+```none
+floor = shared step - Adam update of the shared parameters + Adam update of the split ones
+```
+
+Both updates are timed alone (XLA-fused, as in the compiled steps) in the same process, as are
+the forward + backward passes without the update (`grads_*`), which say where a split step's
+time above the floor goes. Candidates are interleaved round robin in one process and the median
+over rounds is reported, so drifts in machine load hit all of them alike. The machine's matmul
+rate (a large square float32 matmul) puts the shared step's achieved GFLOP/s in context.
 """
 import keras
 import numpy as np
@@ -73,47 +85,106 @@ class TenSubnetworks:
     return loss
 
 
-def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=2048, log=None):
+def adam_update(variables, learning_rate=1e-3):
+  """A callable running one XLA-compiled Adam update of copies of `variables` (fixed gradients).
+
+  The copies and their optimizer are the benchmark's own, so the timed models are untouched.
+  """
+  copies = [tf.Variable(tf.zeros(v.shape, v.dtype)) for v in variables]
+  optimizer = steps_lib.adam(learning_rate, copies)
+  grads = [tf.fill(v.shape, tf.constant(1e-3, v.dtype)) for v in variables]
+
+  def update():
+    optimizer.apply(grads, copies)
+    return optimizer.iterations
+
+  update = tf.function(update, jit_compile=True, autograph=False)
+  return lambda: int(update())
+
+
+def gradients(trainer):
+  """A callable running the trainer's forward + backward pass alone (its step without Adam)."""
+  grads_fn = tf.function(
+      lambda *batch: tf.add_n([tf.reduce_sum(g) for g in steps_lib.gradients_fn(
+          trainer.loss, trainer.model.trainable_variables)(*batch)[0]]),
+      jit_compile=trainer.config.jit_compile, autograph=False)
+  batch = trainer.batch(0)
+  return lambda: float(grads_fn(*batch))
+
+
+def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=2048, log=None,
+        architecture="mlp"):
   """Times the whole training step of each candidate at `batch_size` on real MNIST images.
 
+  Candidates: shared and split (every layer of both networks routed), each with and without XLA;
+  split with a balanced batch (when batch_size is a multiple of 10); ten sub-networks; the Adam
+  update of the shared and of the split parameters alone; forward + backward alone of the fastest
+  shared and the balanced split step.
+
   Returns:
-    dict: matmul_gflops, rows (name, split, xla, seconds, ratio_to_shared, gflops),
-    train_step_split_over_shared (fastest split over fastest shared), and
-    train_step_subnetworks_over_split (the ten-sub-network baseline over the fastest split).
+    dict: matmul_gflops, rows (name, seconds, ratio_to_shared, ratio_to_floor, gflops),
+    floor_seconds (the fastest shared step - its update + the split update),
+    train_step_split_over_shared (fastest split step over fastest shared),
+    train_step_split_over_floor (fastest split step over the floor), fastest_split (its name),
+    train_step_subnetworks_over_split (the ten-sub-network baseline over the fastest split) and
+    train_step_split_over_subnetworks (its inverse).
   """
   images, labels = data.load_arrays("mnist", "train")
   idx = np.random.default_rng(0).permutation(len(images))[:batch_size]
   x, y = images[idx], labels[idx]
   info = data.DatasetInfo("mnist", tuple(images.shape[1:]))
   strategy = tf.distribute.get_strategy()
-  candidates = {}
+  balanced = batch_size % info.num_classes == 0
+  candidates, trainers = {}, {}
   flops = None
-  for split in ("none", "all"):
+  variants = [("none", False), ("all", False)] + ([("all", True)] if balanced else [])
+  for split, balanced_batches in variants:
     for xla in (False, True):
       config = config_lib.TrainConfig(batch_size=batch_size, jit_compile=xla,
                                       encoder_split=split, decoder_split=split,
-                                      hidden_units=hidden_units)
-      trainer = vae_training.VAETrainer(config, x, y, info, strategy)
-      if split == "none" and flops is None:
+                                      hidden_units=hidden_units, architecture=architecture,
+                                      balanced_batches=balanced_batches)
+      # A balanced batch draws n of each label from the whole training split.
+      trainer = (vae_training.VAETrainer(config, images, labels, info, strategy)
+                 if balanced_batches else vae_training.VAETrainer(config, x, y, info, strategy))
+      if split == "none" and flops is None and architecture == "mlp":
         flops = dense_step_flops(trainer.model, batch_size)
-      name = ("split" if split == "all" else "shared") + ("+xla" if xla else "")
+      name = ("split" if split == "all" else "shared") + ("_balanced" if balanced_batches
+                                                          else "") + ("+xla" if xla else "")
+      trainers[name] = trainer
       candidates[name] = (lambda t=trainer, b=trainer.batch(0): float(t.step(*b)["elbo"]))
-  config = config_lib.TrainConfig(batch_size=batch_size, hidden_units=hidden_units)
+  config = config_lib.TrainConfig(batch_size=batch_size, hidden_units=hidden_units,
+                                  architecture=architecture)
   ten = TenSubnetworks(config, info.image_shape)
   noise = steps_lib.step_noise(config.seed, config.batch_size, config.latent_dim, 0)
   candidates["ten_subnetworks"] = lambda: float(ten.step(x, y, noise))
+  candidates["update_shared"] = adam_update(trainers["shared"].model.trainable_variables)
+  candidates["update_split"] = adam_update(trainers["split"].model.trainable_variables)
+  candidates["grads_shared+xla"] = gradients(trainers["shared+xla"])
+  if balanced:
+    candidates["grads_split_balanced+xla"] = gradients(trainers["split_balanced+xla"])
   if log:
-    log(f"timing {len(candidates)} training steps at batch {batch_size}, {rounds} rounds ...")
+    log(f"timing {len(candidates)} candidates ({architecture}) at batch {batch_size}, "
+        f"{rounds} rounds ...")
   medians = timing.interleaved_medians(candidates, rounds=max(3, rounds // (3 if quick else 1)))
   rate = matmul_gflops(size=matmul_size, rounds=4 if quick else 10)
   shared = min(medians["shared"], medians["shared+xla"])
-  split = min(medians["split"], medians["split+xla"])
+  step_names = [n for n in medians if n.startswith("split")]
+  fastest_split = min(step_names, key=medians.get)
+  split = medians[fastest_split]
+  floor = shared - medians["update_shared"] + medians["update_split"]
   rows = []
   for name, seconds in medians.items():
     rows.append(dict(name=name, seconds=seconds, ratio_to_shared=seconds / shared,
-                     gflops=flops / seconds / 1e9 if name.startswith("shared") else None))
-  best_shared_gflops = flops / shared / 1e9
-  return {"batch_size": batch_size, "matmul_gflops": rate, "dense_flops_per_step": flops,
-          "rows": rows, "shared_fraction_of_matmul_rate": best_shared_gflops / rate,
-          "train_step_split_over_shared": split / shared,
-          "train_step_subnetworks_over_split": medians["ten_subnetworks"] / split}
+                     ratio_to_floor=seconds / floor,
+                     gflops=(flops / seconds / 1e9 if flops and name.startswith("shared")
+                             else None)))
+  result = {"architecture": architecture, "batch_size": batch_size, "matmul_gflops": rate,
+            "dense_flops_per_step": flops, "rows": rows, "floor_seconds": floor,
+            "train_step_split_over_shared": split / shared,
+            "train_step_split_over_floor": split / floor, "fastest_split": fastest_split,
+            "train_step_subnetworks_over_split": medians["ten_subnetworks"] / split,
+            "train_step_split_over_subnetworks": split / medians["ten_subnetworks"]}
+  if flops:
+    result["shared_fraction_of_matmul_rate"] = flops / shared / 1e9 / rate
+  return result

@@ -5,8 +5,10 @@ summary, and returns (and, given a workdir, writes as bench.json) every number:
 
   layers  per-layer forward + backward ratios of every routing strategy against the shared layer,
           with and without XLA (`benchmarks.layers`)
-  steps   whole training-step ratios (shared, split, ten ordinary sub-networks) and the shared
-          step's GFLOP/s against the machine's matmul rate (`benchmarks.steps`)
+  steps   whole training-step ratios (shared, split, split with a label-balanced batch, ten
+          ordinary sub-networks), the split step over its floor (the shared step with the split
+          model's Adam update in place of its own), and the shared step's GFLOP/s against the
+          machine's matmul rate (`benchmarks.steps`), for the MLP and the conv model
   seeds   throughput of S seeds trained together against S sequential runs (`benchmarks.seeds`)
 
 `quick` times fewer layers, strategies, rounds and seed counts.
@@ -27,7 +29,8 @@ def bench_layers(quick, batch_size, log=print):
   """The `layers` section: rows of `benchmarks.layers.run`."""
   rows = layer_bench.run(
       layers=QUICK_LAYERS if quick else None, rounds=5 if quick else 15,
-      strategies=("auto",) if quick else ("auto",) + layer_bench.routed.STRATEGIES,
+      strategies=(("auto", "balanced") if quick else
+                  ("auto",) + layer_bench.routed.STRATEGIES + ("balanced",)),
       batch=batch_size,
       sorted_tiles={"dense": [64], "conv": [4], "conv_transpose": [4]} if quick else None)
   log("Per layer, forward + backward (ms; x shared):")
@@ -35,19 +38,25 @@ def bench_layers(quick, batch_size, log=print):
   return rows
 
 
-def bench_steps(quick, batch_size, hidden_units, matmul_size, log=print):
-  """The `steps` section: the dict of `benchmarks.steps.run`."""
+def bench_steps(quick, batch_size, hidden_units, matmul_size, log=print, architecture="mlp"):
+  """The `steps` section for one architecture: the dict of `benchmarks.steps.run`."""
   steps = step_bench.run(batch_size=batch_size, rounds=6 if quick else 20, quick=quick,
-                         hidden_units=hidden_units, matmul_size=matmul_size, log=log)
-  log(f"Whole training step at batch {steps['batch_size']} (median s; x fastest shared):")
+                         hidden_units=hidden_units, matmul_size=matmul_size, log=log,
+                         architecture=architecture)
+  log(f"Whole training step, {architecture}, batch {steps['batch_size']} (median; x fastest "
+      "shared; x floor):")
   for row in steps["rows"]:
     gflops = f"  {row['gflops']:.0f} GFLOP/s" if row["gflops"] else ""
-    log(f"  {row['name']:<16} {row['seconds'] * 1e3:8.2f} ms  {row['ratio_to_shared']:6.2f}x"
-        f"{gflops}")
-  log(f"matmul rate {steps['matmul_gflops']:.0f} GFLOP/s; shared step reaches "
-      f"{100 * steps['shared_fraction_of_matmul_rate']:.0f}% of it")
+    log(f"  {row['name']:<26} {row['seconds'] * 1e3:8.2f} ms  {row['ratio_to_shared']:6.2f}x"
+        f"  {row['ratio_to_floor']:6.2f}x{gflops}")
+  if "shared_fraction_of_matmul_rate" in steps:
+    log(f"matmul rate {steps['matmul_gflops']:.0f} GFLOP/s; shared step reaches "
+        f"{100 * steps['shared_fraction_of_matmul_rate']:.0f}% of it")
+  log(f"floor = shared - update_shared + update_split = {steps['floor_seconds'] * 1e3:.2f} ms; "
+      f"fastest split: {steps['fastest_split']}")
   log(f"train_step_split_over_shared = {steps['train_step_split_over_shared']:.2f}; "
-      f"ten sub-networks / split = {steps['train_step_subnetworks_over_split']:.2f}")
+      f"train_step_split_over_floor = {steps['train_step_split_over_floor']:.2f}; "
+      f"split / ten sub-networks = {steps['train_step_split_over_subnetworks']:.2f}")
   return steps
 
 
@@ -63,22 +72,25 @@ def bench_seeds(quick, hidden_units, log=print):
   return rows
 
 
-def run_bench(sections=SECTIONS, quick=False, batch_size=256, hidden_units=512,
-              matmul_size=2048, workdir=None, log=print):
+def run_bench(sections=SECTIONS, quick=False, batch_size=260, hidden_units=512,
+              matmul_size=2048, workdir=None, log=print, architectures=("mlp", "conv")):
   """Runs the chosen sections; returns the results dict, also written to <workdir>/bench.json.
 
   Args:
     sections: any of SECTIONS.
     quick: a reduced run (fewer layers, strategies, rounds and seed counts).
-    batch_size: batch size of every timing.
+    batch_size: batch size of every timing (a multiple of 10 times the balanced layout too).
     hidden_units: hidden width of the timed VAEs.
     matmul_size: side of the square matmul that measures the machine's rate.
     workdir: where to write bench.json (None: not written).
     log: callable given each line of the summary.
+    architectures: the models of the `steps` section (mlp, conv).
 
   Returns:
-    {'quick', and per section run: 'layers' (rows), 'steps' (dict) with its
-    'train_step_split_over_shared' repeated at the top level, 'seeds' (rows)}.
+    {'quick', and per section run: 'layers' (rows), 'steps' (the MLP's dict) and 'steps_conv'
+    (the conv model's), with their 'train_step_split_over_shared' and
+    'train_step_split_over_floor' repeated at the top level (the conv model's with a '_conv'
+    suffix), 'seeds' (rows)}.
   """
   unknown = set(sections) - set(SECTIONS)
   if unknown:
@@ -86,9 +98,16 @@ def run_bench(sections=SECTIONS, quick=False, batch_size=256, hidden_units=512,
   results = {"quick": quick}
   if "layers" in sections:
     results["layers"] = bench_layers(quick, batch_size, log)
+  unknown = set(architectures) - {"mlp", "conv"}
+  if unknown:
+    raise UsageError(f"--bench_architectures names {sorted(unknown)}; use mlp and/or conv.")
   if "steps" in sections:
-    results["steps"] = bench_steps(quick, batch_size, hidden_units, matmul_size, log)
-    results["train_step_split_over_shared"] = results["steps"]["train_step_split_over_shared"]
+    for architecture in architectures:
+      suffix = "" if architecture == "mlp" else "_" + architecture
+      steps = bench_steps(quick, batch_size, hidden_units, matmul_size, log, architecture)
+      results["steps" + suffix] = steps
+      for key in ("train_step_split_over_shared", "train_step_split_over_floor"):
+        results[key + suffix] = steps[key]
   if "seeds" in sections:
     results["seeds"] = bench_seeds(quick, hidden_units, log)
   if workdir:

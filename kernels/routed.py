@@ -31,6 +31,25 @@ Every public function computes the same value by one of four strategies:
 * `"masked"`: one ordinary matmul / conv whose input is the one-hot-masked
   copy of x over the G groups (G times the FLOPs, but one big op).
 
+Every public function also takes `layout`, what the caller promises about the batch:
+
+* `"any"` (default): labels in any order and any number per label (evaluation, arbitrary
+  labels, batch size 1); one of the four strategies above routes them.
+* `"balanced"`: B = G n examples, n of each label, grouped by label in group order
+  (labels = [0]*n + [1]*n + ... + [G-1]*n), as `tfdis.data.balanced` builds training batches.
+  Routing is then a reshape: a dense layer is one batched matmul
+  (`einsum('gbi,gio->gbo')`, run as `tf.matmul`) over [G, n, in]; a convolution (and a
+  transposed one) under XLA is one grouped convolution, the n examples of each label stacked along channels
+  (`feature_group_count=G`). TF's CPU kernels have no gradient for grouped convolutions outside
+  XLA, so there the convolutions become patches (transposed: per-pixel products and an
+  overlap-add) and one batched matmul [G, n H'W', K] @ [G, K, F]. No gather, partition, stitch or
+  sort; `strategy` is not used. The labels are checked to be that layout in eager mode and in
+  `tf.function` (an error names the fix), not under XLA.
+
+```none
+balanced dense:  y[g, b] = x[g, b] @ kernel[g] + bias[g]        x as [G, n, in]
+```
+
 `strategy="auto"` picks `AUTO_STRATEGY[(kind, xla)]` (or, for convolutions
 with <= IMAGE_SIDE_CHANNELS channels on the image side,
 `AUTO_STRATEGY_IMAGE_SIDE[(kind, xla)]`), where kind is "dense",
@@ -52,6 +71,7 @@ import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
 STRATEGIES = ("gather", "partition", "sorted", "masked")
+LAYOUTS = ("any", "balanced")
 
 # Fastest strategy per (layer kind, under XLA) in benchmarks.layers (B=256,
 # MNIST conv-VAE shapes, forward + backward): without XLA, partition wins
@@ -134,6 +154,45 @@ def _check_labels(labels, num_groups):
   ]
   with tf.control_dependencies(deps):
     return tf.identity(labels)
+
+
+def check_layout(layout):
+  """Raises ValueError unless `layout` is one of LAYOUTS."""
+  if layout not in LAYOUTS:
+    raise ValueError(f"Unknown routed layout {layout!r}; use one of {LAYOUTS} ('balanced' only "
+                     "for batches of B/G examples per label grouped in label order).")
+
+
+def balanced_labels(num_groups, batch_size):
+  """The labels of a balanced batch: int32 [B], [0]*n + [1]*n + ... + [G-1]*n, n = B / G."""
+  per_group = batch_size // num_groups
+  if per_group * num_groups != batch_size or per_group < 1:
+    raise ValueError(f"A balanced batch needs a batch size that is a positive multiple of the "
+                     f"{num_groups} groups, got {batch_size}; use layout='any' or another "
+                     "batch size.")
+  return tf.repeat(tf.range(num_groups, dtype=tf.int32), per_group)
+
+
+def _check_balanced(x, labels, num_groups):
+  """Checks labels [B] are the balanced layout; returns (x, examples per group n).
+
+  The batch size must be static. Eager and tf.function assert the labels equal
+  `balanced_labels(G, B)`; XLA does not compile asserts.
+  """
+  batch = x.shape[0]
+  if batch is None:
+    raise ValueError("layout='balanced' needs a static batch size (it reshapes the batch to "
+                     "[G, B/G, ...]); trace with a fixed batch size or use layout='any'.")
+  want = balanced_labels(num_groups, batch)  # raises for a batch that is no multiple of G
+  labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+  if in_xla_context():
+    return x, batch // num_groups
+  check = tf.debugging.assert_equal(
+      labels, want, message=f"layout='balanced' needs labels grouped by label in group order, "
+      f"{batch // num_groups} of each of the {num_groups} groups (tfdis.data.balanced builds "
+      "such batches); pass layout='any' for other labels.")
+  with tf.control_dependencies([check]):  # x is read only after the labels are checked
+    return tf.identity(x), batch // num_groups
 
 
 def _pair(value):
@@ -256,7 +315,8 @@ def _add_bias(y, labels, bias):
 # ---------------------------------------------------------------------------
 
 
-def routed_dense(x, labels, kernel, bias=None, strategy="auto", sorted_tile=None):
+def routed_dense(x, labels, kernel, bias=None, strategy="auto", sorted_tile=None,
+                 layout="any"):
   """Per-label dense layer.
 
   Args:
@@ -266,10 +326,22 @@ def routed_dense(x, labels, kernel, bias=None, strategy="auto", sorted_tile=None
     bias: [G, out] or None.
     strategy: "auto" or one of STRATEGIES.
     sorted_tile: examples per tile of the "sorted" strategy (default SORTED_TILE["dense"]).
+    layout: "any", or "balanced" (labels grouped, B/G each; see the module docstring).
 
   Returns:
     [B, out] with row b equal to x[b] @ kernel[labels[b]] + bias[labels[b]].
   """
+  check_layout(layout)
+  if layout == "balanced":
+    x = tf.convert_to_tensor(x)
+    num_groups, _, out = kernel.shape
+    x, n = _check_balanced(x, labels, num_groups)
+    # einsum('gbi,gio->gbo') as a batched matmul: the same under XLA, and without XLA its
+    # gradient needs no transposed copies of the kernel (einsum's does).
+    y = tf.matmul(tf.reshape(x, [num_groups, n, -1]), kernel)  # [G, n, out]
+    if bias is not None:
+      y += bias[:, None, :]
+    return tf.reshape(y, [num_groups * n, out])
   strategy = resolve_strategy(strategy, "dense")
   labels = _check_labels(labels, kernel.shape[0])
   x = tf.convert_to_tensor(x)
@@ -313,8 +385,49 @@ def _conv_patches(x, kernel_size, strides, padding):
   return tf.concat(cols, axis=-1)
 
 
+def _to_groups(y, num_groups, n):
+  """[B, ...] -> [G, n, ...]."""
+  return tf.reshape(y, [num_groups, n] + y.shape[1:].as_list())
+
+
+def _stack_channels(x, num_groups, n):
+  """[G n, H, W, C] -> [n, H, W, G C]: example b of each group side by side along channels."""
+  _, h, w, c = x.shape
+  x = tf.transpose(tf.reshape(x, [num_groups, n, h, w, c]), [1, 2, 3, 0, 4])
+  return tf.reshape(x, [n, h, w, num_groups * c])
+
+
+def _unstack_channels(y, num_groups, n):
+  """[n, H, W, G F] -> [G, n, H, W, F]."""
+  _, h, w, gf = y.shape
+  y = tf.reshape(y, [n, h, w, num_groups, gf // num_groups])
+  return tf.transpose(y, [3, 0, 1, 2, 4])
+
+
+def _add_group_bias(y, bias):
+  """y [G, n, ..., F] + bias[g] -> [G n, ..., F]."""
+  if bias is not None:
+    y += tf.reshape(bias, [bias.shape[0]] + [1] * (len(y.shape) - 2) + [bias.shape[-1]])
+  return tf.reshape(y, [-1] + y.shape[2:].as_list())
+
+
+def _balanced_conv2d(x, labels, kernel, bias, strides, padding):
+  num_groups, kh, kw, c, f = kernel.shape
+  x, n = _check_balanced(x, labels, num_groups)
+  if in_xla_context():  # One grouped convolution (no CPU gradient for it outside XLA).
+    w = tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]), [kh, kw, c, num_groups * f])
+    y = tf.nn.conv2d(_stack_channels(x, num_groups, n), w, [1, strides[0], strides[1], 1],
+                     padding.upper())  # [n, H', W', G F]
+    return _add_group_bias(_unstack_channels(y, num_groups, n), bias)
+  cols = _conv_patches(x, (kh, kw), strides, padding)  # [B, H', W', K]
+  _, ho, wo, k = cols.shape
+  y = tf.matmul(tf.reshape(cols, [num_groups, n * ho * wo, k]),
+                tf.reshape(kernel, [num_groups, k, f]))  # [G, n H' W', F]
+  return _add_group_bias(tf.reshape(y, [num_groups, n, ho, wo, f]), bias)
+
+
 def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
-                  strategy="auto", sorted_tile=None):
+                  strategy="auto", sorted_tile=None, layout="any"):
   """Per-label 2-D convolution (no dilation).
 
   Args:
@@ -326,10 +439,15 @@ def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
     padding: "same" or "valid", as in keras.layers.Conv2D.
     strategy: "auto" or one of STRATEGIES.
     sorted_tile: examples per tile of the "sorted" strategy (default SORTED_TILE["conv"]).
+    layout: "any", or "balanced" (labels grouped, B/G each; see the module docstring).
 
   Returns:
     [B, H', W', F], the shape keras.layers.Conv2D gives.
   """
+  check_layout(layout)
+  if layout == "balanced":
+    return _balanced_conv2d(tf.convert_to_tensor(x), labels, kernel, bias, _pair(strides),
+                            padding.lower())
   num_groups, kh, kw, c, f = kernel.shape
   strategy = resolve_strategy(strategy, "conv", c)
   labels = _check_labels(labels, num_groups)
@@ -387,8 +505,39 @@ def _overlap_add(cols, in_size, kernel_size, strides, padding):
   return full[:, pad_h:pad_h + out_h, pad_w:pad_w + out_w, :]
 
 
+def _pixel_kernel(kernel, strides):
+  """[G, kh, kw, F, C] -> [G, C, Rh sh Rw sw F]: the per-pixel products of a transposed conv."""
+  num_groups, kh, kw, f, c = kernel.shape
+  (sh, sw) = strides
+  rh, rw = math.ceil(kh / sh), math.ceil(kw / sw)
+  wp = tf.pad(kernel, [[0, 0], [0, rh * sh - kh], [0, rw * sw - kw],
+                       [0, 0], [0, 0]])  # [G, Rh*sh, Rw*sw, F, C]
+  return tf.reshape(tf.transpose(wp, [0, 4, 1, 2, 3]), [num_groups, c, rh * sh * rw * sw * f])
+
+
+def _balanced_conv2d_transpose(x, labels, kernel, bias, strides, padding):
+  num_groups, kh, kw, f, c = kernel.shape
+  x, n = _check_balanced(x, labels, num_groups)
+  _, h, w, _ = x.shape
+  (sh, sw) = strides
+  out_h = _conv_transpose_size(h, kh, sh, padding)
+  out_w = _conv_transpose_size(w, kw, sw, padding)
+  if in_xla_context():  # One grouped transposed convolution.
+    wt = tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]), [kh, kw, f, num_groups * c])
+    y = tf.nn.conv2d_transpose(_stack_channels(x, num_groups, n), wt,
+                               [n, out_h, out_w, num_groups * f], [1, sh, sw, 1],
+                               padding.upper())  # [n, H', W', G F]
+    return _add_group_bias(_unstack_channels(y, num_groups, n), bias)
+  rh, rw = math.ceil(kh / sh), math.ceil(kw / sw)
+  cols = tf.matmul(tf.reshape(x, [num_groups, n * h * w, c]),
+                   _pixel_kernel(kernel, strides))  # [G, n h w, Rh sh Rw sw F]
+  cols = tf.reshape(cols, [-1, h, w, rh, sh, rw, sw, f])
+  y = _overlap_add(cols, (h, w), (kh, kw), (sh, sw), padding)  # [B, H', W', F]
+  return _add_group_bias(_to_groups(y, num_groups, n), bias)
+
+
 def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
-                            padding="same", strategy="auto", sorted_tile=None):
+                            padding="same", strategy="auto", sorted_tile=None, layout="any"):
   """Per-label 2-D transposed convolution (no dilation, no output_padding).
 
   Args:
@@ -401,11 +550,16 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     strategy: "auto" or one of STRATEGIES.
     sorted_tile: examples per tile of the "sorted" strategy (default
       SORTED_TILE["conv_transpose"]).
+    layout: "any", or "balanced" (labels grouped, B/G each; see the module docstring).
 
   Returns:
     [B, H', W', F] with H' = H*sh ("same") or H*sh + max(kh - sh, 0)
     ("valid"), exactly as keras.layers.Conv2DTranspose.
   """
+  check_layout(layout)
+  if layout == "balanced":
+    return _balanced_conv2d_transpose(tf.convert_to_tensor(x), labels, kernel, bias,
+                                      _pair(strides), padding.lower())
   num_groups, kh, kw, f, c = kernel.shape
   strategy = resolve_strategy(strategy, "conv_transpose", f)
   labels = _check_labels(labels, num_groups)
@@ -432,10 +586,7 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     y = tf.ensure_shape(y, [x.shape[0], out_h, out_w, f])
   else:
     rh, rw = math.ceil(kh / sh), math.ceil(kw / sw)
-    wp = tf.pad(kernel, [[0, 0], [0, rh * sh - kh], [0, rw * sw - kw],
-                         [0, 0], [0, 0]])  # [G, Rh*sh, Rw*sw, F, C]
-    wp = tf.reshape(tf.transpose(wp, [0, 4, 1, 2, 3]),
-                    [num_groups, c, rh * sh * rw * sw * f])
+    wp = _pixel_kernel(kernel, (sh, sw))
     cols = _routed_matmul(tf.reshape(x, [-1, h * w, c]), labels, wp, strategy,
                           "conv_transpose", sorted_tile)
     cols = tf.reshape(cols, [-1, h, w, rh, sh, rw, sw, f])

@@ -17,18 +17,30 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   result = subprocess.run(
-      [sys.executable, "-m", "binaries.bench", "--quick", "--bench_batch_size=16",
+      [sys.executable, "-m", "binaries.bench", "--quick", "--bench_batch_size=20",
        "--bench_hidden_units=16", "--matmul_size=128", "--sections=layers,steps",
-       f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600,
+       "--bench_architectures=mlp", f"--workdir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert result.returncode == 0, result.stderr[-3000:]
   assert "train_step_split_over_shared" in result.stdout
+  assert "train_step_split_over_floor" in result.stdout
   report = json.loads((tmp_path / "bench.json").read_text())
   assert report["train_step_split_over_shared"] > 0
-  names = {row["name"] for row in report["steps"]["rows"]}
-  assert names == {"shared", "shared+xla", "split", "split+xla", "ten_subnetworks"}
-  assert report["steps"]["matmul_gflops"] > 0
-  assert {row["strategy"] for row in report["layers"]} == {"shared", "auto"}
+  steps = report["steps"]
+  names = {row["name"] for row in steps["rows"]}
+  assert names == {"shared", "shared+xla", "split", "split+xla", "split_balanced",
+                   "split_balanced+xla", "ten_subnetworks", "update_shared", "update_split",
+                   "grads_shared+xla", "grads_split_balanced+xla"}
+  seconds = {row["name"]: row["seconds"] for row in steps["rows"]}
+  shared = min(seconds["shared"], seconds["shared+xla"])
+  floor = shared - seconds["update_shared"] + seconds["update_split"]
+  assert steps["floor_seconds"] == pytest.approx(floor)
+  assert report["train_step_split_over_floor"] == pytest.approx(
+      seconds[steps["fastest_split"]] / floor)
+  assert steps["fastest_split"].startswith("split")
+  assert steps["matmul_gflops"] > 0
+  assert "steps_conv" not in report  # --bench_architectures=mlp
+  assert {row["strategy"] for row in report["layers"]} == {"shared", "auto", "balanced"}
   assert "seeds" not in report  # --sections chose the others
 
 
@@ -49,6 +61,7 @@ def test_run_bench_one_section_in_process(tmp_path):
   results = suite.run_bench(sections=["layers"], quick=True, batch_size=12, workdir=str(tmp_path),
                             log=lines.append)
   assert set(results) == {"quick", "layers"} and results["quick"] is True
+  # Batch 12 is no multiple of the 10 labels: no balanced layout.
   assert [(row["strategy"], row["xla"]) for row in results["layers"]] == [
       ("shared", False), ("shared", True), ("auto", False), ("auto", True)]
   assert json.loads((tmp_path / "bench.json").read_text()) == results
@@ -58,3 +71,5 @@ def test_run_bench_one_section_in_process(tmp_path):
 def test_run_bench_rejects_an_unknown_section():
   with pytest.raises(UsageError, match=r"--sections names \['gpu'\]"):
     suite.run_bench(sections=["layers", "gpu"])
+  with pytest.raises(UsageError, match=r"--bench_architectures names \['resnet'\]"):
+    suite.run_bench(sections=["steps"], architectures=["mlp", "resnet"])

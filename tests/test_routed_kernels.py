@@ -247,3 +247,56 @@ def test_sorted_tile_layout(tile):
                                    padded[0] + 2]
   for example, l in enumerate(labels.numpy()):
     assert tile_group.numpy()[slot.numpy()[example] // tile] == l
+
+
+# The balanced layout: B = G n examples, n of each label, grouped in label order (n = 2).
+BALANCED = [0, 0, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_balanced_dense_matches_keras_layers(mode):
+  _check(lambda x, l, k, bb: routed.routed_dense(x, l, k, bb, layout="balanced"),
+         lambda: keras.layers.Dense(5), (6, 4), (G, 4, 5), (G, 5), BALANCED, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_balanced_conv2d_matches_keras_layers(case, mode):
+  ksize, strides, padding, (h, w) = CONV_CASES[case]
+  _check(lambda x, l, k, bb: routed.routed_conv2d(
+      x, l, k, bb, strides, padding, layout="balanced"),
+         lambda: keras.layers.Conv2D(4, ksize, strides, padding),
+         (6, h, w, 2), (G,) + ksize + (2, 4), (G, 4), BALANCED, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", ("k4_s2_same", "k3_s2_valid", "k2_s3_valid"))
+def test_balanced_conv2d_transpose_matches_keras_layers(case, mode):
+  ksize, strides, padding, (h, w) = CONV_T_CASES[case]
+  _check(lambda x, l, k, bb: routed.routed_conv2d_transpose(
+      x, l, k, bb, strides, padding, layout="balanced"),
+         lambda: keras.layers.Conv2DTranspose(4, ksize, strides, padding),
+         (6, h, w, 2), (G,) + ksize + (4, 2), (G, 4), BALANCED, mode)
+
+
+def test_balanced_labels_are_grouped_in_label_order():
+  assert routed.balanced_labels(G, 6).numpy().tolist() == BALANCED
+  with pytest.raises(ValueError, match="positive multiple of the 3 groups, got 7"):
+    routed.balanced_labels(G, 7)
+
+
+@pytest.mark.parametrize("labels", ([0, 1, 0, 1, 2, 2], [0, 0, 0, 1, 2, 2]))
+def test_balanced_layout_refuses_other_labels(labels):
+  x, kernel = tf.ones([6, 4]), tf.ones([G, 4, 5])
+  for fn in (routed.routed_dense, tf.function(routed.routed_dense)):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="grouped by label in group order, 2 of each of the 3 groups"):
+      fn(x, tf.constant(labels), kernel, None, layout="balanced")
+
+
+def test_balanced_layout_refuses_a_batch_that_is_no_multiple_of_the_groups():
+  with pytest.raises(ValueError, match="multiple of the 3 groups, got 5; use layout='any'"):
+    routed.routed_dense(tf.ones([5, 4]), [0, 0, 1, 1, 2], tf.ones([G, 4, 5]), None,
+                        layout="balanced")
+  with pytest.raises(ValueError, match="Unknown routed layout 'sorted'"):
+    routed.routed_dense(tf.ones([6, 4]), BALANCED, tf.ones([G, 4, 5]), None, layout="sorted")

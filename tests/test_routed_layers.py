@@ -169,3 +169,16 @@ def test_layer_benchmark_rows():
   assert "| convT 14x14x32->28x28x1 k4s2 | sorted(tile=2) | False |" in (
       layer_benchmark.format_table(rows))
   assert routed.SORTED_TILE == defaults  # the tile is an argument, not a module global
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_balanced_layout_call_matches_the_default_layout(name):
+  make, in_shape, _ = LAYERS[name]
+  layer = make(activation="tanh", bias_initializer="random_normal")
+  x = _inputs(in_shape, batch=6)
+  labels = np.repeat(np.arange(G), 2).astype(np.int32)  # 2 of each label, grouped
+  want = layer(x, labels).numpy()
+  np.testing.assert_allclose(layer(x, labels, layout="balanced").numpy(), want, rtol=1e-5,
+                             atol=1e-6)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="grouped by label"):
+    layer(x, labels[::-1].copy(), layout="balanced")

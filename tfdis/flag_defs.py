@@ -64,6 +64,14 @@ _HELP = {
                         "--transform).",
     "transform_seed": "Seed of the random rotations T_y.",
     "batch_size": "Global training batch size.",
+    "balanced_batches": "binaries.train: every batch holds batch_size / 10 examples of each label, "
+                        "grouped by label (batch_size must be a multiple of 10), so label-routed "
+                        "layers run as one batched matmul or grouped conv. Changes sampling: "
+                        "labels are weighted uniformly (p(y)) instead of by their data "
+                        "frequency, each label cycles through its own examples (rare labels' "
+                        "examples are seen more often) and there is no common epoch; see "
+                        "tfdis/data/balanced.py. One device only; evaluation and export are "
+                        "unchanged.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
     "learning_rate": "Adam learning rate.",
     "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
@@ -149,7 +157,9 @@ _HELP = {
                  "run nothing.",
     # The benchmark (binaries.bench).
     "quick": "A reduced run (fewer layers and rounds), under a minute.",
-    "bench_batch_size": "Batch size of every timing.",
+    "bench_batch_size": "Batch size of every timing (a multiple of 10 also times the balanced "
+                        "layout of --balanced_batches).",
+    "bench_architectures": "Models of the steps section: mlp (flags/base.cfg), conv.",
     "bench_hidden_units": "Hidden width of the timed VAEs (512 = flags/base.cfg).",
     "matmul_size": "Side of the square matmul that measures the machine's rate.",
     "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
@@ -163,7 +173,8 @@ assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)
 # Flags that are no config field: (type, default, lower bound).
 _OTHER_FLAGS = {
     "workdir": (str, None, None), "teacher": (str, None, None), "quick": (bool, False, None),
-    "bench_batch_size": (int, 256, 1), "bench_hidden_units": (int, 512, 1),
+    "bench_batch_size": (int, 260, 1), "bench_architectures": (list, ["mlp", "conv"], None),
+    "bench_hidden_units": (int, 512, 1),
     "matmul_size": (int, 2048, 8), "sections": (list, ["layers", "steps", "seeds"], None),
 }
 
@@ -180,7 +191,7 @@ def _binaries():
       "compete": (competition.CompetitionConfig, ("workdir",)),
       "reproduce": (plan.PaperConfig, ("workdir",)),
       "bench": (None, ("workdir", "quick", "bench_batch_size", "bench_hidden_units",
-                       "matmul_size", "sections")),
+                       "matmul_size", "sections", "bench_architectures")),
   }
 
 

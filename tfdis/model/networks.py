@@ -177,9 +177,12 @@ def is_routed(layer):
   return isinstance(layer, routed_layers.ROUTED_LAYERS)
 
 
-def apply_layers(layers, inputs, labels):
-  """Runs `inputs` through `layers`, handing `labels` [B] int32 to the label-routed ones."""
+def apply_layers(layers, inputs, labels, layout="any"):
+  """Runs `inputs` through `layers`, handing `labels` [B] int32 to the label-routed ones.
+
+  `layout` ("any" | "balanced", kernels/routed.py) is what the caller promises about the labels.
+  """
   h = inputs
   for layer in layers:
-    h = layer(h, labels) if is_routed(layer) else layer(h)
+    h = layer(h, labels, layout=layout) if is_routed(layer) else layer(h)
   return h

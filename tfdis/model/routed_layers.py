@@ -12,6 +12,11 @@ RoutedConv2DTranspose:  y = act(conv2d_transpose(x, kernel[label])
                                 + bias[label])
 ```
 
+Every `call(inputs, labels, layout="any")` takes the kernel's `layout`: "any" for labels in any
+order (evaluation, export, arbitrary labels), "balanced" for a training batch of B/G examples per
+label grouped in label order (`tfdis.data.balanced`), where routing is a reshape and one batched
+matmul or grouped convolution (kernels/routed.py).
+
 Group g is initialised exactly as the matching Keras layer would initialise
 its own kernel (fans computed from one group's shape, not over G), and the G
 groups are drawn independently.
@@ -115,10 +120,10 @@ class RoutedDense(_RoutedBase):
   def build(self, input_shape):
     self._add_weights((input_shape[-1], self.units), (self.units,))
 
-  def call(self, inputs, labels):
-    """inputs [B, in] float, labels [B] int in [0, G) -> [B, units]."""
+  def call(self, inputs, labels, layout="any"):
+    """inputs [B, in] float, labels [B] int in [0, G) -> [B, units]; layout "any" | "balanced"."""
     y = routed.routed_dense(inputs, labels, self.kernel, self.bias,
-                            self.strategy)
+                            self.strategy, layout=layout)
     return self.activation(y)
 
   def compute_output_shape(self, input_shape):
@@ -167,10 +172,10 @@ class RoutedConv2D(_RoutedConvBase):
     self._add_weights(self.kernel_size + (input_shape[-1], self.filters),
                       (self.filters,))
 
-  def call(self, inputs, labels):
+  def call(self, inputs, labels, layout="any"):
     """inputs [B, H, W, C], labels [B] int in [0, G) -> [B, H', W', filters]."""
     y = routed.routed_conv2d(inputs, labels, self.kernel, self.bias,
-                             self.strides, self.padding, self.strategy)
+                             self.strides, self.padding, self.strategy, layout=layout)
     return self.activation(y)
 
   def spatial_size(self, n, k, s):
@@ -190,11 +195,11 @@ class RoutedConv2DTranspose(_RoutedConvBase):
     self._add_weights(self.kernel_size + (self.filters, input_shape[-1]),
                       (self.filters,))
 
-  def call(self, inputs, labels):
+  def call(self, inputs, labels, layout="any"):
     """inputs [B, H, W, C], labels [B] int in [0, G) -> [B, H', W', filters]."""
     y = routed.routed_conv2d_transpose(inputs, labels, self.kernel, self.bias,
                                        self.strides, self.padding,
-                                       self.strategy)
+                                       self.strategy, layout=layout)
     return self.activation(y)
 
   def spatial_size(self, n, k, s):

@@ -24,6 +24,9 @@ Competition models (App. B, Figs. 5, 6) insert a label-dependent orthogonal T_y 
 and decoder (`latent_transform`): the decoder reads T_y z. The ELBO keeps its form.
 
 Shapes: images x [B, H, W, C] float32 in [0, 1]; labels y [B] int32 in [0, 10); codes z [B, D].
+`layout="balanced"` (training with --balanced_batches) promises labels grouped by label, B/K of
+each, so the label-routed layers route by a reshape (kernels/routed.py); every other caller keeps
+the default "any".
 """
 import keras
 import tensorflow as tf
@@ -96,7 +99,7 @@ class ConditionalVAE(keras.Model):
   def _one_hot(self, labels):
     return tf.one_hot(tf.cast(labels, tf.int32), self.num_classes)  # [B, K]
 
-  def encode(self, images, labels):
+  def encode(self, images, labels, layout="any"):
     """q(z | x, y): batch shape [B], event shape [D]."""
     labels = tf.cast(labels, tf.int32)
     onehot = self._one_hot(labels)
@@ -110,18 +113,20 @@ class ConditionalVAE(keras.Model):
       planes = tf.broadcast_to(onehot[:, None, None, :],
                                tf.concat([tf.shape(images)[:3], [self.num_classes]], 0))
       h = tf.concat([images, planes], axis=-1)  # [B, H, W, C + K]
-    return encoder_distribution(networks.apply_layers(self.encoder_layers, h, labels))  # [B, 2D]
+    return encoder_distribution(
+        networks.apply_layers(self.encoder_layers, h, labels, layout))  # [B, 2D]
 
-  def decoder_logits(self, labels, z):
+  def decoder_logits(self, labels, z, layout="any"):
     """ω_p(y, z): the decoder network's output [B, H, W, C] (logits or Gaussian means)."""
     labels = tf.cast(labels, tf.int32)
     h = tf.concat([z, self._one_hot(labels)], axis=-1)  # [B, D + K]
-    return networks.apply_layers(self.decoder_layers, h, labels)
+    return networks.apply_layers(self.decoder_layers, h, labels, layout)
 
-  def decode(self, labels, z):
+  def decode(self, labels, z, layout="any"):
     """p(x | y, z): batch shape [B], event shape [H, W, C]."""
     log_scale = self.decoder_log_scale if self.likelihood == "gaussian" else None
-    return decoder_distribution(self.decoder_logits(labels, z), self.likelihood, log_scale)
+    return decoder_distribution(self.decoder_logits(labels, z, layout), self.likelihood,
+                                log_scale)
 
   def decode_mean(self, labels, z):
     """μ_p(y, z): the mean image [B, H, W, C] in [0, 1]."""
@@ -137,20 +142,22 @@ class ConditionalVAE(keras.Model):
     """The trained generator's mean: μ_p(y, z), or μ'_p(y, z) = μ_p(y, T_y z) in a competition."""
     return self.decode_mean(labels, self.decoder_code(labels, z))
 
-  def elbo_terms(self, images, labels, noise):
+  def elbo_terms(self, images, labels, noise, layout="any"):
     """Per-example ELBO and its parts for one reparameterised sample z ~ q(z | x, y).
 
     Args:
       images: [B, H, W, C] float32 in [0, 1].
       labels: [B] int32.
       noise: [B, D] standard normal draws; z = μ_q + σ_q ⊙ noise (see `standard_normal`).
+      layout: "any", or "balanced" for labels grouped by label, B/K of each (the routed layers'
+        fast path; kernels/routed.py).
 
     Returns:
       dict of [B] tensors: elbo (Eq. 1, with ln p(y)), elbo_x_given_y, log_likelihood
       (ln p(x | y, z) at the sample), kl (analytic KL(q || p(z))), log_prior_y.
     """
-    return elbo_terms(images, labels, self.encode(images, labels),
-                      lambda z: self.decode(labels, self.decoder_code(labels, z)), noise,
+    return elbo_terms(images, labels, self.encode(images, labels, layout),
+                      lambda z: self.decode(labels, self.decoder_code(labels, z), layout), noise,
                       self.prior_z(), self.prior_y())
 
   def call(self, inputs):

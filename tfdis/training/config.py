@@ -35,6 +35,9 @@ class TrainConfig:
   latent_transform: str = "none"
   transform_seed: int = 0
   batch_size: int = 128
+  # Batches of batch_size / K examples of each label, grouped by label (tfdis.data.balanced); the
+  # routed layers then run the balanced layout of kernels/routed.py.
+  balanced_batches: bool = False
   num_steps: int = 10000
   learning_rate: float = 1e-3
   seed: int = 0

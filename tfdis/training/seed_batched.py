@@ -54,6 +54,9 @@ def check_configs(configs):
                      f"{configs[0].architecture!r}; train conv models one seed at a time.")
   if configs[0].strategy != "default":
     raise UsageError("Seed-batched training runs on one device; use --strategy=default.")
+  if configs[0].balanced_batches:
+    raise UsageError("Seed-batched training draws its own batches; leave --balanced_batches off "
+                     "(it is a flag of binaries.train).")
   seeds = [c.seed for c in configs]
   if len(set(seeds)) != len(seeds):
     raise UsageError(f"Seeds {seeds} repeat; give each batched run a distinct seed.")

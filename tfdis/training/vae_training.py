@@ -12,8 +12,9 @@ and at the end writes
   saved_model/          signatures encode(x, y), decode(y, z), sample(y) (see tfdis.model.export)
   tracking.json         with --track_every: SP and LP during training (tfdis.training.tracking)
 
-Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e), and the
-reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
+Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e) (with
+--balanced_batches, B/K examples of each label from per-label permutations: `tfdis.data.balanced`),
+and the reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
 Together with TF op determinism this makes a run a pure function of its flags: the same flags give
 the same metrics.json, and training N steps, stopping, and resuming to 2N equals training 2N at
 once.
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from tfdis import grids
 from tfdis import workdir as files
+from tfdis.data import balanced
 from tfdis.data import datasets
 from tfdis.errors import UsageError
 from tfdis.model import export
@@ -53,6 +55,16 @@ class VAETrainer:
     self.config = config
     self.strategy = strategy
     self.images, self.labels = images, labels
+    # The routed layers' layout: balanced batches are grouped by label, B/K of each.
+    self.layout = "balanced" if config.balanced_batches else "any"
+    if config.balanced_batches:
+      if strategy.num_replicas_in_sync != 1:
+        raise UsageError(f"--balanced_batches runs on one device; use --strategy=default, not "
+                         f"--strategy={config.strategy}.")
+      self._order = balanced.BalancedOrder(labels, config.batch_size, config.seed,
+                                           info.num_classes)
+    else:
+      self._order = steps.BatchOrder(len(images), config.batch_size, config.seed)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
       self.model = vae.ConditionalVAE(
@@ -60,28 +72,28 @@ class VAETrainer:
       self.optimizer = steps.adam(config.learning_rate, self.model.trainable_variables)
     self.variables = self.model.weights
     self.checkpoint = steps.model_checkpoint(self.model, optimizer=self.optimizer)
-    self._order = steps.BatchOrder(len(images), config.batch_size, config.seed)
     self.step = self._make_step()
 
   def _noise(self, step):
     """The reparameterisation noise [B, D] of `step` (global batch; drawn outside XLA)."""
     return steps.step_noise(self.config.seed, self.config.batch_size, self.model.latent_dim, step)
 
-  def _loss(self, images, labels, noise):
-    terms = self.model.elbo_terms(images, labels, noise)
+  def loss(self, images, labels, noise):
+    """(−mean ELBO of the batch, its per-example terms): what the step minimises."""
+    terms = self.model.elbo_terms(images, labels, noise, self.layout)
     return -tf.reduce_sum(terms["elbo"]) * (1.0 / self.config.batch_size), terms
 
   def _make_step(self):
     config, model, optimizer = self.config, self.model, self.optimizer
     batch_means = lambda terms: {k: tf.reduce_mean(v) for k, v in terms.items()}
     if self.strategy.num_replicas_in_sync == 1:
-      adam_step = steps.adam_step(self._loss, model.trainable_variables, optimizer)
+      adam_step = steps.adam_step(self.loss, model.trainable_variables, optimizer)
       return tf.function(lambda *batch: batch_means(adam_step(*batch)),
                          jit_compile=config.jit_compile, autograph=False)
 
     # Several replicas: XLA compiles each replica's loss and gradients; the all-reduce and the
     # update run outside XLA, where tf.distribute can place them.
-    grads_fn = tf.function(steps.gradients_fn(self._loss, model.trainable_variables),
+    grads_fn = tf.function(steps.gradients_fn(self.loss, model.trainable_variables),
                            jit_compile=config.jit_compile, autograph=False)
     num_replicas = self.strategy.num_replicas_in_sync
 

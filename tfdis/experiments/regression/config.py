@@ -54,6 +54,9 @@ class RegressionConfig(config_lib.TrainConfig):
   def validate(self):
     """Raises UsageError naming the first bad field and how to fix it."""
     super().validate()
+    if self.balanced_batches:
+      raise UsageError("The regression draws its own batches; leave --balanced_batches off (it is "
+                       "a flag of binaries.train).")
     if not self.teacher_run.strip():
       raise UsageError("--teacher_run is empty; name the plan's run whose model teaches "
                        "(e.g. shared).")
