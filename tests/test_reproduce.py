@@ -19,7 +19,9 @@ from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-NUM_RUNS = 18  # shared, 3 split, 8 appendix A, 3 regression, 3 competition (one: the checks)
+NUM_RUNS = 25  # shared, 3 split, 8 appendix A, 3 regression, 10 competition conditions (2 checks)
+APP_B = [f"{t}_{v}" for t in ("rotation", "reflection")
+         for v in ("standard", "y_masked", "encoder_split", "decoder_split")]
 REPORT_FILES = ("REPORT.md", "results.json")
 
 
@@ -84,17 +86,22 @@ def _paper(scale, **kw):
 
 def test_full_scale_runs_every_flagfile_as_it_is():
   runs = reproduce.plan(_paper("full"))
-  assert len(runs) == 12 * 5 + 6  # 5 seeds of every trained model
+  assert len(runs) == 12 * 5 + 13  # 5 seeds of every trained model
   assert [r.stage for r in runs] == (["shared"] * 5 + ["split"] * 15 + ["appendix_a"] * 40 +
-                                     ["regression"] * 3 + ["competition"] * 3)
+                                     ["regression"] * 3 + ["competition"] * 10)
+  # One run per competition condition (each fits one working stretch), in the flagfiles' order.
+  assert [r.name for r in runs[-10:]] == [f"competition/{c}" for c in APP_B] + [
+      "competition/rotation_decoder_split_all", "competition/rotation_encoder_split_all"]
+  assert [r.condition for r in runs[-10:]] == (["compete_rotation"] * 4 +
+                                               ["compete_reflection"] * 4 + ["compete_checks"] * 2)
   by_name = {r.name: r for r in runs}
   assert [r.name for r in runs[:5]] == ["shared"] + [f"shared_seed{s}" for s in range(1, 5)]
   assert [r.config.seed for r in runs[:5]] == [0, 1, 2, 3, 4]
   assert {r.condition for r in runs[:5]} == {"shared"}
   assert by_name["appendix_a/encoder_split_decoder_l1_seed3"].config.decoder_split == "1"
   assert (reproduce.plan(_paper("quick"))[2].name, len(reproduce.plan(_paper("quick")))) == (
-      "shared_seed2", 12 * 3 + 6)
-  assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 6
+      "shared_seed2", 12 * 3 + 13)
+  assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
   assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
@@ -105,14 +112,16 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert by_name["regression/regress"].teacher == "shared"
   assert by_name["regression/regress_control"].config.transform == "same_rotation"
   assert by_name["regression/regress_split_teacher"].teacher == "split"
-  assert by_name["competition/compete_reflection"].config.seeds == 20
+  assert by_name["competition/reflection_y_masked"].config.seeds == 20
   # The full-scale length chosen in #11 (flags/compete.cfg), judged along the way too.
-  assert (by_name["competition/compete_reflection"].config.num_steps,
-          by_name["competition/compete_reflection"].config.judge_steps()) == (10000, [2500, 5000])
-  assert by_name["competition/compete_reflection"].config.variants() == [
-      "standard", "y_masked", "encoder_split", "decoder_split"]
-  assert by_name["competition/compete_checks"].config.variants() == [
-      "decoder_split_all", "encoder_split_all"]
+  assert (by_name["competition/reflection_y_masked"].config.num_steps,
+          by_name["competition/reflection_y_masked"].config.judge_steps()) == (10000, [2500, 5000])
+  assert by_name["competition/reflection_y_masked"].config.variants() == ["y_masked"]
+  assert by_name["competition/rotation_encoder_split_all"].config.variants() == [
+      "encoder_split_all"]
+  # A condition's run is the same as the one flags/compete/<condition>.cfg gives.
+  alone = _paper("full", competition="flags/compete/reflection_y_masked.cfg")
+  assert reproduce.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
   # What the open claims need: 5 seeds of every model of Figs. 1, 2, 4; 8 regression seeds; the
   # eight App. B conditions with 20 seeds each, at flags/compete.cfg's training length.
   compete_steps = flag_defs.config_from_flagfiles(flag_defs.binary_config("compete"),
@@ -132,7 +141,8 @@ def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher(
             for i in range(4)]
   names = [r.name for shard in shards for r in shard]
   assert sorted(names) == sorted(r.name for r in runs)  # disjoint, and every run once
-  assert [len(s) for s in shards] == [18, 16, 16, 16]  # 63 units; shard 0: shared + 2 regressions
+  assert [len(s) for s in shards] == [20, 18, 17, 18]  # 70 units: 18, 18, 17, 17; shard 0: shared
+  # and its 2 regressions, shard 3: split and its regression
   for shard in shards:
     teachers = {r.teacher for r in shard if r.kind == "regression"}
     assert teachers <= {r.name for r in shard}
@@ -154,12 +164,12 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
   assert quick["shared"].config.num_steps == 8000
   assert quick["split"].config.num_steps == 6000
   assert quick["split"].config.hidden_units == 512  # the paper's networks, fewer steps
-  assert quick["competition/compete_rotation"].config.seeds == 2
-  assert (quick["competition/compete_rotation"].config.num_steps,
-          quick["competition/compete_rotation"].config.judge_steps()) == (2500, [1000])
+  assert quick["competition/rotation_standard"].config.seeds == 2
+  assert (quick["competition/rotation_standard"].config.num_steps,
+          quick["competition/rotation_standard"].config.judge_steps()) == (2500, [1000])
   smoke = {r.name: r for r in reproduce.plan(_paper("smoke", competition_seeds=3))}
   assert smoke["split"].config.hidden_units == 16 and smoke["split"].config.num_steps == 20
-  assert smoke["competition/compete_rotation"].config.seeds == 3
+  assert smoke["competition/rotation_standard"].config.seeds == 3
   # Estimates order the runs the way they really cost at quick scale.
   assert quick["split"].estimate_seconds() > quick["split_encoder"].estimate_seconds() > (
       quick["appendix_a/encoder_split_decoder_l0"].estimate_seconds())
@@ -348,8 +358,10 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   results = json.loads((workdir / "report" / "results.json").read_text())
   assert len(results["models"]) == 12 and len(results["regression"]) == 3
   assert {c["transform"] for c in results["competition"].values()} == {"rotation", "reflection"}
+  assert sorted(results["competition"]) == sorted([f"competition/{c}" for c in APP_B] + [
+      "competition/rotation_decoder_split_all", "competition/rotation_encoder_split_all"])
   for name, c in results["competition"].items():
-    assert len(c["conditions"]) == (2 if name.endswith("checks") else 4)
+    assert list(c["conditions"]) == [name.split("/")[1]]
     for row in c["conditions"].values():
       assert row["runs"] == 1 and row["encoder_wins"] + row["decoder_wins"] + row[
           "inconclusive"] == 1
@@ -369,9 +381,7 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   for m in results["models"].values():  # the untrained baseline of every architecture
     assert m["untrained"]["inits"] == 2 and len(m["untrained"]["sp"]["interval"]) == 2
   app_b = [c for c in results["expectations"] if "App. B" in c["claim"]]
-  assert {c["claim"].split(" (")[0] for c in app_b} == {
-      f"{t}_{v}" for t in ("rotation", "reflection")
-      for v in ("standard", "y_masked", "encoder_split", "decoder_split")}
+  assert {c["claim"].split(" (")[0] for c in app_b} == set(APP_B)
   text = (workdir / "report" / "REPORT.md").read_text()
   for heading in ("Fig. 1", "Fig. 2", "Fig. 3", "Fig. 4", "Figs. 5, 6", "claims, measured"):
     assert heading in text
@@ -387,6 +397,30 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
   assert json.loads((workdir / "progress.json").read_text())["state"] == "finished"
   assert f"[run {NUM_RUNS}/{NUM_RUNS} | stage competition]" in result.stderr and "ETA" in result.stderr
+
+
+def test_competition_figures_gather_each_flagfiles_conditions(straight, tmp_path):
+  """One Fig. 5/6 panel figure and one trajectory figure per competition flagfile, whose
+  conditions are separate runs (the smoke scale judges only at the end: trajectories added)."""
+  workdir = straight[0]
+  paper = _paper("smoke")
+  runs = [r for r in reproduce.plan(paper) if r.stage == "competition"]
+  records = {r.name: reproduce.make_record(r, paper, str(workdir), code={}) for r in runs}
+  for name in ("competition/rotation_standard", "competition/rotation_y_masked"):
+    records[name]["figures"]["trajectory"] = records[name]["figures"][
+        "typical/" + name.split("/")[1]]
+  competitions = {r.name: report._competition_entry(r.describe(), records[r.name]["result"])
+                  for r in runs}
+  figures = report.write_figures(records, runs, {}, competitions, str(tmp_path))
+  assert figures == {"fig56_compete_rotation": "fig56_compete_rotation.png",
+                     "trajectory_compete_rotation": "trajectory_compete_rotation.png",
+                     "fig56_compete_reflection": "fig56_compete_reflection.png",
+                     "fig56_compete_checks": "fig56_compete_checks.png"}
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  widths = {k: Image.open(tmp_path / v).size[0] for k, v in figures.items()}
+  # Four condition panels side by side are twice as wide as the checks' two.
+  assert widths["fig56_compete_rotation"] == 2 * widths["fig56_compete_checks"]
+  assert widths["trajectory_compete_rotation"] == widths["fig56_compete_checks"]  # 2 panels
 
 
 def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(
@@ -408,7 +442,7 @@ def test_other_settings_in_the_same_workdir_are_refused(straight, classifier_dir
   workdir, _, _ = straight
   result = _run(workdir, classifier_dir, "--competition_seeds=2")
   assert result.returncode == 2
-  assert "holds a reproduction made with other settings for competition/compete_rotation" in (
+  assert "holds a reproduction made with other settings for competition/rotation_standard" in (
       result.stderr) and "Traceback" not in result.stderr
 
 
@@ -448,7 +482,7 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   root, ledger, executed = sharded
   assert sorted(executed[0] + executed[1]) == sorted(
       r["name"] for r in json.loads((straight[0] / "plan.json").read_text())["runs"])
-  assert len(executed[0]) == 10 and len(executed[1]) == 8  # 15 units dealt round robin
+  assert len(executed[0]) == 13 and len(executed[1]) == 12  # 22 units dealt round robin
   assert executed["returned0"]["remaining"] == executed[1]  # shard 0 ended first: no report
   assert executed["alone"] == [] and not (root / "alone" / "runs").exists()  # records alone
   assert _report_bytes(root / "alone") == _report_bytes(straight[0])
@@ -461,8 +495,9 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert record["wall_seconds"] == json.loads((root / "shard0" / "timing.json").read_text())[
       "appendix_a/encoder_split_decoder_l0"]  # shard 0's run (unit 4)
   assert len(record["code"]["commit"]) == 40
-  competition = json.loads((ledger / "competition" / "compete_rotation.json").read_text())
-  assert len([k for k in competition["figures"] if k.startswith("typical/")]) == 4
+  competition = json.loads((ledger / "competition" / "rotation_y_masked.json").read_text())
+  assert list(competition["figures"]) == ["typical/rotation_y_masked"]
+  assert competition["condition"] == "compete_rotation"
   records = {p: json.loads(p.read_text()) for p in ledger.rglob("*.json")}
   assert len(records) == NUM_RUNS  # results without checkpoints; only the report's images
   assert max(len(json.dumps(r["result"])) for r in records.values()) < 60_000
@@ -478,8 +513,9 @@ def _copy_ledger(sharded, tmp_path):
 def test_records_from_other_settings_or_another_version_are_refused(
     sharded, classifier_dir, tmp_path):
   ledger = _copy_ledger(sharded, tmp_path)
-  with pytest.raises(UsageError, match=r"compete_checks.json was made with other settings than "
-                                       r"this plan's competition/compete_checks \(differing: "
+  with pytest.raises(UsageError, match=r"reflection_decoder_split.json was made with other "
+                                       r"settings than this plan's "
+                                       r"competition/reflection_decoder_split \(differing: "
                                        r"config.seeds\); use another --ledger folder for this "
                                        r"plan, or delete that record to run it again.$"):
     reproduce.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
@@ -521,11 +557,10 @@ def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_di
   returned = reproduce.reproduce(paper, str(tmp_path / "w"))
   assert executed == [r.name for r in reproduce.plan(paper)][:12]  # the 12 trained models
   assert returned["remaining"] == ["regression/regress", "regression/regress_control",
-                                   "regression/regress_split_teacher",
-                                   "competition/compete_rotation",
-                                   "competition/compete_reflection", "competition/compete_checks"]
-  # Left: 3 regressions and 3 competitions, at the pace this call measured.
-  assert returned["estimated_seconds"] == pytest.approx(0.25 * (3 * 20000 + 3 * 100))
+                                   "regression/regress_split_teacher"] + [
+                                       r.name for r in reproduce.plan(paper)[-10:]]
+  # Left: 3 regressions and 10 competition conditions, at the pace this call measured.
+  assert returned["estimated_seconds"] == pytest.approx(0.25 * (3 * 20000 + 10 * 100))
   progress = json.loads((tmp_path / "w" / "progress.json").read_text())
   assert progress["state"] == "stopped" and progress["remaining"] == returned["remaining"]
   assert not (tmp_path / "w" / "report").exists()
@@ -565,9 +600,9 @@ def _wait_for_run(proc, workdir, index, timeout=600):
 # whole plan; its runs have the same settings as the same-named runs of the full plan.
 SMALL_PLAN = ("--split=flags/split.cfg", "--appendix_a=flags/appendix_a/encoder_split_decoder_l0.cfg",
               "--regression=flags/regress.cfg,flags/regress_control.cfg",
-              "--competition=flags/compete_rotation.cfg")
+              "--competition=flags/compete/rotation_standard.cfg")
 SMALL_RUNS = ("shared", "split", "appendix_a/encoder_split_decoder_l0", "regression/regress",
-              "regression/regress_control", "competition/compete_rotation")
+              "regression/regress_control", "competition/rotation_standard")
 
 
 def test_killed_then_resumed_finishes_without_redoing_and_gives_the_same_report(

@@ -9,8 +9,10 @@ split        Fig. 2   split_encoder, split_decoder, split      binaries.train + 
 appendix_a   Fig. 4   appendix_a/<flagfile name> (8)           binaries.train + binaries.evaluate
 regression   Fig. 3   regression/regress, .../regress_control, binaries.regress (teacher: shared;
                       .../regress_split_teacher                split for the last)
-competition  Figs 5,6 competition/compete_rotation, ..._reflection,  binaries.compete (the variants
-                      ..._checks (the pipeline checks)             its flagfile names)
+competition  Figs 5,6 competition/<transform>_<variant>: one      binaries.compete with
+                      per condition of each flagfile (e.g.        --conditions=<variant>
+                      rotation_standard; the checks'
+                      rotation_decoder_split_all)
 ```
 
 Each run's settings are its flagfile under flags/ (the same file its own binary takes), then the
@@ -153,7 +155,8 @@ class Run:
   config: object       # TrainConfig | RegressionConfig | CompetitionConfig
   evaluation: object = None   # EvaluationConfig of a train run
   teacher: str = ""    # run name of a regression's teacher
-  condition: str = ""  # a trained run's model: its first seed's run name (not in plan.json)
+  condition: str = ""  # a trained run's model: its first seed's run name; a competition run's
+  #                      flagfile name, its figure (neither in plan.json)
   teacher_run: object = None  # a regression's teacher Run (not in plan.json)
 
   def folder(self, workdir):
@@ -249,8 +252,11 @@ def plan(paper):
           config = dataclasses.replace(
               config, seeds=paper.competition_seeds,
               seeds_per_batch=min(config.seeds_per_batch, paper.competition_seeds))
-        runs.append(Run("competition/" + _name(path), stage, "competition", path,
-                        config.validate()))
+        config.validate()
+        for variant in config.variants():  # one run per condition: a unit of one session's work
+          runs.append(Run("competition/" + competition.condition_name(config.transform, variant),
+                          stage, "competition", path,
+                          dataclasses.replace(config, conditions=variant), condition=_name(path)))
   names = [r.name for r in runs]
   duplicated = sorted({n for n in names if names.count(n) > 1})
   if duplicated:

@@ -459,19 +459,26 @@ def write_figures(records, runs, models, competitions, out):
       key = "fig3_" + os.path.basename(run.name)
       figures[key] = key + ".png"
       copy(figure(run.name, "regression"), figures[key])
-    elif run.stage == "competition":
-      key = "fig56_" + os.path.basename(run.name)
+  groups = {}  # one figure per competition flagfile, from its conditions' runs
+  for run in runs:
+    if run.stage == "competition":
+      groups.setdefault(run.condition or os.path.basename(run.name), []).append(run)
+  for group, members in groups.items():
+    key = "fig56_" + group
+    figures[key] = f"{key}.png"
+    panels = [p for r in members for p in _competition_panels(records[r.name], competitions[r.name])]
+    transforms = sorted({r.config.transform for r in members})
+    fig = {("rotation",): "Fig. 5", ("reflection",): "Fig. 6"}.get(tuple(transforms), "Figs. 5, 6")
+    _panel_figure(os.path.join(out, figures[key]), panels, len(panels),
+                  f"{fig}: encoder versus decoder, {' and '.join(transforms)} T_y (typical run of "
+                  "each condition)")
+    judged = [(os.path.basename(r.name), _image(figure(r.name, "trajectory"))) for r in members
+              if "trajectory" in records[r.name]["figures"]]
+    if judged:  # each condition's trajectory.png, one panel each
+      key = "trajectory_" + group
       figures[key] = f"{key}.png"
-      table = competitions[run.name]
-      fig = "Fig. 5" if run.config.transform == "rotation" else "Fig. 6"
-      _panel_figure(os.path.join(out, figures[key]),
-                    _competition_panels(records[run.name], table), len(table["conditions"]),
-                    f"{fig}: encoder versus decoder, {run.config.transform} T_y (typical run of each "
-                    "condition)")
-      if "trajectory" in records[run.name]["figures"]:
-        key = "trajectory_" + os.path.basename(run.name)
-        figures[key] = f"{key}.png"
-        copy(figure(run.name, "trajectory"), figures[key])
+      _panel_figure(os.path.join(out, figures[key]), judged, min(len(judged), 2),
+                    f"{fig}: SP along training, {' and '.join(transforms)} T_y")
   return figures
 
 
@@ -616,8 +623,8 @@ def markdown(results, figures):
       lines += _seed_table(seeded(("appendix_a",)), summaries)
   if results["competition"]:
     lines += ["", "## Figs. 5, 6 (App. B): encoder versus decoder", ""]
-    for name, c in results["competition"].items():
-      lines.append(f"![{name}](figures/{figures['fig56_' + os.path.basename(name)]})")
+    lines += [f"![{key}](figures/{name})" for key, name in figures.items()
+              if key.startswith("fig56_")]
     trajectories = [k for k in figures if k.startswith("trajectory_")]
     if trajectories:
       lines += ["", "SP of μ_p, μ'_p and Δ judged during training (thin: seeds; bold: median; dotted: "
