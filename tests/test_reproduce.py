@@ -504,6 +504,25 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert max(p.stat().st_size for p in records) < 300_000
 
 
+def test_records_name_the_commit_from_a_checkout_and_from_a_git_archive_snapshot(tmp_path):
+  """Long runs start from `git archive` snapshots (no .git): the commit comes from the stamp
+  git archive writes into tfdis/ARCHIVE_COMMIT; the checkout itself answers with its HEAD."""
+  head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
+                        check=True).stdout.strip()
+  assert reproduce.ledger.git_commit()["commit"] == head
+  archive = subprocess.run(["git", "-C", REPO, "archive", "HEAD"], capture_output=True, check=True)
+  subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
+  probe = ("import json, sys; sys.path.insert(0, '.'); from tfdis.reproduce import ledger; "
+           "print(json.dumps(ledger.git_commit()))")
+  found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env=ENV)
+  assert json.loads(found.stdout.splitlines()[-1]) == {"commit": head, "changed": None}
+  (tmp_path / "tfdis" / "ARCHIVE_COMMIT").write_text("$Format:%H$\n")  # not made by git archive
+  found = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                         text=True, check=True, env=ENV)
+  assert json.loads(found.stdout.splitlines()[-1]) == {"commit": "unknown", "changed": None}
+
+
 def _copy_ledger(sharded, tmp_path):
   ledger = tmp_path / "ledger"
   shutil.copytree(sharded[1], ledger)

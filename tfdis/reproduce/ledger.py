@@ -40,6 +40,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 
 from tfdis import workdir as files
@@ -80,18 +81,31 @@ def differences(saved, run):
 
 
 def git_commit():
-  """{commit, changed}: the project's git HEAD and whether its tracked files differ from it."""
+  """{commit, changed}: the project's git HEAD and whether its tracked files differ from it.
+
+  Outside a git checkout (a snapshot made by `git archive`, how long runs are started), the
+  commit `git archive` wrote into tfdis/ARCHIVE_COMMIT (.gitattributes: export-subst), with
+  changed None (unknown); "unknown" when neither is there.
+  """
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   git = lambda *args: subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
                                      timeout=30, check=False)
   try:
-    head = git("rev-parse", "HEAD")
+    head = git("rev-parse", "--show-toplevel", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
   except (OSError, subprocess.SubprocessError):
-    return {"commit": "unknown", "changed": None}
-  if head.returncode != 0:
-    return {"commit": "unknown", "changed": None}
-  return {"commit": head.stdout.strip(), "changed": bool(status.stdout.strip())}
+    head = None
+  lines = head.stdout.split() if head is not None and head.returncode == 0 else []
+  if len(lines) == 2 and os.path.realpath(lines[0]) == os.path.realpath(root):
+    return {"commit": lines[1], "changed": bool(status.stdout.strip())}
+  try:
+    with open(os.path.join(root, "tfdis", "ARCHIVE_COMMIT")) as f:
+      stamp = f.read().strip()
+  except OSError:
+    stamp = ""
+  if re.fullmatch(r"[0-9a-f]{40}", stamp):
+    return {"commit": stamp, "changed": None}
+  return {"commit": "unknown", "changed": None}
 
 
 def make_record(run, scale, result, figures, wall_seconds=None, code=None):
