@@ -459,10 +459,10 @@ def write_figures(records, runs, models, competitions, out):
       key = "fig3_" + os.path.basename(run.name)
       figures[key] = key + ".png"
       copy(figure(run.name, "regression"), figures[key])
-  groups = {}  # one figure per competition flagfile, from its conditions' runs
+  groups = {}  # one figure per competition flagfile (Run.condition), from its conditions' runs
   for run in runs:
     if run.stage == "competition":
-      groups.setdefault(run.condition or os.path.basename(run.name), []).append(run)
+      groups.setdefault(run.condition, []).append(run)
   for group, members in groups.items():
     key = "fig56_" + group
     figures[key] = f"{key}.png"
