@@ -40,6 +40,7 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     # tests/test_wheel.py builds the wheel offline (pip wheel --no-build-isolation): it needs
-    # setuptools and wheel in the environment itself.
-    extras_require={"test": ["pytest>=8", "setuptools>=61", "wheel"]},
+    # setuptools and wheel in the environment itself. pytest-xdist runs the suite on both cores
+    # (README's test command).
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "setuptools>=61", "wheel"]},
 )

@@ -16,10 +16,17 @@ tf.config.set_logical_device_configuration(
 
 
 def pytest_configure(config):
-  del config
   # Binaries define their flags at import; parse once so FLAGS.x is readable in tests.
   if not flags.FLAGS.is_parsed():
     flags.FLAGS(["pytest"], known_only=True)
+  if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+    # pytest-xdist's controller, before its workers start: prepare the bundled MNIST once, so
+    # two workers never prepare the same TFDS folder at once on a fresh machine (and tests that
+    # copy the prepared folder find it, whichever worker runs them first).
+    from tfdis.data import datasets  # pylint: disable=g-import-not-at-top
+    for split in ("train", "test"):
+      datasets.load_arrays("mnist", split)
+    datasets.clear_cache()
 
 
 @pytest.fixture(autouse=True)
