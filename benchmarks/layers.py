@@ -7,8 +7,9 @@ routing strategy, with and without XLA, against the ordinary un-routed layer,
 by default at batch 260 with the shapes of an MNIST conv VAE. All candidates of
 one layer are interleaved in one process (round robin) and the median over
 rounds is reported, so drifts in machine load hit every candidate alike. Candidate "balanced" is
-the balanced layout (a batch of B/10 examples per label, grouped by label: one batched matmul or
-grouped convolution); it runs only when the batch size is a multiple of 10.
+the balanced layout (a batch of B/10 examples per label, grouped by label: one batched matmul, or
+for convolutions the default `routed.BALANCED_CONV_FORM`, with every other form beside it as
+"balanced(<form>)"); it runs only when the batch size is a multiple of 10.
 
 ```none
 python -c "from benchmarks import layers as b; b.print_table(b.run())"
@@ -64,18 +65,20 @@ def _shared_fn(kind, args):
   return fn
 
 
-def _routed_fn(kind, args, strategy, tile=None, layout="any"):
-  """Routed layer maths of one strategy (`tile`: examples per tile of "sorted")."""
+def _routed_fn(kind, args, strategy, tile=None, layout="any", form=None):
+  """Routed layer maths of one strategy (`tile`: examples per tile of "sorted"; `form`: a
+  balanced-layout convolution's form)."""
   def fn(x, labels, kernel, bias):
     if kind == "dense":
       return routed.routed_dense(x, labels, kernel, bias, strategy,
                                  sorted_tile=tile, layout=layout)
     if kind == "conv":
       return routed.routed_conv2d(x, labels, kernel, bias, args["strides"],
-                                  "same", strategy, sorted_tile=tile, layout=layout)
+                                  "same", strategy, sorted_tile=tile, layout=layout,
+                                  balanced_form=form)
     return routed.routed_conv2d_transpose(x, labels, kernel, bias,
                                           args["strides"], "same", strategy,
-                                          sorted_tile=tile, layout=layout)
+                                          sorted_tile=tile, layout=layout, balanced_form=form)
   return fn
 
 
@@ -99,7 +102,13 @@ def _candidates(kind, args, strategies, sorted_tiles):
         yield (f"sorted(tile={tile})", _routed_fn(kind, args, strategy, tile),
                True)
     elif strategy == "balanced":
+      # Convolutions: the default form, and each other form as "balanced(<form>)".
       yield strategy, _routed_fn(kind, args, "auto", layout="balanced"), True
+      if kind != "dense":
+        for form in routed.BALANCED_CONV_FORMS:
+          if form != routed.BALANCED_CONV_FORM:
+            yield (f"balanced({form})", _routed_fn(kind, args, "auto", layout="balanced",
+                                                    form=form), True)
     else:
       yield strategy, _routed_fn(kind, args, strategy), True
 
@@ -152,10 +161,11 @@ def run(layers=None, strategies=("auto",) + routed.STRATEGIES + ("balanced",),
     for strategy, fn, is_routed in _candidates(kind, args, strategies,
                                                sorted_tiles):
       for xla in xla_modes:
-        if (name, strategy, xla) in skip or (strategy == "balanced" and balanced is None):
+        is_balanced = strategy.startswith("balanced")
+        if (name, strategy, xla) in skip or (is_balanced and balanced is None):
           continue
         step = _step(fn, xla)
-        inputs = (x, balanced if strategy == "balanced" else labels, g_kernel,
+        inputs = (x, balanced if is_balanced else labels, g_kernel,
                   g_bias) if is_routed else (x, kernel, bias)
         if upstream is None:
           upstream = tf.ones_like(fn(*inputs))

@@ -16,7 +16,12 @@ floor = shared step - Adam update of the shared parameters + Adam update of the 
 
 Both updates are timed alone (XLA-fused, as in the compiled steps) in the same process, as are
 the forward + backward passes without the update (`grads_*`), which say where a split step's
-time above the floor goes. Candidates are interleaved round robin in one process and the median
+time above the floor goes. The floor leaves out one more cost that routing cannot avoid: the
+forward and backward passes read ten kernels per layer (twice) and write ten kernel gradients,
+however few examples each label has. The same two passes at a batch of one example per label
+(`grads_*_per_label`, almost no arithmetic) measure it: their difference is the split model's
+**weight traffic**, and `floor + weight traffic` is the step a routed layer with no overhead of
+its own would still take (`train_step_split_over_floor_with_weight_traffic`). Candidates are interleaved round robin in one process and the median
 over rounds is reported, so drifts in machine load hit all of them alike. The machine's matmul
 rate (a large square float32 matmul) puts the shared step's achieved GFLOP/s in context.
 """
@@ -119,15 +124,17 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
   Candidates: shared and split (every layer of both networks routed), each with and without XLA;
   split with a balanced batch (when batch_size is a multiple of 10); ten sub-networks; the Adam
   update of the shared and of the split parameters alone; forward + backward alone of the fastest
-  shared and the balanced split step.
+  shared and the balanced split step, and of both at one example per label (XLA).
 
   Returns:
     dict: matmul_gflops, rows (name, seconds, ratio_to_shared, ratio_to_floor, gflops),
     floor_seconds (the fastest shared step - its update + the split update),
     train_step_split_over_shared (fastest split step over fastest shared),
     train_step_split_over_floor (fastest split step over the floor), fastest_split (its name),
-    train_step_subnetworks_over_split (the ten-sub-network baseline over the fastest split) and
-    train_step_split_over_subnetworks (its inverse).
+    train_step_subnetworks_over_split (the ten-sub-network baseline over the fastest split),
+    train_step_split_over_subnetworks (its inverse) and, with a balanced batch,
+    weight_traffic_seconds (split minus shared forward + backward at one example per label) and
+    train_step_split_over_floor_with_weight_traffic (the fastest split over floor + traffic).
   """
   images, labels = data.load_arrays("mnist", "train")
   idx = np.random.default_rng(0).permutation(len(images))[:batch_size]
@@ -163,6 +170,14 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
   candidates["grads_shared+xla"] = gradients(trainers["shared+xla"])
   if balanced:
     candidates["grads_split_balanced+xla"] = gradients(trainers["split_balanced+xla"])
+    for split, name in (("none", "grads_shared+xla_per_label"),
+                        ("all", "grads_split_balanced+xla_per_label")):
+      config = config_lib.TrainConfig(batch_size=info.num_classes, jit_compile=True,
+                                      encoder_split=split, decoder_split=split,
+                                      hidden_units=hidden_units, architecture=architecture,
+                                      balanced_batches=True)
+      candidates[name] = gradients(vae_training.VAETrainer(config, images, labels, info,
+                                                           strategy))
   if log:
     log(f"timing {len(candidates)} candidates ({architecture}) at batch {batch_size}, "
         f"{rounds} rounds ...")
@@ -187,4 +202,9 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
             "train_step_split_over_subnetworks": split / medians["ten_subnetworks"]}
   if flops:
     result["shared_fraction_of_matmul_rate"] = flops / shared / 1e9 / rate
+  if balanced:
+    traffic = (medians["grads_split_balanced+xla_per_label"] -
+               medians["grads_shared+xla_per_label"])
+    result["weight_traffic_seconds"] = traffic
+    result["train_step_split_over_floor_with_weight_traffic"] = split / (floor + traffic)
   return result

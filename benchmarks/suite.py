@@ -47,7 +47,7 @@ def bench_steps(quick, batch_size, hidden_units, matmul_size, log=print, archite
       "shared; x floor):")
   for row in steps["rows"]:
     gflops = f"  {row['gflops']:.0f} GFLOP/s" if row["gflops"] else ""
-    log(f"  {row['name']:<26} {row['seconds'] * 1e3:8.2f} ms  {row['ratio_to_shared']:6.2f}x"
+    log(f"  {row['name']:<36} {row['seconds'] * 1e3:8.2f} ms  {row['ratio_to_shared']:6.2f}x"
         f"  {row['ratio_to_floor']:6.2f}x{gflops}")
   if "shared_fraction_of_matmul_rate" in steps:
     log(f"matmul rate {steps['matmul_gflops']:.0f} GFLOP/s; shared step reaches "
@@ -57,6 +57,10 @@ def bench_steps(quick, batch_size, hidden_units, matmul_size, log=print, archite
   log(f"train_step_split_over_shared = {steps['train_step_split_over_shared']:.2f}; "
       f"train_step_split_over_floor = {steps['train_step_split_over_floor']:.2f}; "
       f"split / ten sub-networks = {steps['train_step_split_over_subnetworks']:.2f}")
+  if "weight_traffic_seconds" in steps:
+    log(f"weight traffic (forward + backward at one example per label, split - shared) = "
+        f"{steps['weight_traffic_seconds'] * 1e3:.2f} ms; train_step_split_over_floor_with_"
+        f"weight_traffic = {steps['train_step_split_over_floor_with_weight_traffic']:.2f}")
   return steps
 
 

@@ -38,13 +38,16 @@ Every public function also takes `layout`, what the caller promises about the ba
 * `"balanced"`: B = G n examples, n of each label, grouped by label in group order
   (labels = [0]*n + [1]*n + ... + [G-1]*n), as `tfdis.data.balanced` builds training batches.
   Routing is then a reshape: a dense layer is one batched matmul
-  (`einsum('gbi,gio->gbo')`, run as `tf.matmul`) over [G, n, in]; a convolution (and a
-  transposed one) under XLA is one grouped convolution, the n examples of each label stacked along channels
-  (`feature_group_count=G`). TF's CPU kernels have no gradient for grouped convolutions outside
-  XLA, so there the convolutions become patches (transposed: per-pixel products and an
-  overlap-add) and one batched matmul [G, n H'W', K] @ [G, K, F]. No gather, partition, stitch or
-  sort; `strategy` is not used. The labels are checked to be that layout in eager mode and in
-  `tf.function` (an error names the fix), not under XLA.
+  (`einsum('gbi,gio->gbo')`, run as `tf.matmul`) over [G, n, in]. A convolution (and a
+  transposed one) takes `balanced_form`, one of BALANCED_CONV_FORMS:
+  - `"slices"` (BALANCED_CONV_FORM, the default): G ordinary convolutions, group g's static
+    slice [n, H, W, C] of the batch with kernel[g], stacked back;
+  - `"grouped"`: under XLA one grouped convolution, the n examples of each label stacked along
+    channels (`feature_group_count=G`); TF's CPU kernels have no gradient for grouped
+    convolutions outside XLA, so there patches (transposed: per-pixel products and an
+    overlap-add) and one batched matmul [G, n H'W', K] @ [G, K, F].
+  No gather, partition, stitch or sort; `strategy` is not used. The labels are checked to be
+  that layout in eager mode and in `tf.function` (an error names the fix), not under XLA.
 
 ```none
 balanced dense:  y[g, b] = x[g, b] @ kernel[g] + bias[g]        x as [G, n, in]
@@ -99,6 +102,13 @@ AUTO_STRATEGY_IMAGE_SIDE = {
     ("conv_transpose", False): "partition",
     ("conv_transpose", True): "gather",
 }
+
+# Forms of a balanced-layout convolution (see the module docstring). "slices" is the default:
+# on the 2-core CPU of BUILD.md (benchmarks.layers, B = 260, MNIST conv-VAE shapes, forward +
+# backward) it costs about one shared layer with and without XLA, where XLA's grouped
+# convolutions cost up to 30x more and the patches form 3-6x.
+BALANCED_CONV_FORMS = ("slices", "grouped")
+BALANCED_CONV_FORM = "slices"
 
 # Examples per tile for the "sorted" strategy, by layer kind. A group of n
 # examples fills ceil(n / tile) tiles, so padding costs up to G (tile - 1)
@@ -411,12 +421,31 @@ def _add_group_bias(y, bias):
   return tf.reshape(y, [-1] + y.shape[2:].as_list())
 
 
-def _balanced_conv2d(x, labels, kernel, bias, strides, padding):
+def _check_balanced_form(form):
+  """Maps None to BALANCED_CONV_FORM; raises ValueError for an unknown form."""
+  form = BALANCED_CONV_FORM if form is None else form
+  if form not in BALANCED_CONV_FORMS:
+    raise ValueError(f"Unknown balanced_form {form!r}; use one of {BALANCED_CONV_FORMS}.")
+  return form
+
+
+def _per_slice(x, kernel, num_groups, n, conv):
+  """conv(x_g [n, H, W, C], kernel[g]) for each group's static slice -> [G, n, H', W', F]."""
+  slices = tf.unstack(_to_groups(x, num_groups, n), num=num_groups)
+  return tf.stack([conv(xg, wg) for xg, wg in zip(slices, tf.unstack(kernel, num=num_groups))])
+
+
+def _balanced_conv2d(x, labels, kernel, bias, strides, padding, form):
   num_groups, kh, kw, c, f = kernel.shape
   x, n = _check_balanced(x, labels, num_groups)
+  conv_strides = [1, strides[0], strides[1], 1]
+  if form == "slices":
+    return _add_group_bias(_per_slice(
+        x, kernel, num_groups, n,
+        lambda xg, wg: tf.nn.conv2d(xg, wg, conv_strides, padding.upper())), bias)
   if in_xla_context():  # One grouped convolution (no CPU gradient for it outside XLA).
     w = tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]), [kh, kw, c, num_groups * f])
-    y = tf.nn.conv2d(_stack_channels(x, num_groups, n), w, [1, strides[0], strides[1], 1],
+    y = tf.nn.conv2d(_stack_channels(x, num_groups, n), w, conv_strides,
                      padding.upper())  # [n, H', W', G F]
     return _add_group_bias(_unstack_channels(y, num_groups, n), bias)
   cols = _conv_patches(x, (kh, kw), strides, padding)  # [B, H', W', K]
@@ -427,7 +456,7 @@ def _balanced_conv2d(x, labels, kernel, bias, strides, padding):
 
 
 def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
-                  strategy="auto", sorted_tile=None, layout="any"):
+                  strategy="auto", sorted_tile=None, layout="any", balanced_form=None):
   """Per-label 2-D convolution (no dilation).
 
   Args:
@@ -440,14 +469,17 @@ def routed_conv2d(x, labels, kernel, bias=None, strides=1, padding="same",
     strategy: "auto" or one of STRATEGIES.
     sorted_tile: examples per tile of the "sorted" strategy (default SORTED_TILE["conv"]).
     layout: "any", or "balanced" (labels grouped, B/G each; see the module docstring).
+    balanced_form: with layout "balanced", one of BALANCED_CONV_FORMS (default
+      BALANCED_CONV_FORM).
 
   Returns:
     [B, H', W', F], the shape keras.layers.Conv2D gives.
   """
   check_layout(layout)
+  form = _check_balanced_form(balanced_form)
   if layout == "balanced":
     return _balanced_conv2d(tf.convert_to_tensor(x), labels, kernel, bias, _pair(strides),
-                            padding.lower())
+                            padding.lower(), form)
   num_groups, kh, kw, c, f = kernel.shape
   strategy = resolve_strategy(strategy, "conv", c)
   labels = _check_labels(labels, num_groups)
@@ -515,13 +547,18 @@ def _pixel_kernel(kernel, strides):
   return tf.reshape(tf.transpose(wp, [0, 4, 1, 2, 3]), [num_groups, c, rh * sh * rw * sw * f])
 
 
-def _balanced_conv2d_transpose(x, labels, kernel, bias, strides, padding):
+def _balanced_conv2d_transpose(x, labels, kernel, bias, strides, padding, form):
   num_groups, kh, kw, f, c = kernel.shape
   x, n = _check_balanced(x, labels, num_groups)
   _, h, w, _ = x.shape
   (sh, sw) = strides
   out_h = _conv_transpose_size(h, kh, sh, padding)
   out_w = _conv_transpose_size(w, kw, sw, padding)
+  if form == "slices":
+    return _add_group_bias(_per_slice(
+        x, kernel, num_groups, n,
+        lambda xg, wg: tf.nn.conv2d_transpose(xg, wg, [n, out_h, out_w, f], [1, sh, sw, 1],
+                                              padding.upper())), bias)
   if in_xla_context():  # One grouped transposed convolution.
     wt = tf.reshape(tf.transpose(kernel, [1, 2, 3, 0, 4]), [kh, kw, f, num_groups * c])
     y = tf.nn.conv2d_transpose(_stack_channels(x, num_groups, n), wt,
@@ -536,8 +573,8 @@ def _balanced_conv2d_transpose(x, labels, kernel, bias, strides, padding):
   return _add_group_bias(_to_groups(y, num_groups, n), bias)
 
 
-def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
-                            padding="same", strategy="auto", sorted_tile=None, layout="any"):
+def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1, padding="same",
+                            strategy="auto", sorted_tile=None, layout="any", balanced_form=None):
   """Per-label 2-D transposed convolution (no dilation, no output_padding).
 
   Args:
@@ -551,15 +588,18 @@ def routed_conv2d_transpose(x, labels, kernel, bias=None, strides=1,
     sorted_tile: examples per tile of the "sorted" strategy (default
       SORTED_TILE["conv_transpose"]).
     layout: "any", or "balanced" (labels grouped, B/G each; see the module docstring).
+    balanced_form: with layout "balanced", one of BALANCED_CONV_FORMS (default
+      BALANCED_CONV_FORM).
 
   Returns:
     [B, H', W', F] with H' = H*sh ("same") or H*sh + max(kh - sh, 0)
     ("valid"), exactly as keras.layers.Conv2DTranspose.
   """
   check_layout(layout)
+  form = _check_balanced_form(balanced_form)
   if layout == "balanced":
     return _balanced_conv2d_transpose(tf.convert_to_tensor(x), labels, kernel, bias,
-                                      _pair(strides), padding.lower())
+                                      _pair(strides), padding.lower(), form)
   num_groups, kh, kw, f, c = kernel.shape
   strategy = resolve_strategy(strategy, "conv_transpose", f)
   labels = _check_labels(labels, num_groups)

@@ -30,13 +30,19 @@ def test_quick_bench_writes_the_whole_step_ratio(tmp_path):
   names = {row["name"] for row in steps["rows"]}
   assert names == {"shared", "shared+xla", "split", "split+xla", "split_balanced",
                    "split_balanced+xla", "ten_subnetworks", "update_shared", "update_split",
-                   "grads_shared+xla", "grads_split_balanced+xla"}
+                   "grads_shared+xla", "grads_split_balanced+xla", "grads_shared+xla_per_label",
+                   "grads_split_balanced+xla_per_label"}
   seconds = {row["name"]: row["seconds"] for row in steps["rows"]}
   shared = min(seconds["shared"], seconds["shared+xla"])
   floor = shared - seconds["update_shared"] + seconds["update_split"]
   assert steps["floor_seconds"] == pytest.approx(floor)
   assert report["train_step_split_over_floor"] == pytest.approx(
       seconds[steps["fastest_split"]] / floor)
+  traffic = seconds["grads_split_balanced+xla_per_label"] - seconds["grads_shared+xla_per_label"]
+  assert steps["weight_traffic_seconds"] == pytest.approx(traffic)
+  assert steps["train_step_split_over_floor_with_weight_traffic"] == pytest.approx(
+      seconds[steps["fastest_split"]] / (floor + traffic))
+  assert "train_step_split_over_floor_with_weight_traffic" in result.stdout
   assert steps["fastest_split"].startswith("split")
   assert steps["matmul_gflops"] > 0
   assert "steps_conv" not in report  # --bench_architectures=mlp

@@ -259,22 +259,24 @@ def test_balanced_dense_matches_keras_layers(mode):
          lambda: keras.layers.Dense(5), (6, 4), (G, 4, 5), (G, 5), BALANCED, mode)
 
 
+@pytest.mark.parametrize("form", routed.BALANCED_CONV_FORMS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", sorted(CONV_CASES))
-def test_balanced_conv2d_matches_keras_layers(case, mode):
+def test_balanced_conv2d_matches_keras_layers(case, mode, form):
   ksize, strides, padding, (h, w) = CONV_CASES[case]
   _check(lambda x, l, k, bb: routed.routed_conv2d(
-      x, l, k, bb, strides, padding, layout="balanced"),
+      x, l, k, bb, strides, padding, layout="balanced", balanced_form=form),
          lambda: keras.layers.Conv2D(4, ksize, strides, padding),
          (6, h, w, 2), (G,) + ksize + (2, 4), (G, 4), BALANCED, mode)
 
 
+@pytest.mark.parametrize("form", routed.BALANCED_CONV_FORMS)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", ("k4_s2_same", "k3_s2_valid", "k2_s3_valid"))
-def test_balanced_conv2d_transpose_matches_keras_layers(case, mode):
+def test_balanced_conv2d_transpose_matches_keras_layers(case, mode, form):
   ksize, strides, padding, (h, w) = CONV_T_CASES[case]
   _check(lambda x, l, k, bb: routed.routed_conv2d_transpose(
-      x, l, k, bb, strides, padding, layout="balanced"),
+      x, l, k, bb, strides, padding, layout="balanced", balanced_form=form),
          lambda: keras.layers.Conv2DTranspose(4, ksize, strides, padding),
          (6, h, w, 2), (G,) + ksize + (4, 2), (G, 4), BALANCED, mode)
 
@@ -292,6 +294,14 @@ def test_balanced_layout_refuses_other_labels(labels):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="grouped by label in group order, 2 of each of the 3 groups"):
       fn(x, tf.constant(labels), kernel, None, layout="balanced")
+
+
+def test_unknown_balanced_form_is_refused():
+  for fn in (routed.routed_conv2d, routed.routed_conv2d_transpose):
+    with pytest.raises(ValueError, match=r"Unknown balanced_form 'tiles'; use one of \('slices', "
+                       r"'grouped'\)"):
+      fn(tf.ones([6, 4, 4, 2]), BALANCED, tf.ones([G, 2, 2, 2, 2]), layout="balanced",
+         balanced_form="tiles")
 
 
 def test_balanced_layout_refuses_a_batch_that_is_no_multiple_of_the_groups():

@@ -171,6 +171,20 @@ def test_layer_benchmark_rows():
   assert routed.SORTED_TILE == defaults  # the tile is an argument, not a module global
 
 
+def test_layer_benchmark_times_every_balanced_conv_form():
+  from benchmarks import layers as layer_benchmark  # pylint: disable=g-import-not-at-top
+  rows = layer_benchmark.run(
+      layers=["conv 28x28x1->14x14x32 k4s2"], strategies=("balanced",), xla_modes=(False,),
+      rounds=1, warmup=1, batch=10)
+  assert [r["strategy"] for r in rows] == ["shared", "balanced", "balanced(grouped)"]
+  assert all(r["seconds"] > 0 for r in rows)
+  # A batch that is no multiple of the 10 labels has no balanced layout.
+  rows = layer_benchmark.run(
+      layers=["conv 28x28x1->14x14x32 k4s2"], strategies=("balanced",), xla_modes=(False,),
+      rounds=1, warmup=1, batch=12)
+  assert [r["strategy"] for r in rows] == ["shared"]
+
+
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_balanced_layout_call_matches_the_default_layout(name):
   make, in_shape, _ = LAYERS[name]
