@@ -104,9 +104,8 @@ AUTO_STRATEGY_IMAGE_SIDE = {
 }
 
 # Forms of a balanced-layout convolution (see the module docstring). "slices" is the default:
-# on the 2-core CPU of BUILD.md (benchmarks.layers, B = 260, MNIST conv-VAE shapes, forward +
-# backward) it costs about one shared layer with and without XLA, where XLA's grouped
-# convolutions cost up to 30x more and the patches form 3-6x.
+# fastest in benchmarks.layers (MNIST conv-VAE shapes, forward + backward) with and without XLA
+# on the CPU of BUILD.md, which has the table ("Label-routed layers").
 BALANCED_CONV_FORMS = ("slices", "grouped")
 BALANCED_CONV_FORM = "slices"
 
