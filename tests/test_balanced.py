@@ -76,21 +76,23 @@ def test_mnist_train_label_counts_give_uniform_batches():
   assert len(set(idx.tolist())) == 130
 
 
-def _trainer(balanced_batches, images, labels):
+def _trainer(balanced_batches, images, labels, architecture="mlp"):
   config = config_lib.TrainConfig(
       hidden_units=6, latent_dim=2, batch_size=6, num_hidden_layers=1, encoder_split="all",
-      decoder_split="all", balanced_batches=balanced_batches, jit_compile=False)
+      decoder_split="all", balanced_batches=balanced_batches, jit_compile=False,
+      architecture=architecture)
   info = datasets.DatasetInfo("mnist", tuple(images.shape[1:]), num_classes=K)
   return vae_training.VAETrainer(config, images, labels, info, steps.make_strategy("default"))
 
 
-def test_balanced_training_step_equals_the_routed_step_on_the_same_batch():
+@pytest.mark.parametrize("architecture,size", [("mlp", 4), ("conv", 28)])
+def test_balanced_training_step_equals_the_routed_step_on_the_same_batch(architecture, size):
   # Two steps of the same split model on the same balanced batches: the balanced layout (one
-  # batched matmul per layer) and the default layout (partition) agree. (The layouts agree under
-  # XLA too: tests/test_routed_kernels.py.)
-  images = np.random.default_rng(0).uniform(size=(len(LABELS), 4, 4, 1)).astype(np.float32)
-  fast = _trainer(True, images, LABELS)
-  plain = _trainer(False, images, LABELS)
+  # batched matmul per dense layer, one convolution per label slice) and the default layout
+  # (partition) agree. (The layouts agree under XLA too: tests/test_routed_kernels.py.)
+  images = np.random.default_rng(0).uniform(size=(len(LABELS), size, size, 1)).astype(np.float32)
+  fast = _trainer(True, images, LABELS, architecture)
+  plain = _trainer(False, images, LABELS, architecture)
   assert fast.layout == "balanced" and plain.layout == "any"
   for step in range(2):
     batch = fast.batch(step)
