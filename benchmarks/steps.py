@@ -21,7 +21,8 @@ forward and backward passes read ten kernels per layer (twice) and write ten ker
 however few examples each label has. The same two passes at a batch of one example per label
 (`grads_*_per_label`, almost no arithmetic) measure it: their difference is the split model's
 **weight traffic**, and `floor + weight traffic` is the step a routed layer with no overhead of
-its own would still take (`train_step_split_over_floor_with_weight_traffic`). Candidates are interleaved round robin in one process and the median
+its own would still take (`train_step_split_over_floor_with_weight_traffic`). Candidates are
+interleaved round robin in one process and the median
 over rounds is reported, so drifts in machine load hit all of them alike. The machine's matmul
 rate (a large square float32 matmul) puts the shared step's achieved GFLOP/s in context.
 """
@@ -144,16 +145,19 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
   balanced = batch_size % info.num_classes == 0
   candidates, trainers = {}, {}
   flops = None
+
+  def make_trainer(split, xla, balanced_batches, batch=batch_size):
+    config = config_lib.TrainConfig(batch_size=batch, jit_compile=xla, encoder_split=split,
+                                    decoder_split=split, hidden_units=hidden_units,
+                                    architecture=architecture, balanced_batches=balanced_batches)
+    # A balanced batch draws n of each label from the whole training split.
+    return (vae_training.VAETrainer(config, images, labels, info, strategy)
+            if balanced_batches else vae_training.VAETrainer(config, x, y, info, strategy))
+
   variants = [("none", False), ("all", False)] + ([("all", True)] if balanced else [])
   for split, balanced_batches in variants:
     for xla in (False, True):
-      config = config_lib.TrainConfig(batch_size=batch_size, jit_compile=xla,
-                                      encoder_split=split, decoder_split=split,
-                                      hidden_units=hidden_units, architecture=architecture,
-                                      balanced_batches=balanced_batches)
-      # A balanced batch draws n of each label from the whole training split.
-      trainer = (vae_training.VAETrainer(config, images, labels, info, strategy)
-                 if balanced_batches else vae_training.VAETrainer(config, x, y, info, strategy))
+      trainer = make_trainer(split, xla, balanced_batches)
       if split == "none" and flops is None and architecture == "mlp":
         flops = dense_step_flops(trainer.model, batch_size)
       name = ("split" if split == "all" else "shared") + ("_balanced" if balanced_batches
@@ -172,12 +176,7 @@ def run(batch_size=256, rounds=20, quick=False, hidden_units=512, matmul_size=20
     candidates["grads_split_balanced+xla"] = gradients(trainers["split_balanced+xla"])
     for split, name in (("none", "grads_shared+xla_per_label"),
                         ("all", "grads_split_balanced+xla_per_label")):
-      config = config_lib.TrainConfig(batch_size=info.num_classes, jit_compile=True,
-                                      encoder_split=split, decoder_split=split,
-                                      hidden_units=hidden_units, architecture=architecture,
-                                      balanced_batches=True)
-      candidates[name] = gradients(vae_training.VAETrainer(config, images, labels, info,
-                                                           strategy))
+      candidates[name] = gradients(make_trainer(split, True, True, batch=info.num_classes))
   if log:
     log(f"timing {len(candidates)} candidates ({architecture}) at batch {batch_size}, "
         f"{rounds} rounds ...")
