@@ -2,9 +2,12 @@
 import gzip
 import hashlib
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfdis.data import datasets as data
@@ -145,3 +148,32 @@ def test_tfds_failure_becomes_a_data_error(tmp_path, monkeypatch):
   bad_dir.write_text("not a folder")
   with pytest.raises(data.DataError, match="could not prepare 'fashion_mnist'"):
     data.load_arrays("fashion_mnist", "test", tfds_dir=str(bad_dir))
+
+
+def test_tfds_folder_is_prepared_by_one_loader_at_a_time(tmp_path, monkeypatch):
+  # Two shards starting on a fresh machine once both prepared mnist and the second failed in
+  # TFDS's final rename. Each loader opens the lock file itself, as another process would.
+  inside, most, lock = [0], [0], threading.Lock()
+
+  def slow_load(name, split, **kwargs):
+    del name, split, kwargs
+    with lock:
+      inside[0] += 1
+      most[0] = max(most[0], inside[0])
+    time.sleep(0.3)
+    with lock:
+      inside[0] -= 1
+    return tf.data.Dataset.from_tensor_slices((np.zeros([3, 28, 28, 1], np.uint8),
+                                               np.arange(3, dtype=np.int64)))
+
+  monkeypatch.setattr(tfds, "load", slow_load)
+  labels = []
+  loaders = [threading.Thread(target=lambda: labels.append(
+      data._decode_tfds("mnist", "test", str(tmp_path))[1].tolist())) for _ in range(3)]
+  for loader in loaders:
+    loader.start()
+  for loader in loaders:
+    loader.join()
+  assert labels == [[0, 1, 2]] * 3
+  assert most[0] == 1
+  assert (tmp_path / ".mnist.prepare.lock").exists()

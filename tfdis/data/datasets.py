@@ -16,9 +16,13 @@ Every dataset yields images as float32 in [0, 1] with shape [H, W, C] and labels
 
 Splits are `train` and `test`. Bad input raises `DataError` with one sentence naming the problem
 and the fix; so does a damaged prepared TFDS folder. A damaged array cache
-(`<tfds_dir>/tfdis_arrays/<name>-<split>.npz`) is rebuilt with a warning.
+(`<tfds_dir>/tfdis_arrays/<name>-<split>.npz`) is rebuilt with a warning. Processes that share a
+TFDS folder (the shards of a reproduction, a job array on one file system) prepare a dataset one at
+a time (`preparing`): the first prepares it, the others wait and then read it.
 """
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import gzip
 import os
@@ -221,6 +225,36 @@ def _fail_fast_offline(builder, name, tfds_dir):
                   f"{tfds_dir} and its download host {host} cannot be reached; {fix}.")
 
 
+@contextlib.contextmanager
+def preparing(tfds_dir, name):
+  """Holds an exclusive lock on `<tfds_dir>/.<name>.prepare.lock` while TFDS prepares `name` there.
+
+  TFDS prepares into a temporary folder and renames it at the end, so two processes preparing one
+  folder at once fail in the second's rename. With the lock the second waits (logging that it
+  does) and then finds the dataset prepared. A folder the process cannot write to has nothing to
+  prepare into and is read without a lock.
+  """
+  try:
+    os.makedirs(tfds_dir, exist_ok=True)
+    lock_path = os.path.join(tfds_dir, f".{name}.prepare.lock")
+    handle = open(lock_path, "a")  # pylint: disable=consider-using-with
+  except OSError:
+    handle = None
+  if handle is None:
+    yield
+    return
+  with handle:
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logging.info("Waiting for another process that prepares %r in %s.", name, tfds_dir)
+      fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _decode_tfds(name, split, tfds_dir):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -230,10 +264,11 @@ def _decode_tfds(name, split, tfds_dir):
         "download_config": tfds.download.DownloadConfig(
             manual_dir=str(BUNDLED_MNIST_DIR), try_download_gcs=False)}
   try:
-    if name in _DOWNLOAD_HOSTS:
-      _fail_fast_offline(tfds.builder(name, data_dir=tfds_dir, try_gcs=False), name, tfds_dir)
-    ds = tfds.load(name, split=split, as_supervised=True, data_dir=tfds_dir, try_gcs=False,
-                   **kwargs)
+    with preparing(tfds_dir, name):
+      if name in _DOWNLOAD_HOSTS:
+        _fail_fast_offline(tfds.builder(name, data_dir=tfds_dir, try_gcs=False), name, tfds_dir)
+      ds = tfds.load(name, split=split, as_supervised=True, data_dir=tfds_dir, try_gcs=False,
+                     **kwargs)
   except DataError:
     raise
   except Exception as e:  # TFDS raises many kinds; all mean the same thing to the user.
