@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -18,7 +19,9 @@ from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+ENV = {k: v for k, v in os.environ.items()  # TF's default threads, as the records say
+       if k not in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+ENV["TF_CPP_MIN_LOG_LEVEL"] = "2"
 NUM_RUNS = 25  # shared, 3 split, 8 appendix A, 3 regression, 10 competition conditions (2 checks)
 APP_B = [f"{t}_{v}" for t in ("rotation", "reflection")
          for v in ("standard", "y_masked", "encoder_split", "decoder_split")]
@@ -319,6 +322,34 @@ def test_report_rows_say_why_a_claim_fails():
   assert "untrained SP 0.100 [0.050, 0.150] (3 inits)" in row
 
 
+def test_machine_time_sums_the_records_wall_times_by_stage():
+  runs = [types.SimpleNamespace(name=n, stage=st) for n, st in
+          (("a", "shared"), ("b", "shared"), ("c", "split"))]
+  one = {"intra_op": "1", "inter_op": "1", "cpus": 2}
+  records = {"a": {"wall_seconds": 100.0, "estimated_seconds": 50.0, "host": "vm", "threads": one},
+             "b": {"wall_seconds": None, "estimated_seconds": 30.0, "host": "vm"},
+             "c": {"wall_seconds": 3600.0, "estimated_seconds": 1200.0, "host": "node7",
+                   "threads": {"intra_op": None, "inter_op": None, "cpus": 2}}}
+  spent = report.machine_time(runs, records)
+  assert spent["runs"] == 3 and spent["wall_seconds"] == 3700.0
+  assert spent["estimated_seconds"] == 1280.0
+  assert spent["stages"]["shared"] == {"runs": 2, "wall_seconds": 100.0, "estimated_seconds": 80.0,
+                                       "unknown_wall": 1}
+  assert spent["hosts"] == {"node7": 1, "vm": 2}
+  assert spent["threads"] == {"TF default, 2 CPUs": 1, "intra-op 1, inter-op 1, 2 CPUs": 1,
+                              "not recorded": 1}
+  results = {"scale": "quick", "command": "c", "models": {}, "regression": {},
+             "competition": {}, "expectations": []}
+  text = report.markdown(results, {}, spent)
+  section = text[text.index(report.MACHINE_TIME_HEADING):]
+  assert "Total: **1h01m** of wall time over 3 runs (1.0 h; the plan's cost model: 21m20s, " \
+         "measured / model 2.89)" in section
+  assert "| shared | 2 | 1m40s | 1m20s | 1.25 |" in section
+  assert "| split | 1 | 1h00m | 20m00s | 3.00 |" in section
+  assert "Runs without a recorded wall time: 1." in section
+  assert report.MACHINE_TIME_HEADING not in report.markdown(results, {})
+
+
 # --- end to end at smoke scale -----------------------------------------------------------------
 
 def _command(workdir, classifier_dir, *extra):
@@ -332,7 +363,10 @@ def _run(workdir, classifier_dir, *extra):
 
 
 def _report_bytes(workdir):
+  """The report's files, REPORT.md without its last section (the calls' wall times)."""
   out = {name: (workdir / "report" / name).read_bytes() for name in REPORT_FILES}
+  text = out["REPORT.md"].decode()
+  out["REPORT.md"] = text[:text.index(report.MACHINE_TIME_HEADING)].encode()
   for png in sorted((workdir / "report" / "figures").iterdir()):
     out[png.name] = png.read_bytes()
   return out
@@ -500,6 +534,12 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert competition["condition"] == "compete_rotation"
   records = {p: json.loads(p.read_text()) for p in ledger.rglob("*.json")}
   assert len(records) == NUM_RUNS  # results without checkpoints; only the report's images
+  spent = json.loads((root / "alone" / "report" / "machine_time.json").read_text())
+  assert spent["runs"] == NUM_RUNS and spent["wall_seconds"] == pytest.approx(
+      sum(r["wall_seconds"] for r in records.values()), abs=0.1)
+  assert spent["threads"] == {f"TF default, {os.cpu_count()} CPUs": NUM_RUNS}
+  assert (root / "alone" / "report" / "REPORT.md").read_text().split(
+      report.MACHINE_TIME_HEADING)[1].count("\n| ") == 2 + 5  # header, rule, five stages
   assert max(len(json.dumps(r["result"])) for r in records.values()) < 60_000
   assert max(p.stat().st_size for p in records) < 300_000
 

@@ -11,6 +11,9 @@ scale, seed, condition, teacher
 code               git commit (and whether the tree had changes) of the code that ran it; for
                    information only
 host, finished_at  the machine and the UTC time the record was written
+threads            the process's TensorFlow threads (TF_NUM_INTRAOP_THREADS and
+                   TF_NUM_INTEROP_THREADS, None when unset: TF's default) and os.cpu_count();
+                   results agree bit for bit only between equal thread settings
 wall_seconds       the run's wall time (summed over the calls that ran it in one workdir)
 estimated_seconds  the plan's cost model for it (records calibrate --max_hours: `pace`)
 result             the run's result files without checkpoints (`report.run_result`): train:
@@ -108,6 +111,12 @@ def git_commit():
   return {"commit": "unknown", "changed": None}
 
 
+def threads():
+  """The TF thread settings this process runs with (see the module docstring)."""
+  return {"intra_op": os.environ.get("TF_NUM_INTRAOP_THREADS"),
+          "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS"), "cpus": os.cpu_count()}
+
+
 def make_record(run, scale, result, figures, wall_seconds=None, code=None):
   """The record of a finished run (see the module docstring).
 
@@ -123,6 +132,7 @@ def make_record(run, scale, result, figures, wall_seconds=None, code=None):
       "record_version": RECORD_VERSION, "name": run.name, "run": run.describe(), "scale": scale,
       "seed": run.config.seed, "condition": run.condition, "teacher": run.teacher,
       "code": git_commit() if code is None else code, "host": platform.node(),
+      "threads": threads(),
       "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
       "wall_seconds": wall_seconds, "estimated_seconds": round(run.estimate_seconds(), 1),
       "result": result,

@@ -4,8 +4,9 @@ Everything here is read from the runs' records (`tfdis.reproduce.ledger`): what 
 `run_figures` take from each run's own result files (evaluation.json, regression.json,
 winrate.json and their images). Records are made from the workdir's runs, or read from a
 --ledger folder, so the report of a reproduction that was killed and resumed, or split across
-machines and days, is the same as that of one that ran straight through. Wall times are not in
-it (they vary between calls); they are in <workdir>/timing.json and each record.
+machines and days, is the same as that of one that ran straight through, except for its last
+section, "Machine time" (`machine_time`: the records' wall times, which vary between calls; also in
+report/machine_time.json, <workdir>/timing.json and each record).
 
 The paper's claims this repository checks (`expectations`). Each row's verdict is "yes" only when
 the measurement supports the claim, "no" otherwise (with the reason), and "untestable at this
@@ -536,8 +537,8 @@ def _difference_table(names, summaries):
   return lines if len(lines) > 5 else []
 
 
-def markdown(results, figures):
-  """REPORT.md text."""
+def markdown(results, figures, spent=None):
+  """REPORT.md text; `spent` (`machine_time`) adds its last section."""
   models, regressions = results["models"], results["regression"]
   summaries = results.get("conditions") or conditions(models)
   by_stage = lambda stage: [n for n, m in models.items() if m["stage"] == stage]
@@ -555,7 +556,7 @@ def markdown(results, figures):
            "measurements (slant, thickness, width, height, area) between every pair of labels: "
            "1 = every column of a label x z grid has one style, 0 = style unrelated across labels. "
            "Intervals are 95%. Per-run details: `runs/<run>/` (evaluation.json, regression.json, "
-           "winrate.json); wall times: the workdir's `timing.json`."]
+           "winrate.json); wall times: the last section, \"Machine time\"."]
   accuracies = sorted({m["classifier_test_accuracy"] for m in models.values()
                        if m.get("classifier_test_accuracy") is not None})
   if accuracies:
@@ -655,8 +656,87 @@ def markdown(results, figures):
     rule = next(iter(results["competition"].values()))["rule"]
     lines += ["", f"Rule: tau_lo {rule['tau_lo']}, tau_hi {rule['tau_hi']}, LP gate "
               f"{rule['min_label_preservation']}."]
+  if spent is not None:
+    lines += ["", *_machine_time_lines(spent)]
   lines.append("")
   return "\n".join(lines)
+
+
+MACHINE_TIME_HEADING = "## Machine time"
+
+
+def _threads_text(threads):
+  if not threads:
+    return "not recorded"
+  intra, inter = threads.get("intra_op"), threads.get("inter_op")
+  text = "TF default" if intra is None and inter is None else (
+      f"intra-op {intra or 'default'}, inter-op {inter or 'default'}")
+  return f"{text}, {threads.get('cpus')} CPUs"
+
+
+def machine_time(runs, records):
+  """What the runs took, from their records: total and per-stage wall time, hosts, threads.
+
+  Wall time is a run's start to its record, summed over the calls that ran it (pauses and the
+  time other processes held the CPU included); runs that shared a machine each count in full.
+  A record without a wall time (none is known) counts as a run but adds no seconds.
+  """
+  stages = {}
+  for run in runs:
+    record = records[run.name]
+    row = stages.setdefault(run.stage, {"runs": 0, "wall_seconds": 0.0, "estimated_seconds": 0.0,
+                                        "unknown_wall": 0})
+    row["runs"] += 1
+    row["estimated_seconds"] += record.get("estimated_seconds") or 0.0
+    if record.get("wall_seconds") is None:
+      row["unknown_wall"] += 1
+    else:
+      row["wall_seconds"] += record["wall_seconds"]
+  count = lambda key: dict(sorted(_count(records[r.name].get(key) for r in runs).items()))
+  return {
+      "runs": len(runs),
+      "wall_seconds": round(sum(r["wall_seconds"] for r in stages.values()), 1),
+      "estimated_seconds": round(sum(r["estimated_seconds"] for r in stages.values()), 1),
+      "stages": {k: dict(v, wall_seconds=round(v["wall_seconds"], 1),
+                         estimated_seconds=round(v["estimated_seconds"], 1))
+                 for k, v in stages.items()},
+      "hosts": count("host"),
+      "threads": dict(sorted(_count(_threads_text(records[r.name].get("threads"))
+                                    for r in runs).items())),
+  }
+
+
+def _count(values):
+  counts = {}
+  for value in values:
+    key = "not recorded" if value is None else str(value)
+    counts[key] = counts.get(key, 0) + 1
+  return counts
+
+
+def _machine_time_lines(spent):
+  ratio = lambda wall, estimate: f"{wall / estimate:.2f}" if estimate and wall else "n/a"
+  listing = lambda counts: "; ".join(f"{k} ({n} runs)" for k, n in counts.items())
+  unknown = sum(r["unknown_wall"] for r in spent["stages"].values())
+  lines = [MACHINE_TIME_HEADING, "",
+           f"Total: **{files.format_seconds(spent['wall_seconds'])}** of wall time over "
+           f"{spent['runs']} runs ({spent['wall_seconds'] / 3600:.1f} h; the plan's cost model: "
+           f"{files.format_seconds(spent['estimated_seconds'])}, measured / model "
+           f"{ratio(spent['wall_seconds'], spent['estimated_seconds'])}). A run's wall time runs "
+           "from its start to its record, summed over the calls that ran it (pauses and time "
+           "other processes held the CPU included); runs that shared a machine each count in "
+           "full. Hosts: " + listing(spent["hosts"]) + ". Threads per process: " +
+           listing(spent["threads"]) + "." +
+           (f" Runs without a recorded wall time: {unknown}." if unknown else "") +
+           " This section is the only part of the report that depends on the calls that made "
+           "it; everything above is a function of the results alone.", "",
+           "| stage | runs | wall time | cost model | measured / model |",
+           "| --- | --- | --- | --- | --- |"]
+  for stage, row in spent["stages"].items():
+    lines.append(f"| {stage} | {row['runs']} | {files.format_seconds(row['wall_seconds'])} | "
+                 f"{files.format_seconds(row['estimated_seconds'])} | "
+                 f"{ratio(row['wall_seconds'], row['estimated_seconds'])} |")
+  return lines
 
 
 def write_report(workdir, paper, runs, records):
@@ -692,6 +772,8 @@ def write_report(workdir, paper, runs, records):
   }
   out = os.path.join(workdir, "report")
   figures = write_figures(records, runs, models, competitions, os.path.join(out, "figures"))
+  spent = machine_time(runs, records)
   files.write_json(os.path.join(out, "results.json"), results)
-  files.write_text(os.path.join(out, "REPORT.md"), markdown(results, figures))
+  files.write_json(os.path.join(out, "machine_time.json"), spent)
+  files.write_text(os.path.join(out, "REPORT.md"), markdown(results, figures, spent))
   return results
