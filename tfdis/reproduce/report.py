@@ -28,6 +28,7 @@ scale" when the test's smallest attainable p-value is above the level:
 Intervals are 95%: ELBO normal over test examples, LP Wilson over decoded samples, SP percentile
 bootstrap over z columns (all within one trained model), regression t over seeds.
 """
+import collections
 import io
 import os
 
@@ -679,7 +680,7 @@ def machine_time(runs, records):
 
   Wall time is a run's start to its record, summed over the calls that ran it (pauses and the
   time other processes held the CPU included); runs that shared a machine each count in full.
-  A record without a wall time (none is known) counts as a run but adds no seconds.
+  A record without a wall time counts as a run but adds no seconds.
   """
   stages = {}
   for run in runs:
@@ -692,7 +693,8 @@ def machine_time(runs, records):
       row["unknown_wall"] += 1
     else:
       row["wall_seconds"] += record["wall_seconds"]
-  count = lambda key: dict(sorted(_count(records[r.name].get(key) for r in runs).items()))
+  hosts = collections.Counter(records[r.name].get("host") or "not recorded" for r in runs)
+  threads = collections.Counter(_threads_text(records[r.name].get("threads")) for r in runs)
   return {
       "runs": len(runs),
       "wall_seconds": round(sum(r["wall_seconds"] for r in stages.values()), 1),
@@ -700,18 +702,9 @@ def machine_time(runs, records):
       "stages": {k: dict(v, wall_seconds=round(v["wall_seconds"], 1),
                          estimated_seconds=round(v["estimated_seconds"], 1))
                  for k, v in stages.items()},
-      "hosts": count("host"),
-      "threads": dict(sorted(_count(_threads_text(records[r.name].get("threads"))
-                                    for r in runs).items())),
+      "hosts": dict(sorted(hosts.items())),
+      "threads": dict(sorted(threads.items())),
   }
-
-
-def _count(values):
-  counts = {}
-  for value in values:
-    key = "not recorded" if value is None else str(value)
-    counts[key] = counts.get(key, 0) + 1
-  return counts
 
 
 def _machine_time_lines(spent):
@@ -722,8 +715,8 @@ def _machine_time_lines(spent):
            f"Total: **{files.format_seconds(spent['wall_seconds'])}** of wall time over "
            f"{spent['runs']} runs ({spent['wall_seconds'] / 3600:.1f} h; the plan's cost model: "
            f"{files.format_seconds(spent['estimated_seconds'])}, measured / model "
-           f"{ratio(spent['wall_seconds'], spent['estimated_seconds'])}). A run's wall time runs "
-           "from its start to its record, summed over the calls that ran it (pauses and time "
+           f"{ratio(spent['wall_seconds'], spent['estimated_seconds'])}). A run's wall time is "
+           "the time from its start to its record, summed over the calls that ran it (pauses and time "
            "other processes held the CPU included); runs that shared a machine each count in "
            "full. Hosts: " + listing(spent["hosts"]) + ". Threads per process: " +
            listing(spent["threads"]) + "." +
