@@ -716,8 +716,8 @@ def _machine_time_lines(spent):
            f"{spent['runs']} runs ({spent['wall_seconds'] / 3600:.1f} h; the plan's cost model: "
            f"{files.format_seconds(spent['estimated_seconds'])}, measured / model "
            f"{ratio(spent['wall_seconds'], spent['estimated_seconds'])}). A run's wall time is "
-           "the time from its start to its record, summed over the calls that ran it (pauses and time "
-           "other processes held the CPU included); runs that shared a machine each count in "
+           "the time from its start to its record, summed over the calls that ran it (pauses and "
+           "time other processes held the CPU included); runs that shared a machine each count in "
            "full. Hosts: " + listing(spent["hosts"]) + ". Threads per process: " +
            listing(spent["threads"]) + "." +
            (f" Runs without a recorded wall time: {unknown}." if unknown else "") +
