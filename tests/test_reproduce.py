@@ -350,6 +350,22 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
   assert report.MACHINE_TIME_HEADING not in report.markdown(results, {})
 
 
+def test_a_runs_wall_time_is_written_while_it_runs_and_summed_over_calls(tmp_path):
+  path = tmp_path / "timing.json"
+  timing = {"other": 5.0, "run": 2.0}  # "run" already took 2 s in an earlier call
+  clock = reproduce.RunClock(str(path), timing, "run", every=0.05)
+  try:  # what a SIGKILL now would leave: written by the clock's thread, before `stop`
+    deadline = time.time() + 10.0
+    while time.time() < deadline and not (
+        path.exists() and json.loads(path.read_text())["run"] > 2.0):
+      time.sleep(0.02)
+    while_running = json.loads(path.read_text())
+  finally:
+    total = clock.stop()
+  assert while_running["other"] == 5.0 and 2.0 < while_running["run"] < 12.0
+  assert while_running["run"] <= total == json.loads(path.read_text())["run"] == timing["run"]
+
+
 # --- end to end at smoke scale -----------------------------------------------------------------
 
 def _command(workdir, classifier_dir, *extra):

@@ -30,7 +30,8 @@ its own checkpoints (binaries.train, .regress and .compete all resume). Results 
 (temporary file, then rename) and last, so a run killed at any point is either finished or resumed.
 `W/plan.json` records the settings of every run; a later call with other settings is refused
 rather than mixing two plans in one folder. `W/progress.json` holds the stage, run and ETA while
-running; `W/timing.json` the wall seconds of each run (summed over calls).
+running; `W/timing.json` the wall seconds of each run, summed over calls and rewritten every
+minute while the run runs (`RunClock`), so a call killed without warning loses at most a minute.
 
 When every run is finished, `tfdis.report` writes W/report/REPORT.md, results.json and figures/,
 from the runs' records (`tfdis.reproduce.ledger`, made from the runs' result files).
@@ -47,6 +48,7 @@ logging what is left and its estimated time. --list_runs lists a shard's runs (`
 import dataclasses
 import os
 import signal
+import threading
 import time
 
 from absl import logging
@@ -326,6 +328,37 @@ class Progress:
       self.actual_done += seconds
 
 
+class RunClock:
+  """The wall seconds of one run, summed over calls, kept current in W/timing.json while it runs.
+
+  A daemon thread rewrites the run's entry every `every` seconds, so a call killed without warning
+  (SIGKILL, a preempted machine) loses at most that much of the run's time; `stop` writes the final
+  value and returns it.
+  """
+
+  def __init__(self, path, timing, name, every=60.0):
+    self.path, self.timing, self.name = path, timing, name
+    self.before = timing.get(name, 0.0)
+    self.began = time.time()
+    self._stopping = threading.Event()
+    self._thread = threading.Thread(target=self._tick, args=(every,), daemon=True)
+    self._thread.start()
+
+  def _write(self):
+    self.timing[self.name] = round(self.before + time.time() - self.began, 1)
+    files.write_json(self.path, self.timing)
+
+  def _tick(self, every):
+    while not self._stopping.wait(every):
+      self._write()
+
+  def stop(self):
+    self._stopping.set()
+    self._thread.join()
+    self._write()
+    return self.timing[self.name]
+
+
 def units(runs):
   """The runs grouped into what one process must run together: a run and the regressions it
   teaches (a regression reads its teacher's model from the same workdir). In the plan's order."""
@@ -473,14 +506,14 @@ def reproduce(paper, workdir):
         progress.show(index, run, todo[k:], f"running (estimated {files.format_seconds(estimate)})")
         began = time.time()
         resumed = os.path.exists(run.folder(workdir))
+        clock = RunClock(timing_path, timing, run.name)
         try:
           if not run.done(workdir):  # with a ledger: finished here but not recorded yet
             execute(run, workdir)
         except UsageError as e:
           raise UsageError(f"{run.name} ({run.flagfile}): {e}") from None
         finally:
-          timing[run.name] = round(timing.get(run.name, 0.0) + time.time() - began, 1)
-          files.write_json(timing_path, timing)
+          clock.stop()
         if paper.ledger:
           ledger.write_record(paper.ledger, make_record(run, paper, workdir, timing[run.name]))
         progress.finished(estimate, time.time() - began, resumed)
