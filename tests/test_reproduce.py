@@ -13,6 +13,7 @@ import pytest
 
 from tfdis import flag_defs
 from tfdis.metrics import stats
+from tfdis.reproduce import ledger
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
 from tfdis.training import config as config_lib
@@ -135,6 +136,14 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert len(app_b) == 8 and all(seeds >= 20 and steps == compete_steps
                                  for _, _, seeds, steps in app_b), app_b
   assert {r.config.num_seeds for r in runs if r.kind == "regression"} == {8}
+
+
+def test_the_committed_full_ledger_is_accepted_by_this_codes_full_plan():
+  # A change to a flagfile, a config default or RECORD_VERSION that would refuse the committed
+  # records (and so ask for hours of runs again) fails here, before any long run starts.
+  folder = os.path.join(REPO, "reports", "full", "ledger")
+  records = ledger.read_records(folder, reproduce.plan(_paper("full")))
+  assert len(records) == len(ledger.record_files(folder)) >= 24
 
 
 def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
