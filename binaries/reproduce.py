@@ -10,7 +10,7 @@ Writes <workdir>/report/REPORT.md, results.json and figures/; see tfdis.reproduc
 Over days and machines (README, "Reproduce the paper"):
 
   python -m binaries.reproduce --flagfile=flags/paper.cfg --scale=full --workdir=/tmp/paper \
-      --ledger=reports/full/ledger [--num_shards=K --shard_index=i] [--max_hours=7.5] [--list_runs]
+      --ledger=reports/full/ledger [--num_shards=K --shard_index=i] [--max_hours=7.5] [--stages=competition] [--list_runs]
 
 records each finished run in the ledger, skips recorded runs, stops cleanly within --max_hours,
 and writes the report from the records once the ledger holds every run.

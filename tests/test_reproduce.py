@@ -163,6 +163,28 @@ def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher(
   assert reproduce.files.shard(range(7), 3, 1) == [1, 4]
 
 
+def test_stages_deal_only_their_runs_and_a_regression_without_its_teacher():
+  runs = reproduce.plan(_paper("full"))
+  shard = lambda stages, i, k=2: [r.name for r in reproduce.shard_runs(
+      _paper("full", ledger="L", num_shards=k, shard_index=i, stages=stages), runs)]
+  # The competition's 10 runs, alternately: each shard gets two unsplit and two split conditions.
+  assert shard("competition", 0) == ["competition/rotation_standard",
+                                     "competition/rotation_encoder_split",
+                                     "competition/reflection_standard",
+                                     "competition/reflection_encoder_split",
+                                     "competition/rotation_decoder_split_all"]
+  assert sorted(shard("competition", 0) + shard("competition", 1)) == sorted(
+      r.name for r in runs if r.stage == "competition")
+  # A regression's unit keeps its regressions without the teacher (trained again where missing).
+  assert shard("regression", 0) == ["regression/regress", "regression/regress_control"]
+  assert shard("regression", 1) == ["regression/regress_split_teacher"]
+  assert len(shard("regression, competition", 0, 1)) == 13
+  assert shard("", 0, 1) == [r.name for r in runs]  # empty: every stage, as before
+  with pytest.raises(UsageError, match="--stages='competitoin': no stage 'competitoin'; choose "
+                                       "among shared, split, appendix_a, regression, competition"):
+    _paper("full", stages="competitoin").validate()
+
+
 def test_a_regression_teacher_must_be_a_trained_run_of_the_plan(tmp_path):
   flagfile = tmp_path / "regress_bogus.cfg"
   flagfile.write_text(f"--flagfile={REPO}/flags/regress.cfg\n--teacher_run=split_both\n")

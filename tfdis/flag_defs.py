@@ -153,6 +153,9 @@ _HELP = {
               "records alone; shards and later days fill one ledger (see tfdis.reproduce.ledger).",
     "max_hours": "Time budget of this call: start only the runs the cost model (scaled by the "
                  "measured pace) expects to finish within it, then stop cleanly (0: none).",
+    "stages": "Comma list of the stages this call runs (shared, split, appendix_a, regression, "
+              "competition; empty: all), dealt among --num_shards as usual; the --ledger and the "
+              "report still cover the whole plan (e.g. --stages=competition first).",
     "list_runs": "Print this shard's runs, their estimated times and which are finished, and "
                  "run nothing.",
     # The benchmark (binaries.bench).

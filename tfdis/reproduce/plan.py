@@ -43,7 +43,10 @@ of the plan. --num_shards=K --shard_index=i runs shard i of the plan's `units` (
 regressions it teaches) dealt round robin (`workdir.shard`, binaries.compete's rule), so K
 processes on K machines fill one ledger. --max_hours=H starts a run only if the time spent plus
 its estimate (`cost_seconds`, scaled by the measured pace) fits in H hours, else stops cleanly,
-logging what is left and its estimated time. --list_runs lists a shard's runs (`listing`).
+logging what is left and its estimated time. --stages=a,b runs only those stages' runs (e.g. the
+competition first: its win rates are the question the paper leaves open), dealt among the shards by
+the same rule; the ledger and the report still cover the whole plan. --list_runs lists a shard's
+runs (`listing`).
 """
 import dataclasses
 import os
@@ -121,6 +124,7 @@ class PaperConfig:
   num_shards: int = 1
   shard_index: int = 0
   max_hours: float = 0.0
+  stages: str = ""
   list_runs: bool = False
 
   def validate(self):
@@ -129,6 +133,10 @@ class PaperConfig:
     if self.num_shards > 1 and not self.ledger:
       raise UsageError(f"--num_shards={self.num_shards} needs --ledger=<folder>, the folder every "
                        "shard writes its records to (and the report is built from).")
+    unknown = [s for s in self.chosen_stages() if s not in dict(STAGES)]
+    if unknown:
+      raise UsageError(f"--stages={self.stages!r}: no stage {unknown[0]!r}; choose among "
+                       f"{', '.join(dict(STAGES))} (comma list; empty: every stage).")
     if not self.max_hours >= 0:
       raise UsageError(f"--max_hours={self.max_hours} must be >= 0 (0: no time budget).")
     if self.scale not in SCALES:
@@ -139,6 +147,11 @@ class PaperConfig:
       raise UsageError(f"--shared={self.shared!r} must name one flagfile (the shared model; the "
                        "regression's teacher).")
     return self
+
+  def chosen_stages(self):
+    """The stages this call runs (--stages; every stage when empty)."""
+    chosen = [s.strip() for s in self.stages.split(",") if s.strip()]
+    return chosen or [name for name, _ in STAGES]
 
   def files(self, stage):
     return [p.strip() for p in getattr(self, stage).split(",") if p.strip()]
@@ -373,9 +386,12 @@ def units(runs):
 
 
 def shard_runs(paper, runs):
-  """The runs of this shard: the `units` dealt round robin (`workdir.shard`), in plan order."""
-  mine = {r.name for unit in files.shard(units(runs), paper.num_shards, paper.shard_index)
-          for r in unit}
+  """The runs of this shard: the `units` of --stages' runs dealt round robin (`workdir.shard`),
+  in plan order. A regression whose teacher's stage is not chosen keeps its unit without the
+  teacher (`execute` trains the teacher again in the workdir when its model is not there)."""
+  chosen = set(paper.chosen_stages())
+  kept = [unit for unit in ([r for r in u if r.stage in chosen] for u in units(runs)) if unit]
+  mine = {r.name for unit in files.shard(kept, paper.num_shards, paper.shard_index) for r in unit}
   return [r for r in runs if r.name in mine]
 
 
@@ -532,8 +548,9 @@ def reproduce(paper, workdir):
       records = ledger.read_records(paper.ledger, runs)  # with other shards' records
       missing = [r for r in runs if r.name not in records]
       if missing:
+        others = "other shards" + (" or stages" if paper.stages.strip() else "")
         return _stop(workdir, progress, missing,
-                     f"this shard's runs are recorded; {len(missing)} runs of other shards are "
+                     f"this shard's runs are recorded; {len(missing)} runs of {others} are "
                      "not in the ledger yet", other_shards=True)
     else:
       records = {r.name: make_record(r, paper, workdir, timing.get(r.name), code={})
@@ -554,7 +571,7 @@ def _stop(workdir, progress, remaining, why, other_shards=False):
   estimate = sum(cost_seconds(r, workdir) for r in remaining) * progress.pace()
   names = ", ".join(r.name for r in remaining[:5]) + (", ..." if len(remaining) > 5 else "")
   then = ("when every shard has finished, run the same command without --num_shards/"
-          "--shard_index to write the report" if other_shards else
+          "--shard_index/--stages to write the report" if other_shards else
           "run the same command again to continue")
   logging.info("Stopped: %s. Left: %d run%s (%s), estimated %s; %s.", why, len(remaining),
                "" if len(remaining) == 1 else "s", names, files.format_seconds(estimate), then)
