@@ -673,6 +673,19 @@ def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_di
   assert len(list((tmp_path / "ledger").rglob("*.json"))) == 12
 
 
+def test_stages_without_a_ledger_run_those_stages_and_stop_before_the_report(
+    straight, classifier_dir, tmp_path, monkeypatch):
+  executed = []
+  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  paper = _paper("smoke", classifier_dir=str(classifier_dir), stages="competition")
+  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
+  competition = [r.name for r in reproduce.plan(paper) if r.stage == "competition"]
+  assert executed == competition
+  assert returned["remaining"] == [r.name for r in reproduce.plan(paper)
+                                   if r.stage != "competition"]
+  assert not (tmp_path / "w" / "report").exists()
+
+
 def test_the_binary_stops_cleanly_within_max_hours(sharded, classifier_dir, tmp_path):
   ledger = _copy_ledger(sharded, tmp_path)
   # A fresh workdir, one record gone and a budget (0.36 s) below its 5 s estimate even at the

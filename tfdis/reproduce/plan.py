@@ -546,15 +546,16 @@ def reproduce(paper, workdir):
                    f"--max_hours={paper.max_hours:g} would be exceeded by {stopped[0].name}")
     if paper.ledger:
       records = ledger.read_records(paper.ledger, runs)  # with other shards' records
-      missing = [r for r in runs if r.name not in records]
-      if missing:
-        others = "other shards" + (" or stages" if paper.stages.strip() else "")
-        return _stop(workdir, progress, missing,
-                     f"this shard's runs are recorded; {len(missing)} runs of {others} are "
-                     "not in the ledger yet", other_shards=True)
-    else:
+    else:  # every run of this workdir, unless --stages left some out
       records = {r.name: make_record(r, paper, workdir, timing.get(r.name), code={})
-                 for r in runs}
+                 for r in runs if r.done(workdir)}
+    missing = [r for r in runs if r.name not in records]
+    if missing:
+      others = "other shards" + (" or stages" if paper.stages.strip() else "")
+      where = "in the ledger" if paper.ledger else "finished in this workdir"
+      return _stop(workdir, progress, missing,
+                   f"this shard's runs are finished; {len(missing)} runs of {others} are not "
+                   f"{where} yet", other_shards=True)
     results = report.write_report(workdir, paper, runs, records)
     files.write_json(progress.path, {"state": "finished", "num_runs": len(runs),
                                      "elapsed_seconds": round(time.time() - progress.began, 1),
