@@ -177,7 +177,7 @@ def test_condition_summary_proportions_win_rates_and_lean_hand_computed():
   verdict_row = next(line for line in text.split("\n") if line.startswith("| rotation_standard | "
                                                                           "encoder 0.20"))
   assert verdict_row.endswith("| encoder (paper) | decoder | no |")
-  assert "decoder 4/5, sign test p 0.375 (floor 0.062)" in verdict_row
+  assert "decoder 4/5, sign test p 0.375 (floor 0.0625)" in verdict_row
 
 
 def test_majority_ties_and_the_expected_verdicts():

@@ -56,6 +56,13 @@ def test_sign_flip_p_values_and_floors():
     stats.sign_flip_test([1.0, 2.0], "less")
 
 
+def test_p_values_print_with_three_significant_digits_down_to_the_20_seed_floor():
+  floor = stats.sign_test([1.0] * 20).floor  # two-sided, 2 / 2^20
+  assert stats.format_p(floor) == "1.91e-06"  # fixed decimals would print 0.000
+  assert [stats.format_p(p) for p in (12 / 32, 2 / 32, 1 / 256, 1.0, None)] == [
+      "0.375", "0.0625", "0.00391", "1", "n/a"]
+
+
 def test_sign_flip_beyond_the_exact_limit_is_seeded_and_near_its_floor():
   first = stats.sign_flip_test(np.arange(1.0, 19.0), max_exact=16, num_random=4096, seed=3)
   again = stats.sign_flip_test(np.arange(1.0, 19.0), max_exact=16, num_random=4096, seed=3)

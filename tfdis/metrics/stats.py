@@ -8,6 +8,7 @@ bootstrap_resamples    a statistic recomputed on items drawn with replacement (S
 percentile_interval    the central mass of bootstrap resamples
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
 sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
+format_p               how every p-value and floor is printed
 ```
 
 Every test returns its p-value with the smallest p-value it can return for its n (`PValue`): an
@@ -186,6 +187,15 @@ def sign_flip_test(differences, alternative: str = "greater", max_exact: int = 1
   else:
     raise ValueError(f"alternative={alternative!r} is not 'greater' or 'two-sided'.")
   return PValue(float(hits.mean()), min(floor, 1.0))
+
+
+def format_p(p) -> str:
+  """A p-value (or floor) as text, 3 significant digits: '0.375', '0.0625', '1.91e-06', 'n/a'.
+
+  Fixed decimals would print the 20-seed two-sided floor 2 / 2^20 as 0.000, hiding the number a
+  reader needs to weigh the test.
+  """
+  return "n/a" if p is None else f"{p:.3g}"
 
 
 def sign_test(differences, alternative: str = "two-sided") -> PValue:

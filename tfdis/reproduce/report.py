@@ -219,6 +219,19 @@ def _interval_text(entry, digits=3):
   return _with_interval(entry, digits) if entry else "n/a"
 
 
+def _proportion_text(p, runs):
+  """'0.25 [0.11, 0.47] (5/20)': a proportion of `runs` runs with its Wilson interval."""
+  low, high = p["interval"]
+  return f"{_num(p['proportion'], 2)} [{_num(low, 2)}, {_num(high, 2)}] ({p['count']}/{runs})"
+
+
+def _win_rates_text(row):
+  """A condition's encoder win rate over decisive runs, then over all runs, with intervals."""
+  decisive = ("n/a (no decisive run)" if row["encoder_win_rate"] is None else
+              f"{competition.win_rate_text(row)} of decisive runs")
+  return f"{decisive}, {_proportion_text(row['encoder_win_rate_all_runs'], row['runs'])} of all"
+
+
 def _check(claim, measured, verdict, why=""):
   """One row of the claims table: verdict is 'yes', 'no' or UNTESTABLE, with the reason."""
   assert verdict in ("yes", "no", UNTESTABLE), verdict
@@ -282,7 +295,7 @@ def _style_checks(name, m):
 
 
 def _p_text(p, floor):
-  return f"p = {_num(p, 4)} (smallest attainable {_num(floor, 4)})"
+  return f"p = {stats.format_p(p)} (smallest attainable {stats.format_p(floor)})"
 
 
 def _regression_checks(name, r):
@@ -313,7 +326,7 @@ def _regression_checks(name, r):
     if floor is None or not floor <= LEVEL:
       checks.append(_check(claim, steps, UNTESTABLE,
                            f"with {r['seeds']} seeds the smallest attainable p is "
-                           f"{_num(floor, 4)} > {LEVEL}"))
+                           f"{stats.format_p(floor)} > {LEVEL}"))
     elif p["steps_p_value"] is not None and p["steps_p_value"] <= LEVEL:
       checks.append(_check(claim, steps, "yes"))
     else:
@@ -387,7 +400,8 @@ def expectations(models, regressions, competitions=None):
                                             else f" of {row['runs']}")
       checks.append(_check(f"{condition} ({source}, {c['steps']} steps): the "
                            f"{row['expected_verdict']} wins",
-                           f"majority {majority}; lean {competition.lean_text(row)}",
+                           f"majority {majority}; encoder win rate {_win_rates_text(row)}; "
+                           f"lean {competition.lean_text(row)}",
                            "yes" if row["agrees"] else "no",
                            "" if row["agrees"] else "the majority verdict is another"))
   return checks
@@ -612,8 +626,8 @@ def markdown(results, figures, spent=None):
             f"{_num(p['final_loss']['disentangled'], 4)} / {_num(p['final_loss']['entangled'], 4)} | "
             f"{_with_interval(p['final_ratio'])} | "
             f"{_num(p['steps_to_fraction']['disentangled'], 0)} / "
-            f"{_num(p['steps_to_fraction']['entangled'], 0)} | {_num(p['steps_p_value'], 4)} "
-            f"(floor {_num(p.get('steps_p_value_floor'), 4)}) | "
+            f"{_num(p['steps_to_fraction']['entangled'], 0)} | {stats.format_p(p['steps_p_value'])} "
+            f"(floor {stats.format_p(p.get('steps_p_value_floor'))}) | "
             f"{_num(p['auc']['disentangled'], 4)} / {_num(p['auc']['entangled'], 4)} |")
   if by_stage("appendix_a"):
     lines += ["", "## Fig. 4 (App. A): single layers split", "",
@@ -635,25 +649,38 @@ def markdown(results, figures, spent=None):
     lines += ["", "Each run is judged on the SP intervals of μ_p and μ'_p: the encoder wins when "
               "μ'_p preserves style (interval above tau_hi) and μ_p does not (below tau_lo), the "
               "decoder wins the other way round, otherwise inconclusive (also when LP of μ_p is "
-              "below the gate). Win rate: encoder wins / decisive runs, Wilson 95% interval over "
-              "seeds. Δ = SP(μ'_p) - SP(μ_p) on the same z (> 0 leans encoder); its lean is the "
-              "side most seeds' Δ points to, with the exact two-sided sign test over seeds (with "
-              "n seeds its smallest possible p is 2/2^n). SP of μ_p(y, S_y z) with fresh rotations "
+              "below the gate). Win rate: encoder wins / decisive runs, and encoder wins / all runs, "
+              "each with a Wilson 95% interval over seeds (one run each). Δ = SP(μ'_p) - SP(μ_p) "
+              "on the same z (> 0 leans encoder): its mean with a 95% t interval over seeds, and "
+              "the exact two-sided sign test of its signs over seeds (with n seeds its smallest "
+              "possible p, the floor, is 2/2^n). Agrees: the most common verdict over seeds is the "
+              "paper's (else the one it is, in brackets). SP of μ_p(y, S_y z) with fresh rotations "
               "S_y is the style no rotation removes. Figures: per condition, the typical run (the "
               "most common verdict, nearest its median SPs) with μ_p (top) and μ'_p (bottom).", "",
-              "| condition | steps | runs | encoder wins | decoder wins | inconclusive | "
-              "encoder win rate [95%] | median SP μ_p | median SP μ'_p | median Δ | "
-              "median SP μ_p(y, S_y z) | median active units |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| condition | paper | runs x steps | encoder / decoder / inconclusive | "
+              "encoder win rate, decisive runs [95%] | encoder wins of all runs [95%] | "
+              "median SP μ_p | median SP μ'_p | mean Δ [95% t] | Δ > 0 / < 0, sign test p "
+              "(floor) | median SP μ_p(y, S_y z) | median active units | agrees |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, c in results["competition"].items():
       for condition, row in c["conditions"].items():
         rate = competition.win_rate_text(row, none="n/a (no decisive run)")
-        lines.append(f"| {condition} | {c['steps']} | {row['runs']} | {row['encoder_wins']} | "
-                     f"{row['decoder_wins']} | {row['inconclusive']} | {rate} | "
-                     f"{_num(row['median_sp_mu'], 2)} | {_num(row['median_sp_mu_prime'], 2)} | "
-                     f"{_num(row['median_delta'], 2)} | "
+        lean = row["lean"]
+        expected = (f"{row['expected_verdict']} wins" +
+                    (" (pipeline check)" if row["expected_from"] != "paper" else "")
+                    if row["expected_verdict"] else "n/a")
+        agrees = ("n/a" if row["agrees"] is None else "yes" if row["agrees"] else
+                  f"no ({row['majority_verdict']})")
+        lines.append(f"| {condition} | {expected} | {row['runs']} x {c['steps']} | "
+                     f"{row['encoder_wins']} / {row['decoder_wins']} / {row['inconclusive']} | "
+                     f"{rate} | {_proportion_text(row['encoder_win_rate_all_runs'], row['runs'])}"
+                     f" | {_num(row['median_sp_mu'], 2)} | {_num(row['median_sp_mu_prime'], 2)} | "
+                     f"{_num(lean['mean'], 2)} [{_num(lean['interval'][0], 2)}, "
+                     f"{_num(lean['interval'][1], 2)}] | {lean['positive']} / {lean['negative']}"
+                     f", p {stats.format_p(lean['p_value'])} "
+                     f"({stats.format_p(lean['p_floor'])}) | "
                      f"{_num(row['median_sp_rotation_invariant'], 2)} | "
-                     f"{_num(row['median_active_units'], 0)} |")
+                     f"{_num(row['median_active_units'], 0)} | {agrees} |")
     rule = next(iter(results["competition"].values()))["rule"]
     lines += ["", f"Rule: tau_lo {rule['tau_lo']}, tau_hi {rule['tau_hi']}, LP gate "
               f"{rule['min_label_preservation']}."]

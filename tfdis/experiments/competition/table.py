@@ -244,13 +244,16 @@ def verdict_text(condition):
 
 
 def lean_text(condition):
-  """'encoder 4/5, p 0.375 (floor 0.062); mean Δ 0.21 [0.05, 0.37]': the lean over seeds."""
+  """The lean over seeds, e.g.
+
+  'encoder 4/5, sign test p 0.375 (floor 0.0625); mean Δ 0.21 [0.05, 0.37]'.
+  """
   fmt = lambda x: "n/a" if x is None else f"{x:.2f}"
   le = condition["lean"]
   n = le["positive"] + le["negative"]
   count = max(le["positive"], le["negative"])
-  return (f"{le['side']} {count}/{n}, sign test p {le['p_value']:.3f} (floor "
-          f"{le['p_floor']:.3f}); mean Δ {fmt(le['mean'])} [{fmt(le['interval'][0])}, "
+  return (f"{le['side']} {count}/{n}, sign test p {stats.format_p(le['p_value'])} (floor "
+          f"{stats.format_p(le['p_floor'])}); mean Δ {fmt(le['mean'])} [{fmt(le['interval'][0])}, "
           f"{fmt(le['interval'][1])}]")
 
 
