@@ -159,6 +159,9 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
   assert len(results["models"]) == sum(r.kind == "train" for r in recorded)
   assert results["conditions"]["shared"]["seeds"] == [0, 1, 2, 3, 4]
   assert [c["verdict"] for c in results["expectations"][:5]] == ["no", "yes", "no", "yes", "yes"]
+  near = next(c for c in results["expectations"]
+              if c["claim"].startswith("appendix_a/encoder_split_decoder_l0 "))
+  assert near["verdict"] == "yes" and near["measured"].startswith("5 seeds: SP 0.020 [")
   assert results["competition"]
   for name, c in results["competition"].items():
     for condition, row in c["conditions"].items():
@@ -304,9 +307,10 @@ def test_style_claims_need_labels_and_beat_the_untrained_baseline():
       "split_encoder": _model("split", "all", "none", 0.8, lp=0.85),        # SP holds, LP fails
       "split_decoder": _model("split", "none", "all", 0.8, untrained_sp=0.78),  # within baseline
       "split": _model("split", "all", "all", 0.1),                          # |SP| small: yes
-      "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}                # no claim
+      "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}   # next to z yet SP 0.3: App. A no
   checks = report.expectations(models, {})
-  assert [c["verdict"] for c in checks] == ["yes", "yes", "no", "no", "yes"]
+  assert [c["verdict"] for c in checks] == ["yes", "yes", "no", "no", "yes", "no"]
+  assert "without the layer split (split_encoder): SP 0.800" in checks[5]["measured"]
   assert "LP interval reaches 0.840 < 0.9" in checks[2]["why"]
   assert "untrained" in checks[3]["why"]
   # An SP above the threshold whose interval dips below it does not hold; nor a wide SP interval
@@ -339,6 +343,30 @@ def test_regression_claims_level_floor_and_equivalence():
       "yes", "no"]           # control: inside ±2%; wider than the margin (overlap is not enough)
   assert "smallest attainable p is 0.125 > 0.01" in checks[4]["why"]
   assert "smallest attainable 0.125" in checks[4]["measured"]
+
+
+def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
+  def layer(enc, dec, sps):
+    return {f"appendix_a/{enc}_{dec}_seed{i}": dict(_model("appendix_a", enc, dec, sp), seed=i,
+                                                     condition=f"appendix_a/{enc}_{dec}")
+            for i, sp in enumerate(sps)}
+  models = {**layer("all", "0", [0.02, 0.04, 0.03]), **layer("all", "2", [0.10, 0.12]),
+            **layer("all", "3", [0.15, 0.17, 0.16]),                 # decoder row: more style
+            **layer("0", "all", [0.05, 0.25]), **layer("3", "all", [0.01, 0.02]),  # encoder row
+            **layer("1", "all", [0.3])}
+  checks = report.expectations(models, {})
+  assert [(c["claim"].split(" (")[0].split(":")[0], c["verdict"]) for c in checks] == [
+      ("appendix_a/all_0", "yes"),    # every seed's SP interval inside ±0.2
+      ("App. A, Fig. 4, decoder layer split", "yes"),  # l+3 - l+0: 0.130, Welch interval > 0
+      ("appendix_a/0_all", "no"),     # seed 1: SP 0.25 is outside the margin
+      ("App. A, Fig. 4, encoder layer split", "no")]   # l-3 below l-0: less style, not more
+  assert "SP(l+3) - SP(l+0) 0.130 [" in checks[1]["measured"]
+  assert "l+2 0.110 (2 seeds)" in checks[1]["measured"]
+  assert checks[2]["why"] == "seed 1: SP interval not inside the margin"
+  assert "SP(l-3) - SP(l-0)" in checks[3]["claim"]
+  # One seed of a layer: no interval, so the trend is untestable, not "no".
+  one = {**layer("all", "0", [0.02]), **layer("all", "3", [0.16])}
+  assert [c["verdict"] for c in report.expectations(one, {})] == ["yes", report.UNTESTABLE]
 
 
 def test_a_model_claim_holds_only_when_every_seed_holds():
@@ -483,9 +511,12 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # Proposition 1 in the report: the entangled generator has the model's ELBO.
   shared = results["models"]["shared"]
   assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
-  # 4 models + 1 entangled; regression: 2 claims x 2 problems, control 2 (the split-teacher
+  # 4 models + 1 entangled; App. A: per row, the split next to z and the trend (one seed:
+  # untestable); regression: 2 claims x 2 problems, control 2 (the split-teacher
   # regression makes no claim of the paper's); the 8 App. B conditions; the 2 pipeline checks.
-  assert len(results["expectations"]) == 5 + 4 + 2 + 8 + 2
+  assert len(results["expectations"]) == 5 + 4 + 4 + 2 + 8 + 2
+  app_a = [c for c in results["expectations"] if "App. A" in c["claim"]]
+  assert len(app_a) == 4 and [c["verdict"] for c in app_a[1::2]] == [report.UNTESTABLE] * 2
   assert results["regression"]["regression/regress_split_teacher"]["teacher"] == "split"
   assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", report.UNTESTABLE}
   for m in results["models"].values():  # the untrained baseline of every architecture

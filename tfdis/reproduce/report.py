@@ -16,6 +16,10 @@ scale" when the test's smallest attainable p-value is above the level:
     the same architecture's untrained SP interval (t over initialisations: training made it so);
   the split-both model (Fig. 2) and the shared model's rotated (entangled) generator (Fig. 1) do
     not: LP gate, and SP's whole interval inside [-SP_NOT_PRESERVING, SP_NOT_PRESERVING];
+  App. A (Fig. 4), for each network whose single layer is split (the other split whole): split
+    next to z (l+0 / l-0), the model does not preserve style (as the split-both model, in every
+    seed); and the further the split from z, the more style: SP of the farthest layer minus SP of
+    the nearest, Welch 95% interval over seeds above 0 (untestable with one seed of either);
   regression (Sec. 3): the disentangled target is reached in fewer steps (one-sided exact
     sign-flip test over seeds at LEVEL; untestable when 1 / 2^seeds > LEVEL), and the final losses
     are similar (equivalence: the ratio's whole t interval inside 1 ± SIMILAR_MARGIN); the control
@@ -374,6 +378,71 @@ def _combine_seeds(condition, per_seed_checks, summary):
   return rows
 
 
+def _split_layer(model):
+  """('decoder', k) for 'encoder split + decoder layer l+k split', ('encoder', k) for the mirror
+  (App. A); None for any other model."""
+  enc, dec = model["encoder_split"], model["decoder_split"]
+  if enc == "all" and str(dec).isdigit():
+    return "decoder", int(dec)
+  if dec == "all" and str(enc).isdigit():
+    return "encoder", int(enc)
+  return None
+
+
+def _layer_checks(models, summaries):
+  """App. A's claims (Fig. 4), per row (which network has the single split layer).
+
+  Near z: the model with the layer next to z split (l+0 / l-0) does not preserve style, in every
+  seed (as the split-both model). Further: SP grows with the split layer's distance from z, the
+  farthest layer's SP minus the nearest's with its Welch 95% interval over seeds above 0
+  (untestable with fewer than 2 seeds of either).
+  """
+  rows = {}
+  for condition, summary in summaries.items():
+    layer = _split_layer(models[summary["runs"][0]]) if summary["stage"] == "appendix_a" else None
+    if layer:
+      rows.setdefault(layer[0], {})[layer[1]] = condition
+  whole = {(m["encoder_split"], m["decoder_split"]): c for c, m in
+           ((c, models[v["runs"][0]]) for c, v in summaries.items())}
+  checks = []
+  for network, depths in rows.items():
+    sign = "+" if network == "decoder" else "-"
+    if 0 in depths:
+      near = summaries[depths[0]]
+      # The same model without the single layer split, for context: what the split took away.
+      reference = whole.get(("all", "none") if network == "decoder" else ("none", "all"))
+      without = (f"; without the layer split ({reference}): SP "
+                 f"{_interval_text(summaries[reference]['sp'])} over "
+                 f"{len(summaries[reference]['runs'])} seeds" if reference else "")
+      per_seed = []
+      for name in near["runs"]:
+        m = models[name]
+        claim = (f"{depths[0]} ({m['title']}; App. A, Fig. 4): a split next to z loses style: SP "
+                 f"interval inside [-{SP_NOT}, {SP_NOT}], LP >= {LP_GATE}")
+        untrained = (f"; untrained SP {_interval_text(m['untrained']['sp'])} "
+                     f"({m['untrained']['inits']} inits)" if m.get("untrained") else "")
+        per_seed.append((m.get("seed"), [_not_preserving_check(
+            claim, f"SP {_interval_text(m['sp'])}; LP {_interval_text(m['lp'])}{untrained}"
+                   f"{without}", m)]))
+      checks += _combine_seeds(depths[0], per_seed, near)
+    far = max(depths)
+    if 0 in depths and far > 0:
+      a, b = summaries[depths[far]]["sp"]["per_seed"], summaries[depths[0]]["sp"]["per_seed"]
+      difference, (low, high) = stats.welch_interval(a, b)
+      by_depth = ", ".join(f"l{sign}{k} {_num(summaries[depths[k]]['sp']['value'])} "
+                           f"({len(summaries[depths[k]]['runs'])} seeds)" for k in sorted(depths))
+      claim = (f"App. A, Fig. 4, {network} layer split: the further the split from z, the more "
+               f"style: SP(l{sign}{far}) - SP(l{sign}0) above 0 (Welch 95% interval over seeds)")
+      measured = (f"SP(l{sign}{far}) - SP(l{sign}0) {_num(difference)} [{_num(low)}, "
+                  f"{_num(high)}]; mean SP by layer: {by_depth}")
+      if not np.isfinite(low):
+        checks.append(_check(claim, measured, UNTESTABLE, "needs 2 seeds of each layer"))
+      else:
+        checks.append(_check(claim, measured, "yes" if low > 0 else "no",
+                             "" if low > 0 else "interval not above 0"))
+  return checks
+
+
 def expectations(models, regressions, competitions=None):
   """The paper's claims as checks on the measured numbers: [{claim, measured, verdict, why}].
 
@@ -386,6 +455,7 @@ def expectations(models, regressions, competitions=None):
       per_seed = [(models[n].get("seed"), _style_checks(condition, models[n]))
                   for n in summary["runs"]]
       checks += _combine_seeds(condition, per_seed, summary)
+  checks += _layer_checks(models, summaries)
   for name, r in regressions.items():
     if r.get("teacher", "shared") == "shared":  # the split-teacher control has no paper claim
       checks += _regression_checks(name, r)
