@@ -558,9 +558,10 @@ def write_figures(records, runs, models, competitions, out):
     _panel_figure(os.path.join(out, figures[key]), panels, len(panels),
                   f"{fig}: encoder versus decoder, {' and '.join(transforms)} T_y (typical run of "
                   "each condition)")
-    judged = [(os.path.basename(r.name), _image(figure(r.name, "trajectory"))) for r in members
+    # Each condition's trajectory.png, one panel each, untitled: the plot carries its own title.
+    judged = [("", _image(figure(r.name, "trajectory"))) for r in members
               if "trajectory" in records[r.name]["figures"]]
-    if judged:  # each condition's trajectory.png, one panel each
+    if judged:
       key = "trajectory_" + group
       figures[key] = f"{key}.png"
       _panel_figure(os.path.join(out, figures[key]), judged, min(len(judged), 2),
