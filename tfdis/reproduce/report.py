@@ -697,8 +697,8 @@ def markdown(results, figures, spent=None):
             f"{_num(p['final_loss']['disentangled'], 4)} / {_num(p['final_loss']['entangled'], 4)} | "
             f"{_with_interval(p['final_ratio'])} | "
             f"{_num(p['steps_to_fraction']['disentangled'], 0)} / "
-            f"{_num(p['steps_to_fraction']['entangled'], 0)} | {stats.format_p(p['steps_p_value'])} "
-            f"(floor {stats.format_p(p.get('steps_p_value_floor'))}) | "
+            f"{_num(p['steps_to_fraction']['entangled'], 0)} | "
+            f"{stats.format_p(p['steps_p_value'])} (floor {stats.format_p(p.get('steps_p_value_floor'))}) | "
             f"{_num(p['auc']['disentangled'], 4)} / {_num(p['auc']['entangled'], 4)} |")
   if by_stage("appendix_a"):
     lines += ["", "## Fig. 4 (App. A): single layers split", "",
@@ -720,8 +720,8 @@ def markdown(results, figures, spent=None):
     lines += ["", "Each run is judged on the SP intervals of μ_p and μ'_p: the encoder wins when "
               "μ'_p preserves style (interval above tau_hi) and μ_p does not (below tau_lo), the "
               "decoder wins the other way round, otherwise inconclusive (also when LP of μ_p is "
-              "below the gate). Win rate: encoder wins / decisive runs, and encoder wins / all runs, "
-              "each with a Wilson 95% interval over seeds (one run each). Δ = SP(μ'_p) - SP(μ_p) "
+              "below the gate). Win rate: encoder wins / decisive runs, and encoder wins / all "
+              "runs, each with a Wilson 95% interval over seeds (one run each). Δ = SP(μ'_p) - SP(μ_p) "
               "on the same z (> 0 leans encoder): its mean with a 95% t interval over seeds, and "
               "the exact two-sided sign test of its signs over seeds (with n seeds its smallest "
               "possible p, the floor, is 2/2^n). Agrees: the most common verdict over seeds is the "
