@@ -698,7 +698,8 @@ def markdown(results, figures, spent=None):
             f"{_with_interval(p['final_ratio'])} | "
             f"{_num(p['steps_to_fraction']['disentangled'], 0)} / "
             f"{_num(p['steps_to_fraction']['entangled'], 0)} | "
-            f"{stats.format_p(p['steps_p_value'])} (floor {stats.format_p(p.get('steps_p_value_floor'))}) | "
+            f"{stats.format_p(p['steps_p_value'])} "
+            f"(floor {stats.format_p(p.get('steps_p_value_floor'))}) | "
             f"{_num(p['auc']['disentangled'], 4)} / {_num(p['auc']['entangled'], 4)} |")
   if by_stage("appendix_a"):
     lines += ["", "## Fig. 4 (App. A): single layers split", "",
