@@ -163,19 +163,25 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
               if c["claim"].startswith("appendix_a/encoder_split_decoder_l0 "))
   assert near["verdict"] == "yes" and near["measured"].startswith("5 seeds: SP 0.020 [")
   assert results["competition"]
+  by_name = {r.name: r for r in runs}
+  sizes = set()
   for name, c in results["competition"].items():
+    seeds, steps = by_name[name].config.seeds, by_name[name].config.num_steps
+    sizes.add((seeds, steps))
     for condition, row in c["conditions"].items():
       saved = records[name]["result"]["winrate"]["conditions"][condition]
-      assert row["runs"] == 20 == saved["encoder_wins"] + saved["decoder_wins"] + saved[
+      assert row["runs"] == seeds == saved["encoder_wins"] + saved["decoder_wins"] + saved[
           "inconclusive"]
       line = next(x for x in text.split("\n") if x.startswith(f"| {condition} | "))
       cells = [x.strip() for x in line.split("|")[1:-1]]
-      assert cells[2] == "20 x 10000"
+      assert cells[2] == f"{seeds} x {steps}"
       assert cells[3] == f"{saved['encoder_wins']} / {saved['decoder_wins']} / " \
                          f"{saved['inconclusive']}"
-      assert cells[5].endswith(f"({saved['encoder_wins']}/20)")
-      assert cells[9].endswith("(1.91e-06)")  # the two-sided sign test's floor over 20 seeds
+      assert cells[5].endswith(f"({saved['encoder_wins']}/{seeds})")
+      # The two-sided sign test's floor over the seeds: 1.91e-06 for 20, 0.5 for 2.
+      assert cells[9].endswith(f"({stats.format_p(2 / 2 ** seeds)})")
       assert (cells[-1] == "yes") == saved["agrees"]
+  assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
 
 
 def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
