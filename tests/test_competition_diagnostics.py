@@ -180,6 +180,38 @@ def test_condition_summary_proportions_win_rates_and_lean_hand_computed():
   assert "decoder 4/5, sign test p 0.375 (floor 0.0625)" in verdict_row
 
 
+def _final(sp_mu, sp_mu_prime, lp, steps=100):
+  """A trajectory point: the SP intervals of μ_p and μ'_p and LP at `steps`."""
+  iv = lambda pair: {"value": sum(pair) / 2, "interval": list(pair)}
+  return {"steps": steps, "sp_mu": iv(sp_mu), "sp_mu_prime": iv(sp_mu_prime),
+          "lp": {"value": lp, "interval": [lp, lp]}}
+
+
+def test_threshold_sensitivity_rejudges_the_final_points_by_hand():
+  # Seed 0 keeps style in μ'_p only at tau_hi 0.4 and loses it in μ_p only at tau_lo >= 0.2 (its
+  # earlier point, a clean decoder win, must be ignored); seed 1 is the decoder's unless tau_hi is
+  # 0.6; seed 2 is seed 0 with its labels lost (LP 0.3 < the gate 0.5).
+  row = {"runs": 3, "trajectory": {
+      "0": [_final((0.6, 0.7), (0.0, 0.1), 0.9, steps=50), _final((0.05, 0.15), (0.45, 0.55), 0.9)],
+      "1": [_final((0.55, 0.65), (-0.05, 0.05), 0.95)],
+      "2": [_final((0.05, 0.15), (0.45, 0.55), 0.3)]}}
+  got = table.threshold_sensitivity(row, 0.5)
+  assert len(got["pairs"]) == 9 and got["lowest_lp"] == pytest.approx(0.3)
+  counts = {(p["tau_lo"], p["tau_hi"]):
+                (p["encoder"], p["decoder"], p["inconclusive"], p["majority"])
+            for p in got["pairs"]}
+  assert counts[(0.1, 0.4)] == (0, 1, 2, "inconclusive")  # seed 0: μ_p's upper end 0.15 >= 0.1
+  assert counts[(0.2, 0.4)] == (1, 1, 1, "tie")
+  assert counts[(0.2, 0.5)] == (0, 1, 2, "inconclusive")  # seed 0: μ'_p's lower end 0.45 <= 0.5
+  assert counts[(0.3, 0.6)] == (0, 0, 3, "inconclusive")  # seed 1: μ_p's lower end 0.55 <= 0.6
+  no_gate = table.threshold_sensitivity(row, 0.0, tau_lo=(0.2,), tau_hi=(0.4,))
+  assert [(p["encoder"], p["decoder"], p["inconclusive"]) for p in no_gate["pairs"]] == [(2, 1, 0)]
+  assert table.threshold_sensitivity(row, 0.5, tau_lo=(0.5,), tau_hi=(0.4,))["pairs"] == []
+  with pytest.raises(UsageError, match="1 of the condition's 3 runs have no final judgement"):
+    table.threshold_sensitivity(dict(row, trajectory={"0": row["trajectory"]["0"], "1": [],
+                                                      "2": row["trajectory"]["2"]}), 0.5)
+
+
 def test_majority_ties_and_the_expected_verdicts():
   assert table.majority_verdict(collections.Counter(encoder=2, decoder=2)) == "tie"
   assert table.majority_verdict(collections.Counter(inconclusive=3, encoder=1)) == "inconclusive"

@@ -181,6 +181,13 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
       # The two-sided sign test's floor over the seeds: 1.91e-06 for 20, 0.5 for 2.
       assert cells[9].endswith(f"({stats.format_p(stats.sign_test([1.0] * seeds).floor)})")
       assert (cells[-1] == "yes") == saved["agrees"]
+      # Re-judged from the final points at the record's own thresholds: its own counts again.
+      rule = records[name]["result"]["winrate"]["rule"]
+      at_rule = next(p for p in row["threshold_sensitivity"]["pairs"]
+                     if (p["tau_lo"], p["tau_hi"]) == (rule["tau_lo"], rule["tau_hi"]))
+      assert (at_rule["encoder"], at_rule["decoder"], at_rule["inconclusive"]) == (
+          saved["encoder_wins"], saved["decoder_wins"], saved["inconclusive"])
+  assert "### The verdicts at other thresholds" in text
   assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
 
 

@@ -212,7 +212,9 @@ def _competition_entry(run, result):
         "median_delta", "median_sp_rotation_invariant", "median_active_units", "typical_seed")}
     typical = result["typical"][name]
     conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
-                            typical_sp_mu_prime=typical["sp_mu_prime"]["value"])
+                            typical_sp_mu_prime=typical["sp_mu_prime"]["value"],
+                            threshold_sensitivity=competition.threshold_sensitivity(
+                                c, table["rule"]["min_label_preservation"]))
   return {"transform": table["transform"], "flagfile": run["flagfile"], "seeds": table["seeds"],
           "steps": run["config"]["num_steps"], "rule": table["rule"], "conditions": conditions,
           "per_seed": {name: {seed: r["verdict"] for seed, r in c["per_seed"].items()}
@@ -757,10 +759,40 @@ def markdown(results, figures, spent=None):
     rule = next(iter(results["competition"].values()))["rule"]
     lines += ["", f"Rule: tau_lo {rule['tau_lo']}, tau_hi {rule['tau_hi']}, LP gate "
               f"{rule['min_label_preservation']}."]
+    lines += _sensitivity_lines(results["competition"], rule)
   if spent is not None:
     lines += ["", *_machine_time_lines(spent)]
   lines.append("")
   return "\n".join(lines)
+
+
+def _sensitivity_lines(competitions, rule):
+  """The verdict counts of every condition re-judged at the sensitivity thresholds."""
+  rows = [(condition, row) for c in competitions.values()
+          for condition, row in c["conditions"].items()]
+  pairs = [(p["tau_lo"], p["tau_hi"]) for p in rows[0][1]["threshold_sensitivity"]["pairs"]]
+  short = {"encoder": "enc", "decoder": "dec", "inconclusive": "inc", "tie": "tie"}
+  lps = [row["threshold_sensitivity"]["lowest_lp"] for _, row in rows]
+  lowest = min((v for v in lps if v is not None), default=None)
+  lines = ["", "### The verdicts at other thresholds", "",
+           "Every run re-judged on its final SP intervals at other (tau_lo, tau_hi) pairs, the LP "
+           f"gate held at {rule['min_label_preservation']} (the lowest final LP of any run: "
+           f"{_num(lowest)}); nothing is trained again. Cells: encoder / decoder / inconclusive "
+           f"runs, then the most common verdict; (tau_lo, tau_hi) = ({rule['tau_lo']}, "
+           f"{rule['tau_hi']}) is the rule above, fixed before the full-scale runs.", "",
+           "| condition | paper | " + " | ".join(f"({lo}, {hi})" for lo, hi in pairs) +
+           " | pairs that agree |", "| --- | --- |" + " --- |" * (len(pairs) + 1)]
+  for condition, row in rows:
+    expected = row["expected_verdict"]
+    label = ("n/a" if not expected else expected +
+             (" (pipeline check)" if row["expected_from"] != "paper" else ""))
+    sensitivity = row["threshold_sensitivity"]["pairs"]
+    cells = [f"{p['encoder']}/{p['decoder']}/{p['inconclusive']} {short[p['majority']]}"
+             for p in sensitivity]
+    agree = ("n/a" if not expected else
+             f"{sum(p['majority'] == expected for p in sensitivity)}/{len(sensitivity)}")
+    lines.append(f"| {condition} | {label} | " + " | ".join(cells) + f" | {agree} |")
+  return lines
 
 
 MACHINE_TIME_HEADING = "## Machine time"

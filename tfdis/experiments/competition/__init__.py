@@ -27,7 +27,8 @@ win rate = encoder wins / (encoder wins + decoder wins),  Wilson 95% interval ov
                cross-half SP, latent usage
   judging      the verdict of one run from the SP intervals of μ_p and μ'_p (and the LP gate)
   sweep        seed batches, shards, resuming, judging during training: `run_competition`
-  table        winrate.json / winrate.md / winrate.png / trajectory.png: `aggregate`
+  table        winrate.json / winrate.md / winrate.png / trajectory.png: `aggregate`; the
+               verdicts re-judged at other thresholds: `threshold_sensitivity`
   nulls        SP of generators that cannot preserve style, which set the thresholds
 
 The names below are the package's interface (binaries.compete, the reproduction, tests).
@@ -53,5 +54,6 @@ from tfdis.experiments.competition.table import aggregate
 from tfdis.experiments.competition.table import lean_text
 from tfdis.experiments.competition.table import markdown_table
 from tfdis.experiments.competition.table import run_grids
+from tfdis.experiments.competition.table import threshold_sensitivity
 from tfdis.experiments.competition.table import verdict_text
 from tfdis.experiments.competition.table import win_rate_text

@@ -18,9 +18,11 @@ with the median SPs, the paper's verdict (or a pipeline check's required one) an
 majority agrees, and the typical run whose label x z grids of μ_p (top) and μ'_p (bottom) are
 drawn in the layout of Figs. 5, 6 (pair_matrices.png: its label-pair SP matrices). Runs judged during training (--judge_at_steps) add
 trajectory.png: SP(μ_p), SP(μ'_p) and Δ against steps, per seed and their median, per condition.
+`threshold_sensitivity` re-judges a condition's final judgements at other (tau_lo, tau_hi) pairs.
 """
 import collections
 import os
+import types
 
 import numpy as np
 
@@ -30,6 +32,13 @@ from tfdis.errors import UsageError
 from tfdis.experiments.competition import conditions
 from tfdis.experiments.competition import judging
 from tfdis.metrics import stats
+from tfdis.metrics import style_preservation
+
+# The thresholds at which `threshold_sensitivity` re-judges every run, around the one pair fixed
+# before any full-scale run (SP_NOT_PRESERVING, SP_PRESERVING): how much of a verdict rests on
+# where the lines are drawn.
+SENSITIVITY_TAU_LO = (0.1, style_preservation.SP_NOT_PRESERVING, 0.3)
+SENSITIVITY_TAU_HI = (0.4, style_preservation.SP_PRESERVING, 0.6)
 
 
 def _sp_value(run, key):
@@ -125,6 +134,42 @@ def condition_summary(config, variant, runs):
                                     "delta": r["delta"]["interval"]}
                    for r in runs},
       "trajectory": {str(r["seed"]): r.get("trajectory", []) for r in runs}}
+
+
+def threshold_sensitivity(condition, min_label_preservation, tau_lo=SENSITIVITY_TAU_LO,
+                          tau_hi=SENSITIVITY_TAU_HI):
+  """A condition's verdict counts with its runs re-judged at every (tau_lo, tau_hi) pair.
+
+  Each run is judged on its final judgement, the last point of its trajectory (the SP intervals
+  of μ_p and μ'_p and LP of μ_p at the end of training), with the LP gate held at
+  `min_label_preservation`; no run is trained or measured again.
+
+  Args:
+    condition: a row of the table (`condition_summary`), with its runs' trajectories.
+    min_label_preservation: the LP gate (the table's rule).
+    tau_lo, tau_hi: the thresholds to cross; pairs with tau_lo > tau_hi are left out.
+
+  Returns:
+    dict: pairs, [{tau_lo, tau_hi, encoder, decoder, inconclusive, majority}] in the order of
+    tau_lo then tau_hi; lowest_lp, the smallest final LP of any run (None without the gate).
+  """
+  finals = [points[-1] for points in condition["trajectory"].values() if points]
+  if len(finals) != condition["runs"]:
+    raise UsageError(f"{condition['runs'] - len(finals)} of the condition's {condition['runs']} "
+                     "runs have no final judgement in the table's trajectories (a table written "
+                     "before results kept them); aggregate the sweep again with this code.")
+  pairs = []
+  for lo in tau_lo:
+    for hi in tau_hi:
+      if lo > hi:
+        continue
+      rule = types.SimpleNamespace(tau_lo=lo, tau_hi=hi,
+                                   min_label_preservation=min_label_preservation)
+      counts = collections.Counter(judging.run_verdict(point, rule) for point in finals)
+      pairs.append({"tau_lo": lo, "tau_hi": hi, **{v: counts[v] for v in judging.VERDICTS},
+                    "majority": majority_verdict(counts)})
+  lps = [point["lp"]["value"] for point in finals if point.get("lp")]
+  return {"pairs": pairs, "lowest_lp": files.finite_or_none(min(lps)) if lps else None}
 
 
 def plot_trajectories(table, path):
