@@ -778,8 +778,9 @@ def _sensitivity_lines(competitions, rule):
            "Every run re-judged on its final SP intervals at other (tau_lo, tau_hi) pairs, the LP "
            f"gate held at {rule['min_label_preservation']} (the lowest final LP of any run: "
            f"{_num(lowest)}); nothing is trained again. Cells: encoder / decoder / inconclusive "
-           f"runs, then the most common verdict; (tau_lo, tau_hi) = ({rule['tau_lo']}, "
-           f"{rule['tau_hi']}) is the rule above, fixed before the full-scale runs.", "",
+           f"runs, then the most common verdict; ({rule['tau_lo']}, {rule['tau_hi']}) is the "
+           "rule above" + ("" if (rule["tau_lo"], rule["tau_hi"]) in pairs else
+                           " (not among these pairs)") + ".", "",
            "| condition | paper | " + " | ".join(f"({lo}, {hi})" for lo, hi in pairs) +
            " | pairs that agree |", "| --- | --- |" + " --- |" * (len(pairs) + 1)]
   for condition, row in rows:
