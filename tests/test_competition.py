@@ -114,6 +114,12 @@ def test_binary_writes_the_table_and_grids(single_process_sweep):
   assert (workdir / "winrate.png").stat().st_size > 0
   run = json.loads((workdir / "results" / "rotation_standard" / "seed_1.json").read_text())
   assert run["steps"] == 20 and run["verdict"] in competition.VERDICTS
+  latent = run["latent"]  # the per-label counts are the thresholded per-label spectra
+  assert len(latent["active_directions_per_label"]) == 10
+  assert latent["active_directions_per_label"] == [
+      None if ev is None else sum(v > 0.01 for v in ev)
+      for ev in latent["posterior_mean_eigenvalues_per_label"]]
+  assert 0 < latent["active_directions"] <= len(latent["kl_per_dimension"])
   with np.load(workdir / "results" / "rotation_standard" / "seed_1_grids.npz") as grids:
     assert grids["mu"].shape == grids["mu_prime"].shape == (10, 4, 28, 28, 1)
     assert not np.array_equal(grids["mu"], grids["mu_prime"])  # T_y changes the generator

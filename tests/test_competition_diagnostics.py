@@ -132,6 +132,26 @@ def test_kl_per_dimension_and_active_units_hand_computed():
     latent_usage.kl_per_dimension(mean, 0 * scale)
 
 
+def test_active_directions_count_a_label_rotated_code_once_per_label():
+  # Each label's code is 4-dimensional, turned by its own random rotation: the per-coordinate
+  # counts see all 16 coordinates used, the directions within a label see 4; unrotated, all see 4.
+  rng = np.random.default_rng(0)
+  k, per_label = 4, 300
+  labels = np.repeat(np.arange(L), per_label)
+  code = np.zeros((L * per_label, D))
+  code[:, :k] = rng.standard_normal((L * per_label, k))
+  turns = np.stack([np.linalg.qr(rng.standard_normal((D, D)))[0] for _ in range(L)])
+  turned = np.einsum("nd,ned->ne", code, turns[labels])
+  kl_count = lambda means: latent_usage.active_units(
+      latent_usage.kl_per_dimension(means, np.ones_like(means)).mean(axis=0))
+  assert kl_count(code) == k and kl_count(turned) == D
+  assert latent_usage.active_directions(code) == k
+  assert latent_usage.active_directions(turned) == D  # ten 4-dimensional subspaces span all 16
+  assert [latent_usage.active_directions(turned[labels == y]) for y in range(L)] == [k] * L
+  assert latent_usage.active_directions(code + 0.05 * rng.standard_normal(code.shape)) == k
+  assert latent_usage.active_directions(code + 0.2 * rng.standard_normal(code.shape)) == D
+
+
 def test_sign_test_hand_computed():
   assert stats.sign_test([0.3, 0.1, 0.2, 0.5, 0.4]) == (2 / 32, 2 / 32)
   assert stats.sign_test([0.3, 0.1, 0.2, 0.5, 0.4], "greater") == (1 / 32, 1 / 32)

@@ -11,10 +11,18 @@ A unit whose KL stays near 0 carries no information about x, so a model with 16 
 dimensions that uses 4 is, for style preservation, a 4-dimensional model. In a competition model
 (App. B) the decoder reads w = T_y z rather than z; `covariance` of samples of w over examples is
 the posterior the decoder actually sees, and its eigenvalues say how many directions carry it.
+
+The KL count is per coordinate of z, so it is not rotation-invariant: a label-dependent rotation
+of a k-dimensional code spreads it over every coordinate. `active_directions` counts directions
+instead, the eigenvalues of the covariance of the posterior means over examples above
+ACTIVE_DIRECTION_VARIANCE (the activity criterion of Burda et al., 2016, Cov_x(E_q[z_u]) > 0.01,
+on eigen-directions rather than units); taken within one label it is the dimension of that label's
+code whatever its orientation.
 """
 import numpy as np
 
 ACTIVE_UNIT_NATS = 0.01  # mean KL per dimension above which a unit counts as active
+ACTIVE_DIRECTION_VARIANCE = 0.01  # variance of the posterior means above which a direction counts
 
 
 def kl_per_dimension(mean, scale) -> np.ndarray:
@@ -30,6 +38,12 @@ def kl_per_dimension(mean, scale) -> np.ndarray:
 def active_units(mean_kl, threshold: float = ACTIVE_UNIT_NATS) -> int:
   """The number of dimensions whose mean KL [D] (nats) exceeds `threshold`."""
   return int(np.sum(np.asarray(mean_kl) > threshold))
+
+
+def active_directions(means, threshold: float = ACTIVE_DIRECTION_VARIANCE) -> int:
+  """The number of directions the posterior means [N, D] vary along: eigenvalues of their
+  covariance above `threshold` (rotation-invariant, unlike `active_units`)."""
+  return int(np.sum(np.linalg.eigvalsh(covariance(means)) > threshold))
 
 
 def covariance(samples) -> np.ndarray:

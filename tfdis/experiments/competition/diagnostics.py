@@ -94,7 +94,7 @@ def style_measures(model, config, transform):
 
 
 def latent_statistics(model, images, labels, seed, batch_size=500):
-  """Mean KL per dimension, active units and the covariance of the decoder's input w = T_y z.
+  """Mean KL per dimension, active units and directions, and the covariance of w = T_y z.
 
   Args:
     model: a ConditionalVAE (encode, decoder_code).
@@ -102,22 +102,34 @@ def latent_statistics(model, images, labels, seed, batch_size=500):
     seed: seeds the draw z ~ q(z | x, y), one per example.
 
   Returns:
-    dict: kl_per_dimension [D] (nats), active_units, decoder_input_covariance [D, D],
-    decoder_input_eigenvalues [D] (descending).
+    dict: kl_per_dimension [D] (nats), active_units, active_directions (of the posterior means,
+    all labels together), active_directions_per_label [K] and posterior_mean_eigenvalues_per_label
+    [K, D] (descending; what the count thresholds; None for a label with fewer than 2 examples),
+    decoder_input_covariance [D, D], decoder_input_eigenvalues [D] (descending).
   """
-  kls, codes = [], []
+  kls, codes, means = [], [], []
   for start in range(0, len(images), batch_size):
     x = tf.constant(images[start:start + batch_size])
     y = tf.constant(labels[start:start + batch_size], tf.int32)
     q = model.encode(x, y)
     mean, scale = q.mean(), q.stddev()
     kls.append(latent_usage.kl_per_dimension(mean.numpy(), scale.numpy()))
+    means.append(mean.numpy())
     noise = tf.random.stateless_normal(tf.shape(mean), seed=[seed, start])
     codes.append(model.decoder_code(y, mean + scale * noise).numpy())
   mean_kl = np.concatenate(kls).mean(axis=0)
   cov = latent_usage.covariance(np.concatenate(codes))
+  means, labels = np.concatenate(means), np.asarray(labels)
   finite = lambda a: [files.finite_or_none(v) for v in a]
+  of_label = [means[labels == y] if np.sum(labels == y) >= 2 else None
+              for y in range(model.num_classes)]
   return {"kl_per_dimension": finite(mean_kl),
           "active_units": latent_usage.active_units(mean_kl),
+          "active_directions": latent_usage.active_directions(means),
+          "active_directions_per_label": [
+              None if m is None else latent_usage.active_directions(m) for m in of_label],
+          "posterior_mean_eigenvalues_per_label": [
+              None if m is None else finite(np.sort(np.linalg.eigvalsh(
+                  latent_usage.covariance(m)))[::-1]) for m in of_label],
           "decoder_input_covariance": [finite(row) for row in cov],
           "decoder_input_eigenvalues": finite(np.sort(np.linalg.eigvalsh(cov))[::-1])}
