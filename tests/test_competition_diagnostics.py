@@ -190,6 +190,13 @@ def test_condition_summary_proportions_win_rates_and_lean_hand_computed():
   assert (lean["p_value"], lean["p_floor"]) == (12 / 32, 2 / 32)
   assert lean["mean"] == pytest.approx(-0.2)
   assert row["median_sp_per_measurement"]["sp_mu_prime"]["slant"] == pytest.approx(-0.1)
+  assert row["median_active_units"] == 4
+  assert row["median_active_directions_per_label"] is None  # not measured in these runs
+  # Per run the median over its labels (None: a label with too few examples), then over runs.
+  for run, per_label in zip(runs, ([3, 5, None], [6, 6, 6], [1, 2, 9, 8], [7, None, 7], [4])):
+    run["latent"]["active_directions_per_label"] = per_label
+  directions = table.condition_summary(config, "standard", runs)
+  assert directions["median_active_directions_per_label"] == 5.0  # median of 4, 6, 5, 7, 4
   text = table.markdown_table({"transform": "rotation", "seeds": [0, 4],
                                "rule": {"tau_lo": 0.2, "tau_hi": 0.5,
                                         "min_label_preservation": 0.5},

@@ -188,6 +188,7 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
       assert (at_rule["encoder"], at_rule["decoder"], at_rule["inconclusive"]) == (
           saved["encoder_wins"], saved["decoder_wins"], saved["inconclusive"])
   assert "### The verdicts at other thresholds" in text
+  assert "directions per label" not in text  # the committed records predate them: no column
   assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
 
 
@@ -539,6 +540,15 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   text = (workdir / "report" / "REPORT.md").read_text()
   for heading in ("Fig. 1", "Fig. 2", "Fig. 3", "Fig. 4", "Figs. 5, 6", "claims, measured"):
     assert heading in text
+  # These runs measured directions per label, so App. B's table has their column, one per row.
+  head = next(x for x in text.split("\n") if x.startswith("| condition | paper | runs x steps"))
+  assert "| median active units | median directions per label | agrees |" in head
+  for name, c in results["competition"].items():
+    for condition, row in c["conditions"].items():
+      line = next(x for x in text.split("\n") if x.startswith(f"| {condition} | "))
+      assert len(line.split("|")) == len(head.split("|"))
+      assert row["median_active_directions_per_label"] is not None
+      assert f"| {row['median_active_directions_per_label']:.1f} |" in line
   figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
   assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
                      "fig3_regress_control.png", "fig3_regress_split_teacher.png",

@@ -41,6 +41,7 @@ import numpy as np
 from tfdis import workdir as files
 from tfdis.reproduce import ledger as ledger_lib
 from tfdis.experiments import competition
+from tfdis.metrics import latent_usage
 from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 
@@ -211,7 +212,9 @@ def _competition_entry(run, result):
         "expected_verdict", "expected_from", "agrees", "median_sp_mu", "median_sp_mu_prime",
         "median_delta", "median_sp_rotation_invariant", "median_active_units", "typical_seed")}
     typical = result["typical"][name]
-    conditions[name].update(typical_sp_mu=typical["sp_mu"]["value"],
+    conditions[name].update(median_active_directions_per_label=c.get(
+                                "median_active_directions_per_label"),
+                            typical_sp_mu=typical["sp_mu"]["value"],
                             typical_sp_mu_prime=typical["sp_mu_prime"]["value"],
                             threshold_sensitivity=competition.threshold_sensitivity(
                                 c, table["rule"]["min_label_preservation"]))
@@ -713,6 +716,10 @@ def markdown(results, figures, spent=None):
       lines += _seed_table(seeded(("appendix_a",)), summaries)
   if results["competition"]:
     lines += ["", "## Figs. 5, 6 (App. B): encoder versus decoder", ""]
+    # Directions per label (latent_usage.active_directions): a column only when some run has them
+    # (records written before they were measured have not).
+    directions = any(row.get("median_active_directions_per_label") is not None
+                     for c in results["competition"].values() for row in c["conditions"].values())
     lines += [f"![{key}](figures/{name})" for key, name in figures.items()
               if key.startswith("fig56_")]
     trajectories = [k for k in figures if k.startswith("trajectory_")]
@@ -731,12 +738,18 @@ def markdown(results, figures, spent=None):
               "seeds is the paper's (else the one it is, in brackets). SP of μ_p(y, S_y z) with "
               "fresh rotations S_y is the style no rotation removes. Figures: per condition, the "
               "typical run (the most common verdict, nearest its median SPs) with μ_p (top) and "
-              "μ'_p (bottom).", "",
+              "μ'_p (bottom). Active units: coordinates of z whose mean KL exceeds "
+              f"{latent_usage.ACTIVE_UNIT_NATS} nats." +
+              (" Directions per label: eigen-directions of the posterior means within one label "
+               f"whose variance exceeds {latent_usage.ACTIVE_DIRECTION_VARIANCE} (median over "
+               "labels, then over seeds), which no rotation of z changes." if directions else ""),
+              "",
               "| condition | paper | runs x steps | encoder / decoder / inconclusive | "
               "encoder win rate, decisive runs [95%] | encoder wins of all runs [95%] | "
               "median SP μ_p | median SP μ'_p | mean Δ [95% t] | Δ > 0 / < 0, sign test p "
-              "(floor) | median SP μ_p(y, S_y z) | median active units | agrees |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "(floor) | median SP μ_p(y, S_y z) | median active units | " +
+              ("median directions per label | " if directions else "") + "agrees |",
+              "| --- |" + " --- |" * (12 + directions)]
     for name, c in results["competition"].items():
       for condition, row in c["conditions"].items():
         rate = competition.win_rate_text(row, none="n/a (no decisive run)")
@@ -755,7 +768,9 @@ def markdown(results, figures, spent=None):
                      f", p {stats.format_p(lean['p_value'])} "
                      f"({stats.format_p(lean['p_floor'])}) | "
                      f"{_num(row['median_sp_rotation_invariant'], 2)} | "
-                     f"{_num(row['median_active_units'], 0)} | {agrees} |")
+                     f"{_num(row['median_active_units'], 0)} | " +
+                     (f"{_num(row.get('median_active_directions_per_label'), 1)} | "
+                      if directions else "") + f"{agrees} |")
     rule = next(iter(results["competition"].values()))["rule"]
     lines += ["", f"Rule: tau_lo {rule['tau_lo']}, tau_hi {rule['tau_hi']}, LP gate "
               f"{rule['min_label_preservation']}."]

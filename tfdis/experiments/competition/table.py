@@ -45,6 +45,13 @@ def _sp_value(run, key):
   return float("nan") if value is None else value
 
 
+def _median_directions(run):
+  """The median over labels of a run's active directions per label (None if not measured)."""
+  per_label = [d for d in ((run.get("latent") or {}).get("active_directions_per_label") or [])
+               if d is not None]
+  return float(np.median(per_label)) if per_label else None
+
+
 def typical_run(runs):
   """The run of the most common verdict nearest that verdict's median SPs (lowest seed on ties)."""
   counts = collections.Counter(r["verdict"] for r in runs)
@@ -118,6 +125,9 @@ def condition_summary(config, variant, runs):
       "median_sp_rotation_invariant": median("sp_rotation_invariant"),
       "median_active_units": files.finite_or_none(np.median(
           [r["latent"]["active_units"] for r in runs if r.get("latent")] or [np.nan])),
+      "median_active_directions_per_label": files.finite_or_none(np.median(
+          [_median_directions(r) for r in runs if _median_directions(r) is not None]
+          or [np.nan])),
       "median_sp_per_measurement": {
           key: {name: files.finite_or_none(np.nanmedian(
               [np.nan if r[key]["per_measurement"][name]["value"] is None
