@@ -380,7 +380,10 @@ def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
   assert "SP(l-3) - SP(l-0)" in checks[3]["claim"]
   # One seed of a layer: no interval, so the trend is untestable, not "no".
   one = {**layer("all", "0", [0.02]), **layer("all", "3", [0.16])}
-  assert [c["verdict"] for c in report.expectations(one, {})] == ["yes", report.UNTESTABLE]
+  trend = report.expectations(one, {})
+  assert [c["verdict"] for c in trend] == ["yes", report.UNTESTABLE]
+  assert trend[1]["measured"].startswith("SP(l+3) - SP(l+0) 0.140 (no interval with one seed); ")
+  assert trend[1]["measured"].endswith("l+0 0.020 (1 seed), l+3 0.160 (1 seed)")
 
 
 def test_a_model_claim_holds_only_when_every_seed_holds():

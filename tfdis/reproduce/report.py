@@ -434,12 +434,16 @@ def _layer_checks(models, summaries):
     if 0 in depths and far > 0:
       a, b = summaries[depths[far]]["sp"]["per_seed"], summaries[depths[0]]["sp"]["per_seed"]
       difference, (low, high) = stats.welch_interval(a, b)
+      seeds = lambda k: len(summaries[depths[k]]["runs"])
       by_depth = ", ".join(f"l{sign}{k} {_num(summaries[depths[k]]['sp']['value'])} "
-                           f"({len(summaries[depths[k]]['runs'])} seeds)" for k in sorted(depths))
+                           f"({seeds(k)} seed{'s' if seeds(k) > 1 else ''})"
+                           for k in sorted(depths))
       claim = (f"App. A, Fig. 4, {network} layer split: the further the split from z, the more "
                f"style: SP(l{sign}{far}) - SP(l{sign}0) above 0 (Welch 95% interval over seeds)")
-      measured = (f"SP(l{sign}{far}) - SP(l{sign}0) {_num(difference)} [{_num(low)}, "
-                  f"{_num(high)}]; mean SP by layer: {by_depth}")
+      interval = (f"[{_num(low)}, {_num(high)}]" if np.isfinite(low) else
+                  "(no interval with one seed)")
+      measured = (f"SP(l{sign}{far}) - SP(l{sign}0) {_num(difference)} {interval}; mean SP by "
+                  f"layer: {by_depth}")
       if not np.isfinite(low):
         checks.append(_check(claim, measured, UNTESTABLE, "needs 2 seeds of each layer"))
       else:
