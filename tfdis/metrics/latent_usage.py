@@ -40,10 +40,15 @@ def active_units(mean_kl, threshold: float = ACTIVE_UNIT_NATS) -> int:
   return int(np.sum(np.asarray(mean_kl) > threshold))
 
 
+def spectrum(samples) -> np.ndarray:
+  """The eigenvalues [D] of the sample covariance of samples [N, D], largest first."""
+  return np.sort(np.linalg.eigvalsh(covariance(samples)))[::-1]
+
+
 def active_directions(means, threshold: float = ACTIVE_DIRECTION_VARIANCE) -> int:
   """The number of directions the posterior means [N, D] vary along: eigenvalues of their
   covariance above `threshold` (rotation-invariant, unlike `active_units`)."""
-  return int(np.sum(np.linalg.eigvalsh(covariance(means)) > threshold))
+  return int(np.sum(spectrum(means) > threshold))
 
 
 def covariance(samples) -> np.ndarray:

@@ -121,15 +121,15 @@ def latent_statistics(model, images, labels, seed, batch_size=500):
   cov = latent_usage.covariance(np.concatenate(codes))
   means, labels = np.concatenate(means), np.asarray(labels)
   finite = lambda a: [files.finite_or_none(v) for v in a]
-  of_label = [means[labels == y] if np.sum(labels == y) >= 2 else None
-              for y in range(model.num_classes)]
+  spectra = [latent_usage.spectrum(means[labels == y]) if np.sum(labels == y) >= 2 else None
+             for y in range(model.num_classes)]
+  above = latent_usage.ACTIVE_DIRECTION_VARIANCE
   return {"kl_per_dimension": finite(mean_kl),
           "active_units": latent_usage.active_units(mean_kl),
           "active_directions": latent_usage.active_directions(means),
-          "active_directions_per_label": [
-              None if m is None else latent_usage.active_directions(m) for m in of_label],
-          "posterior_mean_eigenvalues_per_label": [
-              None if m is None else finite(np.sort(np.linalg.eigvalsh(
-                  latent_usage.covariance(m)))[::-1]) for m in of_label],
+          "active_directions_per_label": [None if ev is None else int(np.sum(ev > above))
+                                          for ev in spectra],
+          "posterior_mean_eigenvalues_per_label": [None if ev is None else finite(ev)
+                                                   for ev in spectra],
           "decoder_input_covariance": [finite(row) for row in cov],
           "decoder_input_eigenvalues": finite(np.sort(np.linalg.eigvalsh(cov))[::-1])}

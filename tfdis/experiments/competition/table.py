@@ -126,8 +126,7 @@ def condition_summary(config, variant, runs):
       "median_active_units": files.finite_or_none(np.median(
           [r["latent"]["active_units"] for r in runs if r.get("latent")] or [np.nan])),
       "median_active_directions_per_label": files.finite_or_none(np.median(
-          [_median_directions(r) for r in runs if _median_directions(r) is not None]
-          or [np.nan])),
+          [d for d in map(_median_directions, runs) if d is not None] or [np.nan])),
       "median_sp_per_measurement": {
           key: {name: files.finite_or_none(np.nanmedian(
               [np.nan if r[key]["per_measurement"][name]["value"] is None
