@@ -1,5 +1,6 @@
 """binaries.reproduce: the plan per scale, the report's checks, and the smoke scale end to end,
 straight through and killed then resumed (the same report, finished runs not redone)."""
+import collections
 import json
 import os
 import shutil
@@ -190,6 +191,19 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
   assert "### The verdicts at other thresholds" in text
   assert "directions per label" not in text  # the committed records predate them: no column
   assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
+  # The ledger is complete, and the committed report is what its records write, line for line:
+  # nothing in reports/full/ was edited by hand or left behind by a later record.
+  assert len(recorded) == len(runs) == 73
+  committed = os.path.join(REPO, "reports", "full")
+  with open(os.path.join(committed, "REPORT.md")) as f:
+    assert text.split("\n") == f.read().split("\n")
+  assert sorted(os.listdir(os.path.join(committed, "figures"))) == sorted(
+      os.listdir(tmp_path / "report" / "figures"))
+  with open(os.path.join(committed, "results.json")) as f:
+    saved = json.load(f)
+  assert [(c["claim"], c["verdict"]) for c in saved["expectations"]] == [
+      (c["claim"], c["verdict"]) for c in results["expectations"]]
+  assert collections.Counter(c["verdict"] for c in saved["expectations"]) == {"yes": 17, "no": 8}
 
 
 def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
