@@ -148,8 +148,8 @@ def test_the_committed_full_ledger_is_accepted_by_this_codes_full_plan():
 
 
 def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
-  # The report comes from the records alone, so the committed ones write it now, with the rows
-  # they hold: a defect of the full-scale report shows here, not after the last record lands.
+  # The report comes from the records alone, so the committed ones write it again here: a
+  # defect of the full-scale report, or a change to the report code, shows in this test.
   folder = os.path.join(REPO, "reports", "full", "ledger")
   paper = _paper("full")
   runs = reproduce.plan(paper)
