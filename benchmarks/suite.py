@@ -18,7 +18,7 @@ import os
 from benchmarks import layers as layer_bench
 from benchmarks import seeds as seed_bench
 from benchmarks import steps as step_bench
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 
 SECTIONS = ("layers", "steps", "seeds")

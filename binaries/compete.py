@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfdis.experiments import competition
 from tfdis import flag_defs
-from tfdis import workdir as files
+from tfdis import files
 
 flag_defs.define_flags("compete")
 FLAGS = flags.FLAGS

@@ -13,7 +13,7 @@ from absl import flags
 
 from tfdis.experiments import evaluation
 from tfdis import flag_defs
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 
 flag_defs.define_flags("evaluate")

@@ -13,7 +13,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.experiments import regression
 
 flag_defs.define_flags("regress")

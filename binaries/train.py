@@ -11,7 +11,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.data import datasets as data
 from tfdis.errors import UsageError
 from tfdis.training import config as config_lib

@@ -5,7 +5,7 @@ row. A style-preserving decoder shows one style per column; an entangled one doe
 """
 import numpy as np
 
-from tfdis import workdir as files
+from tfdis import files
 
 
 def label_z_grid(decode_mean, num_classes, z):

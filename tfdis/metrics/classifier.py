@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "tfdis", "classifiers")
 

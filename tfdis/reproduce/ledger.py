@@ -46,7 +46,7 @@ import platform
 import re
 import subprocess
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 
 RECORD_VERSION = 1

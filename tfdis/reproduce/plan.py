@@ -40,7 +40,7 @@ Over days and machines: with --ledger=L a run is finished when its record L/<run
 (records of other settings or another RECORD_VERSION are refused before anything runs), each run
 writes its record as it finishes, and the report is built from L's records once L holds every run
 of the plan. --num_shards=K --shard_index=i runs shard i of the plan's `units` (a run with the
-regressions it teaches) dealt round robin (`workdir.shard`, binaries.compete's rule), so K
+regressions it teaches) dealt round robin (`files.shard`, binaries.compete's rule), so K
 processes on K machines fill one ledger. --max_hours=H starts a run only if the time spent plus
 its estimate (`cost_seconds`, scaled by the measured pace) fits in H hours, else stops cleanly,
 logging what is left and its estimated time. --stages=a,b runs only those stages' runs (e.g. the
@@ -58,7 +58,7 @@ from absl import logging
 import tensorflow as tf
 
 from tfdis import flag_defs
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.errors import check_integer_fields
 from tfdis.experiments import competition
@@ -386,7 +386,7 @@ def units(runs):
 
 
 def shard_runs(paper, runs):
-  """The runs of this shard: the `units` of --stages' runs dealt round robin (`workdir.shard`),
+  """The runs of this shard: the `units` of --stages' runs dealt round robin (`files.shard`),
   in plan order. A regression whose teacher's stage is not chosen keeps its unit without the
   teacher (`execute` trains the teacher again in the workdir when its model is not there)."""
   chosen = set(paper.chosen_stages())

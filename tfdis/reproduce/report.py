@@ -38,7 +38,7 @@ import os
 
 import numpy as np
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.reproduce import ledger as ledger_lib
 from tfdis.experiments import competition
 from tfdis.metrics import latent_usage

@@ -37,7 +37,7 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.training import checkpoints
 
@@ -89,7 +89,7 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
 
   Args:
     trainer: see the module docstring.
-    workdir: folder of checkpoints/ and tensorboard/ (see `tfdis.workdir.prepare`); None: neither.
+    workdir: folder of checkpoints/ and tensorboard/ (see `tfdis.files.prepare`); None: neither.
     num_steps: completed steps to reach.
     log_every: steps between progress lines (and TensorBoard scalars).
     checkpoint_every: steps between checkpoints; None or 0: no checkpoints (nor restore).

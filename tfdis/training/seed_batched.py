@@ -24,7 +24,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.data import datasets
 from tfdis.errors import UsageError
 from tfdis.model import seed_batched

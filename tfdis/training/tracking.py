@@ -16,7 +16,7 @@ import os
 
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.metrics import label_preservation
 from tfdis.metrics import style_preservation
 

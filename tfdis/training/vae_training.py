@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdis import grids
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.data import balanced
 from tfdis.data import datasets
 from tfdis.errors import UsageError

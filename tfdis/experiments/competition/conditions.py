@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.errors import check_integer_fields
 from tfdis.experiments.competition.judging import verdict

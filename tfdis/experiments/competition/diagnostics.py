@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.metrics import latent_usage
 from tfdis.metrics import morphometrics
 from tfdis.metrics import style_preservation as sp_lib

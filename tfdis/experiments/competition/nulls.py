@@ -13,7 +13,7 @@ import os
 
 from absl import logging
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.experiments.competition import sweep
 from tfdis.metrics import style_preservation
 from tfdis.model import transforms as transforms_lib

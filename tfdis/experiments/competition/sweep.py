@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdis import grids
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.data import datasets as data
 from tfdis.experiments.competition import conditions
 from tfdis.experiments.competition import diagnostics

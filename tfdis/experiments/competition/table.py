@@ -27,7 +27,7 @@ import types
 import numpy as np
 
 from tfdis import grids
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.experiments.competition import conditions
 from tfdis.experiments.competition import judging

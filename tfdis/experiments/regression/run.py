@@ -11,7 +11,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.experiments.regression.config import PROBLEMS
 from tfdis.experiments.regression.config import RESUMABLE_FIELDS

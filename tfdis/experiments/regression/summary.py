@@ -7,7 +7,7 @@ curves.csv (`write_csv`) and regression.png in the layout of Fig. 3 (`plot_curve
 """
 import numpy as np
 
-from tfdis import workdir as files
+from tfdis import files
 from tfdis.experiments.regression.config import PROBLEMS
 from tfdis.experiments.regression.config import TARGETS
 from tfdis.metrics import stats
