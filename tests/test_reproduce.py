@@ -17,6 +17,7 @@ from tfdis.metrics import stats
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
+from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
@@ -85,7 +86,7 @@ def test_every_flagfile_reads_into_its_binary_config():
 # --- the plan -----------------------------------------------------------------------------------
 
 def _paper(scale, **kw):
-  return flag_defs.config_from_flagfiles(reproduce.PaperConfig, ["flags/paper.cfg"],
+  return flag_defs.config_from_flagfiles(PaperConfig, ["flags/paper.cfg"],
                                          dict(scale=scale, **kw))
 
 

@@ -29,6 +29,7 @@ from tfdis.experiments import regression
 from tfdis.model import networks
 from tfdis.model import transforms
 from tfdis.model import vae as model_lib
+from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.training import steps
 
@@ -186,13 +187,12 @@ FlagSpec = collections.namedtuple("FlagSpec", "name type default help choices lo
 
 def _binaries():
   """{binary: (its config class or None, the other flags it reads)}."""
-  from tfdis.reproduce import plan  # pylint: disable=g-import-not-at-top  (plan imports this)
   return {
       "train": (config_lib.TrainConfig, ("workdir",)),
       "evaluate": (evaluation.EvaluationConfig, ("workdir",)),
       "regress": (regression.RegressionConfig, ("workdir", "teacher")),
       "compete": (competition.CompetitionConfig, ("workdir",)),
-      "reproduce": (plan.PaperConfig, ("workdir",)),
+      "reproduce": (PaperConfig, ("workdir",)),
       "bench": (None, ("workdir", "quick", "bench_batch_size", "bench_hidden_units",
                        "matmul_size", "sections", "bench_architectures")),
   }
