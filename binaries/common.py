@@ -20,7 +20,7 @@ def run_cli(fn):
 
   Before fn runs, the command line's flagfiles are checked for one that includes itself.
   """
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from binaries import flag_defs  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
   try:
     flag_defs.check_flagfile_includes(sys.argv[1:])
@@ -67,7 +67,7 @@ def parse_flags(argv):
     The arguments that are no flags, program name first.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from binaries import flag_defs  # pylint: disable=g-import-not-at-top
   argv = list(argv)
   named = []  # (index in argv, the text before the path, the path as absl reads it)
   for i in range(1, len(argv)):

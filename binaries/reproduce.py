@@ -20,7 +20,7 @@ from binaries import common  # first: it sets the TF log level before TensorFlow
 from absl import app
 from absl import flags
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis.reproduce import plan
 from tfdis.reproduce.config import PaperConfig
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tests.test_style_preservation import _bar_decoder
 from tfdis.errors import UsageError
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis.experiments import competition
 from tfdis.metrics import style_preservation
 from tfdis.model import transforms

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from binaries import evaluate as evaluate_binary  # noqa: F401  (defines its flags)
 from binaries import train as train_binary  # noqa: F401  (defines its flags)
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 from tfdis.experiments import evaluation
 from tfdis.training import config as config_lib

@@ -7,7 +7,7 @@ import sys
 from absl import flags
 import pytest
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis.experiments import competition
 from tfdis.experiments import regression
 from tfdis.training import config as config_lib

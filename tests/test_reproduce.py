@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis.metrics import stats
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report

@@ -21,7 +21,7 @@ import pytest
 
 from binaries import common
 from binaries import train  # pylint: disable=unused-import  (defines the flags parsed below)
-from tfdis import flag_defs
+from binaries import flag_defs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Without PYTHONPATH, nothing but the new virtualenv and the dependencies it borrows is importable.

@@ -57,7 +57,7 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.experiments import competition
