@@ -57,8 +57,8 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from binaries import flag_defs
 from tfdis import files
+from tfdis import flagfiles
 from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
@@ -162,7 +162,7 @@ def plan(paper):
   scale_files = lambda stage: [scale[stage]] if stage in scale else []
   layered = lambda path, stage: [path] + scale_files(stage)
   classifier = {"classifier_dir": paper.classifier_dir} if paper.classifier_dir else {}
-  evaluation_config = flag_defs.config_from_flagfiles(
+  evaluation_config = flagfiles.config_from_flagfiles(
       evaluation.EvaluationConfig, scale_files("evaluate"), classifier).validate()
   runs = []
   for stage, _ in STAGES:
@@ -170,7 +170,7 @@ def plan(paper):
       if stage in ("shared", "split", "appendix_a"):
         name = "shared" if stage == "shared" else (
             _name(path) if stage == "split" else "appendix_a/" + _name(path))
-        config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
+        config = flagfiles.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
         config.validate()
         for k in range(paper.seeds_per_model()):  # seed, seed + 1, ...: the first is the teacher
           seed = config.seed + k
@@ -178,7 +178,7 @@ def plan(paper):
                           dataclasses.replace(config, seed=seed), evaluation_config,
                           condition=name))
       elif stage == "regression":
-        config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
+        config = flagfiles.config_from_flagfiles(regression.RegressionConfig,
                                                  layered(path, stage)).validate()
         teacher = next((r for r in runs if r.kind == "train" and r.name == config.teacher_run),
                        None)
@@ -192,7 +192,7 @@ def plan(paper):
         runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
                         teacher=teacher.name, teacher_run=teacher))
       else:
-        config = flag_defs.config_from_flagfiles(
+        config = flagfiles.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
             dict(classifier, num_shards=1, shard_index=0, aggregate=False))
         if paper.competition_seeds:
