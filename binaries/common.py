@@ -20,10 +20,10 @@ def run_cli(fn):
 
   Before fn runs, the command line's flagfiles are checked for one that includes itself.
   """
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
   try:
-    flag_defs.check_flagfile_includes(sys.argv[1:])
+    flagfiles.check_flagfile_includes(sys.argv[1:])
     return fn()
   except UsageError as e:
     print(f"error: {e}", file=sys.stderr)
@@ -52,7 +52,7 @@ def parse_flags(argv):
   """absl's flag parsing, with the project's `--flagfile=flags/...` found from any folder.
 
   When a flagfile named on the command line is not in the current folder but is under
-  tfdis.flag_defs.FLAGS_ROOT (the repository root, or the installed package's copy of flags/),
+  tfdis.flagfiles.FLAGS_ROOT (the repository root, or the installed package's copy of flags/),
   absl parses with the current folder set to FLAGS_ROOT, so the includes inside those files resolve
   too; flagfiles found in the current folder are then given to absl by absolute path. Parsing only
   stores flag values, so a relative --workdir still means the caller's folder. Otherwise this is
@@ -67,7 +67,7 @@ def parse_flags(argv):
     The arguments that are no flags, program name first.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
   argv = list(argv)
   named = []  # (index in argv, the text before the path, the path as absl reads it)
   for i in range(1, len(argv)):
@@ -78,11 +78,11 @@ def parse_flags(argv):
     elif argv[i].startswith(("--flagfile=", "-flagfile=")):
       prefix = argv[i][:argv[i].index("=") + 1]
       named.append((i, prefix, os.path.expanduser(argv[i][len(prefix):].strip())))
-  if not any(not os.path.isfile(path) and os.path.isfile(os.path.join(flag_defs.FLAGS_ROOT, path))
+  if not any(not os.path.isfile(path) and os.path.isfile(os.path.join(flagfiles.FLAGS_ROOT, path))
              for _, _, path in named):
     return app.parse_flags_with_usage(argv)
   for i, prefix, path in named:
     if os.path.isfile(path):
       argv[i] = prefix + os.path.abspath(path)
-  with flag_defs.in_folder(flag_defs.FLAGS_ROOT):
+  with flagfiles.in_folder(flagfiles.FLAGS_ROOT):
     return app.parse_flags_with_usage(argv)
