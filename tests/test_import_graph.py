@@ -85,9 +85,9 @@ def test_the_cycle_finder_finds_a_ring_and_nothing_in_a_tree():
 def test_the_graph_sees_lazy_and_from_imports():
   graph = import_graph()
   assert len(graph) > 40
-  assert "tfdis.reproduce.plan" in graph["binaries.reproduce"]      # from tfdis.reproduce import plan
-  assert "tfdis.flagfiles" in graph["binaries.common"]              # inside a function
-  assert "tfdis.reproduce.config" in graph["binaries.flag_defs"]    # from ...config import PaperConfig
+  assert "tfdis.reproduce.plan" in graph["binaries.reproduce"]  # from tfdis.reproduce import plan
+  assert "tfdis.flagfiles" in graph["binaries.common"]  # inside a function
+  assert "tfdis.reproduce.config" in graph["binaries.flag_defs"]  # from ... import PaperConfig
 
 
 def test_no_module_imports_itself_through_others():
