@@ -15,6 +15,8 @@ import pytest
 from binaries import flag_defs
 from tfdis import flagfiles
 from tfdis.metrics import stats
+from tfdis.reproduce import claims
+from tfdis.reproduce import figures
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
@@ -45,7 +47,8 @@ def test_flagfiles_are_read_by_absl_with_includes_and_later_lines_win(tmp_path):
   assert config.batch_size == config_lib.TrainConfig().batch_size  # not in the file: the default
   later = tmp_path / "later.cfg"
   later.write_text("--latent_dim=5\n")
-  assert flagfiles.config_from_flagfiles(config_lib.TrainConfig, [str(top), str(later)]).latent_dim == 5
+  assert flagfiles.config_from_flagfiles(config_lib.TrainConfig,
+                                         [str(top), str(later)]).latent_dim == 5
 
 
 @pytest.mark.parametrize("text, match", [
@@ -313,7 +316,7 @@ def _entry(value, half=0.01):
 
 def _model(stage, enc, dec, sp, sp_entangled=0.0, lp=0.95, untrained_sp=0.1, untrained_half=0.05):
   return {"stage": stage, "encoder_split": enc, "decoder_split": dec, "sp": _entry(sp),
-          "lp": _entry(lp), "title": report.describe_split({"encoder_split": enc,
+          "lp": _entry(lp), "title": claims.describe_split({"encoder_split": enc,
                                                             "decoder_split": dec}),
           "untrained": {"inits": 3, "sp": _entry(untrained_sp, untrained_half),
                         "lp": _entry(0.1)},
@@ -328,7 +331,7 @@ def _problem(difference, ratio, p, floor):
 
 
 def _verdicts(models, regressions):
-  return [c["verdict"] for c in report.expectations(models, regressions)]
+  return [c["verdict"] for c in claims.expectations(models, regressions)]
 
 
 def test_style_claims_need_labels_and_beat_the_untrained_baseline():
@@ -338,7 +341,7 @@ def test_style_claims_need_labels_and_beat_the_untrained_baseline():
       "split_decoder": _model("split", "none", "all", 0.8, untrained_sp=0.78),  # within baseline
       "split": _model("split", "all", "all", 0.1),                          # |SP| small: yes
       "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}   # next to z yet SP 0.3: App. A no
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [c["verdict"] for c in checks] == ["yes", "yes", "no", "no", "yes", "no"]
   assert "without the layer split (split_encoder): SP 0.800" in checks[5]["measured"]
   assert "LP interval reaches 0.840 < 0.9" in checks[2]["why"]
@@ -365,11 +368,11 @@ def test_regression_claims_level_floor_and_equivalence():
       "regression/control": {"transform": "same_rotation", "fraction": 0.9, "seeds": 8,
                              "encoder": _problem(0, (1.0, 0.99, 1.01), 0.5, 1 / 256),
                              "decoder": _problem(0, (1.0, 0.95, 1.05), 0.5, 1 / 256)}}
-  checks = report.expectations({}, regressions)
+  checks = claims.expectations({}, regressions)
   assert [c["verdict"] for c in checks] == [
       "yes", "yes",          # encoder faster at p = floor < level; ratio inside ±10%
       "no", "no",            # decoder p = 0.02 > 0.01; ratio interval pokes above 1.1
-      report.UNTESTABLE, "yes", report.UNTESTABLE, "yes",  # 3 seeds: floor 0.125 > 0.01
+      claims.UNTESTABLE, "yes", claims.UNTESTABLE, "yes",  # 3 seeds: floor 0.125 > 0.01
       "yes", "no"]           # control: inside ±2%; wider than the margin (overlap is not enough)
   assert "smallest attainable p is 0.125 > 0.01" in checks[4]["why"]
   assert "smallest attainable 0.125" in checks[4]["measured"]
@@ -384,7 +387,7 @@ def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
             **layer("all", "3", [0.15, 0.17, 0.16]),                 # decoder row: more style
             **layer("0", "all", [0.05, 0.25]), **layer("3", "all", [0.01, 0.02]),  # encoder row
             **layer("1", "all", [0.3])}
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [(c["claim"].split(" (")[0].split(":")[0], c["verdict"]) for c in checks] == [
       ("appendix_a/all_0", "yes"),    # every seed's SP interval inside ±0.2
       ("App. A, Fig. 4, decoder layer split", "yes"),  # l+3 - l+0: 0.130, Welch interval > 0
@@ -396,8 +399,8 @@ def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
   assert "SP(l-3) - SP(l-0)" in checks[3]["claim"]
   # One seed of a layer: no interval, so the trend is untestable, not "no".
   one = {**layer("all", "0", [0.02]), **layer("all", "3", [0.16])}
-  trend = report.expectations(one, {})
-  assert [c["verdict"] for c in trend] == ["yes", report.UNTESTABLE]
+  trend = claims.expectations(one, {})
+  assert [c["verdict"] for c in trend] == ["yes", claims.UNTESTABLE]
   assert trend[1]["measured"].startswith("SP(l+3) - SP(l+0) 0.140 (no interval with one seed); ")
   assert trend[1]["measured"].endswith("l+0 0.020 (1 seed), l+3 0.160 (1 seed)")
 
@@ -413,12 +416,12 @@ def test_a_model_claim_holds_only_when_every_seed_holds():
                                         condition="split_decoder")}
   models["shared"]["condition"] = "shared"
   models["split_decoder"]["condition"] = "split_decoder"
-  summaries = report.conditions(models)
+  summaries = claims.conditions(models)
   assert summaries["shared"]["runs"] == ["shared", "shared_seed1", "shared_seed2"]
   mean, interval = stats.t_interval([0.8, 0.8, 0.7])
   assert summaries["shared"]["sp"]["value"] == pytest.approx(mean)
   assert summaries["shared"]["sp"]["interval"] == pytest.approx(list(interval))
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [c["verdict"] for c in checks] == ["no", "no", "yes"]  # seed 1: LP (of both) fails
   assert checks[0]["why"] == "seed 1: LP interval reaches 0.790 < 0.9"
   assert "3 seeds: SP 0.767 [" in checks[0]["measured"] and "2/3 hold" in checks[0]["measured"]
@@ -436,7 +439,7 @@ def test_report_rows_say_why_a_claim_fails():
   models = {"split_encoder": dict(_model("split", "all", "none", 0.8, lp=0.85), steps=10,
                                  elbo=_entry(-99.0))}
   results = {"scale": "quick", "command": "c", "models": models, "regression": {},
-             "competition": {}, "expectations": report.expectations(models, {})}
+             "competition": {}, "expectations": claims.expectations(models, {})}
   text = report.markdown(results, {"fig2": "fig2.png"})
   row = next(line for line in text.splitlines() if line.startswith("| split_encoder (split"))
   assert row.endswith("| NO: LP interval reaches 0.840 < 0.9 |")
@@ -451,7 +454,7 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
              "b": {"wall_seconds": None, "estimated_seconds": 30.0, "host": "vm"},
              "c": {"wall_seconds": 3600.0, "estimated_seconds": 1200.0, "host": "node7",
                    "threads": {"intra_op": None, "inter_op": None, "cpus": 2}}}
-  spent = report.machine_time(runs, records)
+  spent = ledger.machine_time(runs, records)
   assert spent["runs"] == 3 and spent["wall_seconds"] == 3700.0
   assert spent["estimated_seconds"] == 1280.0
   assert spent["stages"]["shared"] == {"runs": 2, "wall_seconds": 100.0, "estimated_seconds": 80.0,
@@ -549,9 +552,9 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # regression makes no claim of the paper's); the 8 App. B conditions; the 2 pipeline checks.
   assert len(results["expectations"]) == 5 + 4 + 4 + 2 + 8 + 2
   app_a = [c for c in results["expectations"] if "App. A" in c["claim"]]
-  assert len(app_a) == 4 and [c["verdict"] for c in app_a[1::2]] == [report.UNTESTABLE] * 2
+  assert len(app_a) == 4 and [c["verdict"] for c in app_a[1::2]] == [claims.UNTESTABLE] * 2
   assert results["regression"]["regression/regress_split_teacher"]["teacher"] == "split"
-  assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", report.UNTESTABLE}
+  assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", claims.UNTESTABLE}
   for m in results["models"].values():  # the untrained baseline of every architecture
     assert m["untrained"]["inits"] == 2 and len(m["untrained"]["sp"]["interval"]) == 2
   app_b = [c for c in results["expectations"] if "App. B" in c["claim"]]
@@ -568,13 +571,13 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
       assert len(line.split("|")) == len(head.split("|"))
       assert row["median_active_directions_per_label"] is not None
       assert f"| {row['median_active_directions_per_label']:.1f} |" in line
-  figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
-  assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
+  drawn = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
+  assert drawn == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
                      "fig3_regress_control.png", "fig3_regress_split_teacher.png",
                      "fig4_appendix_a.png",
                      "fig56_compete_checks.png", "fig56_compete_reflection.png",
                      "fig56_compete_rotation.png"]
-  for name in figures:
+  for name in drawn:
     assert f"figures/{name}" in text
   timing = json.loads((workdir / "timing.json").read_text())
   assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
@@ -592,15 +595,15 @@ def test_competition_figures_gather_each_flagfiles_conditions(straight, tmp_path
   for name in ("competition/rotation_standard", "competition/rotation_y_masked"):
     records[name]["figures"]["trajectory"] = records[name]["figures"][
         "typical/" + name.split("/")[1]]
-  competitions = {r.name: report._competition_entry(r.describe(), records[r.name]["result"])
+  competitions = {r.name: claims._competition_entry(r.describe(), records[r.name]["result"])
                   for r in runs}
-  figures = report.write_figures(records, runs, {}, competitions, str(tmp_path))
-  assert figures == {"fig56_compete_rotation": "fig56_compete_rotation.png",
+  written = figures.write_figures(records, runs, {}, competitions, str(tmp_path))
+  assert written == {"fig56_compete_rotation": "fig56_compete_rotation.png",
                      "trajectory_compete_rotation": "trajectory_compete_rotation.png",
                      "fig56_compete_reflection": "fig56_compete_reflection.png",
                      "fig56_compete_checks": "fig56_compete_checks.png"}
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  widths = {k: Image.open(tmp_path / v).size[0] for k, v in figures.items()}
+  widths = {k: Image.open(tmp_path / v).size[0] for k, v in written.items()}
   # Four condition panels side by side are twice as wide as the checks' two.
   assert widths["fig56_compete_rotation"] == 2 * widths["fig56_compete_checks"]
   assert widths["trajectory_compete_rotation"] == widths["fig56_compete_checks"]  # 2 panels

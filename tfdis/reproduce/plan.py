@@ -63,6 +63,7 @@ from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
+from tfdis.reproduce import figures
 from tfdis.reproduce import ledger
 from tfdis.reproduce.config import STAGES
 from tfdis.reproduce import report
@@ -358,11 +359,28 @@ def execute(run, workdir):
     competition.run_competition(run.config, folder)
 
 
+def run_result(run, folder):
+  """What the report reads from a finished run's folder: its result files, without checkpoints.
+
+  train: {evaluation, metrics}; regression: {regression}; competition: {winrate, typical:
+  {condition: the typical seed's result}}.
+  """
+  read = lambda name: files.read_json(os.path.join(folder, name))
+  if run.kind == "train":
+    return {"evaluation": read("evaluation.json"), "metrics": read("metrics.json")}
+  if run.kind == "regression":
+    return {"regression": read("regression.json")}
+  table = read("winrate.json")
+  return {"winrate": table, "typical": {
+      name: files.read_json(competition.result_path(folder, name, c["typical_seed"]))
+      for name, c in table["conditions"].items()}}
+
+
 def make_record(run, paper, workdir, wall_seconds=None, code=None):
   """The ledger record of a finished run of `workdir` (`tfdis.reproduce.ledger`)."""
   folder = run.folder(workdir)
-  result = report.run_result(run, folder)
-  return ledger.make_record(run, paper.scale, result, report.run_figures(run, folder, result),
+  result = run_result(run, folder)
+  return ledger.make_record(run, paper.scale, result, figures.run_figures(run, folder, result),
                             wall_seconds, code)
 
 
