@@ -1,4 +1,5 @@
 """The import graph of tfdis/, kernels/ and binaries/: no cycle, and the library imports no binary.
+Also the size of tfdis/reproduce/'s functions and of its report module.
 
 Every module is parsed (ast, not imported), and every import statement in it counts, at the top
 or inside a function: `import a.b`, `from a import b` (an edge to a.b when that is a module, else
@@ -100,3 +101,19 @@ def test_the_library_imports_no_binary():
   wrong = sorted((name, m) for name, imported in graph.items() if name.startswith(LIBRARY)
                  for m in imported if m.split(".")[0] == "binaries")
   assert not wrong, wrong
+
+
+def test_no_function_of_reproduce_is_over_80_lines_and_report_py_is_at_most_400():
+  folder = os.path.join(REPO, "tfdis", "reproduce")
+  long_functions = []
+  for name in sorted(os.listdir(folder)):
+    if name.endswith(".py"):
+      with open(os.path.join(folder, name)) as f:
+        source = f.read()
+      long_functions += [(name, node.name, node.end_lineno - node.lineno + 1)
+                         for node in ast.walk(ast.parse(source))
+                         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                         and node.end_lineno - node.lineno + 1 > 80]
+      if name == "report.py":
+        assert len(source.splitlines()) <= 400
+  assert not long_functions, long_functions

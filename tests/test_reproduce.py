@@ -13,13 +13,15 @@ import types
 import pytest
 
 from binaries import flag_defs
+from tfdis import files
 from tfdis import flagfiles
 from tfdis.metrics import stats
 from tfdis.reproduce import claims
 from tfdis.reproduce import figures
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report
-from tfdis.reproduce import plan as reproduce
+from tfdis.reproduce import plan
+from tfdis.reproduce import runner
 from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
@@ -95,7 +97,7 @@ def _paper(scale, **kw):
 
 
 def test_full_scale_runs_every_flagfile_as_it_is():
-  runs = reproduce.plan(_paper("full"))
+  runs = plan.plan(_paper("full"))
   assert len(runs) == 12 * 5 + 13  # 5 seeds of every trained model
   assert [r.stage for r in runs] == (["shared"] * 5 + ["split"] * 15 + ["appendix_a"] * 40 +
                                      ["regression"] * 3 + ["competition"] * 10)
@@ -109,9 +111,9 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert [r.config.seed for r in runs[:5]] == [0, 1, 2, 3, 4]
   assert {r.condition for r in runs[:5]} == {"shared"}
   assert by_name["appendix_a/encoder_split_decoder_l1_seed3"].config.decoder_split == "1"
-  assert (reproduce.plan(_paper("quick"))[2].name, len(reproduce.plan(_paper("quick")))) == (
+  assert (plan.plan(_paper("quick"))[2].name, len(plan.plan(_paper("quick")))) == (
       "shared_seed2", 12 * 3 + 13)
-  assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
+  assert len(plan.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
   assert by_name["shared"].config == flagfiles.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
@@ -131,7 +133,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
       "encoder_split_all"]
   # A condition's run is the same as the one flags/compete/<condition>.cfg gives.
   alone = _paper("full", competition="flags/compete/reflection_y_masked.cfg")
-  assert reproduce.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
+  assert plan.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
   # What the open claims need: 5 seeds of every model of Figs. 1, 2, 4; 8 regression seeds; the
   # eight App. B conditions with 20 seeds each, at flags/compete.cfg's training length.
   compete_steps = flagfiles.config_from_flagfiles(flag_defs.binary_config("compete"),
@@ -148,7 +150,7 @@ def test_the_committed_full_ledger_is_accepted_by_this_codes_full_plan():
   # A change to a flagfile, a config default or RECORD_VERSION that would refuse the committed
   # records (and so ask for hours of runs again) fails here, before any long run starts.
   folder = os.path.join(REPO, "reports", "full", "ledger")
-  records = ledger.read_records(folder, reproduce.plan(_paper("full")))
+  records = ledger.read_records(folder, plan.plan(_paper("full")))
   assert len(records) == len(ledger.record_files(folder)) >= 24
 
 
@@ -157,7 +159,7 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
   # defect of the full-scale report, or a change to the report code, shows in this test.
   folder = os.path.join(REPO, "reports", "full", "ledger")
   paper = _paper("full")
-  runs = reproduce.plan(paper)
+  runs = plan.plan(paper)
   records = ledger.read_records(folder, runs)
   recorded = [r for r in runs if r.name in records]
   results = report.write_report(str(tmp_path), paper, recorded, records)
@@ -213,8 +215,8 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
 
 def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
   paper = _paper("full")
-  runs = reproduce.plan(paper)
-  shards = [reproduce.shard_runs(_paper("full", ledger="L", num_shards=4, shard_index=i), runs)
+  runs = plan.plan(paper)
+  shards = [plan.shard_runs(_paper("full", ledger="L", num_shards=4, shard_index=i), runs)
             for i in range(4)]
   names = [r.name for shard in shards for r in shard]
   assert sorted(names) == sorted(r.name for r in runs)  # disjoint, and every run once
@@ -225,12 +227,12 @@ def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher(
     assert teachers <= {r.name for r in shard}
   assert {r.teacher for r in runs if r.kind == "regression"} == {"shared", "split"}
   # binaries.compete deals seed batches by the same rule.
-  assert reproduce.files.shard(range(7), 3, 1) == [1, 4]
+  assert files.shard(range(7), 3, 1) == [1, 4]
 
 
 def test_stages_deal_only_their_runs_and_a_regression_without_its_teacher():
-  runs = reproduce.plan(_paper("full"))
-  shard = lambda stages, i, k=2: [r.name for r in reproduce.shard_runs(
+  runs = plan.plan(_paper("full"))
+  shard = lambda stages, i, k=2: [r.name for r in plan.shard_runs(
       _paper("full", ledger="L", num_shards=k, shard_index=i, stages=stages), runs)]
   # The competition's 10 runs, alternately: each shard gets two unsplit and two split conditions.
   assert shard("competition", 0) == ["competition/rotation_standard",
@@ -255,18 +257,18 @@ def test_a_regression_teacher_must_be_a_trained_run_of_the_plan(tmp_path):
   flagfile.write_text(f"--flagfile={REPO}/flags/regress.cfg\n--teacher_run=split_both\n")
   with pytest.raises(UsageError, match="--teacher_run=split_both names no trained run of the "
                                        "plan; use one of .*'split'"):
-    reproduce.plan(_paper("full", regression=str(flagfile)))
+    plan.plan(_paper("full", regression=str(flagfile)))
 
 
 def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
-  quick = {r.name: r for r in reproduce.plan(_paper("quick"))}
+  quick = {r.name: r for r in plan.plan(_paper("quick"))}
   assert quick["shared"].config.num_steps == 8000
   assert quick["split"].config.num_steps == 6000
   assert quick["split"].config.hidden_units == 512  # the paper's networks, fewer steps
   assert quick["competition/rotation_standard"].config.seeds == 2
   assert (quick["competition/rotation_standard"].config.num_steps,
           quick["competition/rotation_standard"].config.judge_steps()) == (2500, [1000])
-  smoke = {r.name: r for r in reproduce.plan(_paper("smoke", competition_seeds=3))}
+  smoke = {r.name: r for r in plan.plan(_paper("smoke", competition_seeds=3))}
   assert smoke["split"].config.hidden_units == 16 and smoke["split"].config.num_steps == 20
   assert smoke["competition/rotation_standard"].config.seeds == 3
   # Estimates order the runs the way they really cost at quick scale.
@@ -291,7 +293,7 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
 ])
 def test_bad_paper_settings_are_refused(kw, match):
   with pytest.raises(UsageError, match=match):
-    reproduce.plan(_paper(**kw))
+    plan.plan(_paper(**kw))
 
 
 def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeypatch):
@@ -300,9 +302,9 @@ def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeyp
       raise UsageError("The loss became NaN; lower --learning_rate.")
     os.makedirs(run.folder(workdir), exist_ok=True)
     open(os.path.join(run.folder(workdir), run.result_file()), "w").close()
-  monkeypatch.setattr(reproduce, "execute", fake_execute)
+  monkeypatch.setattr(runner, "execute", fake_execute)
   with pytest.raises(UsageError, match=r"^split_encoder \(flags/split_encoder.cfg\): The loss"):
-    reproduce.reproduce(_paper("smoke"), str(tmp_path))
+    runner.reproduce(_paper("smoke"), str(tmp_path))
   assert (tmp_path / "runs" / "shared" / "evaluation.json").exists()
   assert set(json.loads((tmp_path / "timing.json").read_text())) == {"shared", "split_encoder"}
   assert json.loads((tmp_path / "progress.json").read_text())["run"] == "split_encoder"
@@ -477,7 +479,7 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
 def test_a_runs_wall_time_is_written_while_it_runs_and_summed_over_calls(tmp_path):
   path = tmp_path / "timing.json"
   timing = {"other": 5.0, "run": 2.0}  # "run" already took 2 s in an earlier call
-  clock = reproduce.RunClock(str(path), timing, "run", every=0.05)
+  clock = runner.RunClock(str(path), timing, "run", every=0.05)
   try:  # what a SIGKILL now would leave: written by the clock's thread, before `stop`
     deadline = time.time() + 10.0
     while time.time() < deadline and not (
@@ -590,8 +592,8 @@ def test_competition_figures_gather_each_flagfiles_conditions(straight, tmp_path
   conditions are separate runs (the smoke scale judges only at the end: trajectories added)."""
   workdir = straight[0]
   paper = _paper("smoke")
-  runs = [r for r in reproduce.plan(paper) if r.stage == "competition"]
-  records = {r.name: reproduce.make_record(r, paper, str(workdir), code={}) for r in runs}
+  runs = [r for r in plan.plan(paper) if r.stage == "competition"]
+  records = {r.name: runner.make_record(r, paper, str(workdir), code={}) for r in runs}
   for name in ("competition/rotation_standard", "competition/rotation_y_masked"):
     records[name]["figures"]["trajectory"] = records[name]["figures"][
         "typical/" + name.split("/")[1]]
@@ -614,10 +616,10 @@ def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(
   workdir, _, _ = straight
   before = _report_bytes(workdir)
   # A plan.json written before a config field existed (here: track_every) is the same plan.
-  plan = json.loads((workdir / "plan.json").read_text())
-  for run in plan["runs"]:
+  saved = json.loads((workdir / "plan.json").read_text())
+  for run in saved["runs"]:
     del run["config"]["track_every"]
-  (workdir / "plan.json").write_text(json.dumps(plan))
+  (workdir / "plan.json").write_text(json.dumps(saved))
   result = _run(workdir, classifier_dir)
   assert result.returncode == 0, result.stderr[-4000:]
   assert f"{NUM_RUNS} finished already, 0 to run" in result.stderr
@@ -657,10 +659,10 @@ def sharded(straight, classifier_dir, tmp_path_factory):
       executed[index] = []
       patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed[index]))
       paper = _ledger_paper(classifier_dir, ledger, num_shards=2, shard_index=index)
-      executed[f"returned{index}"] = reproduce.reproduce(paper, str(root / f"shard{index}"))
+      executed[f"returned{index}"] = runner.reproduce(paper, str(root / f"shard{index}"))
     executed["alone"] = []
     patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed["alone"]))
-    reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
+    runner.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
   return root, ledger, executed
 
 
@@ -674,7 +676,7 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert _report_bytes(root / "alone") == _report_bytes(straight[0])
   assert _report_bytes(root / "shard1") == _report_bytes(straight[0])  # the last shard reports
   record = json.loads((ledger / "appendix_a" / "encoder_split_decoder_l0.json").read_text())
-  assert record["record_version"] == reproduce.ledger.RECORD_VERSION
+  assert record["record_version"] == ledger.RECORD_VERSION
   assert record["run"]["config"]["decoder_split"] == "0" and record["seed"] == 0
   assert set(record["result"]) == {"evaluation", "metrics"} and set(record["figures"]) == {
       "grid_model"}
@@ -701,7 +703,7 @@ def test_records_name_the_commit_from_a_checkout_and_from_a_git_archive_snapshot
   git archive writes into tfdis/ARCHIVE_COMMIT; the checkout itself answers with its HEAD."""
   head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
                         check=True).stdout.strip()
-  assert reproduce.ledger.git_commit()["commit"] == head
+  assert ledger.git_commit()["commit"] == head
   archive = subprocess.run(["git", "-C", REPO, "archive", "HEAD"], capture_output=True, check=True)
   subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
   probe = ("import json, sys; sys.path.insert(0, '.'); from tfdis.reproduce import ledger; "
@@ -729,12 +731,12 @@ def test_records_from_other_settings_or_another_version_are_refused(
                                        r"competition/reflection_decoder_split \(differing: "
                                        r"config.seeds\); use another --ledger folder for this "
                                        r"plan, or delete that record to run it again.$"):
-    reproduce.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
+    runner.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
                         str(tmp_path / "w"))
   path = ledger / "shared.json"
   path.write_text(json.dumps(dict(json.loads(path.read_text()), record_version=0)))
   with pytest.raises(UsageError, match=r"shared.json is a record of version 0, not 1"):
-    reproduce.listing(_ledger_paper(classifier_dir, ledger))
+    plan.listing(_ledger_paper(classifier_dir, ledger))
   assert not (tmp_path / "w" / "runs").exists()
 
 
@@ -743,14 +745,14 @@ def test_deleting_a_record_reruns_exactly_that_run(straight, sharded, classifier
   ledger = _copy_ledger(sharded, tmp_path)
   (ledger / "appendix_a" / "decoder_split_encoder_l2.json").unlink()
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
-  reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(tmp_path / "w"))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
+  runner.reproduce(_ledger_paper(classifier_dir, ledger), str(tmp_path / "w"))
   assert executed == ["appendix_a/decoder_split_encoder_l2"]
   assert (ledger / "appendix_a" / "decoder_split_encoder_l2.json").exists()
   assert _report_bytes(tmp_path / "w") == _report_bytes(straight[0])
   # A regression whose teacher is recorded but absent from a fresh workdir costs its training.
-  runs = {r.name: r for r in reproduce.plan(_paper("full"))}
-  assert reproduce.cost_seconds(runs["regression/regress"], str(tmp_path / "fresh")) == (
+  runs = {r.name: r for r in plan.plan(_paper("full"))}
+  assert plan.cost_seconds(runs["regression/regress"], str(tmp_path / "fresh")) == (
       pytest.approx(runs["regression/regress"].estimate_seconds() +
                     runs["shared"].estimate_seconds()))
 
@@ -758,18 +760,18 @@ def test_deleting_a_record_reruns_exactly_that_run(straight, sharded, classifier
 def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_dir, tmp_path,
                                                          monkeypatch):
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
   # 100 s per run, a regression 20 000 s: a 1-hour budget fits every run before the first one,
   # even at the pace this call measures (copying a folder is far faster than 100 s: the pace's
   # floor, 0.25).
-  monkeypatch.setattr(reproduce.Run, "estimate_seconds",
+  monkeypatch.setattr(plan.Run, "estimate_seconds",
                       lambda run: 20000.0 if run.kind == "regression" else 100.0)
   paper = _ledger_paper(classifier_dir, tmp_path / "ledger", max_hours=1.0)
-  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
-  assert executed == [r.name for r in reproduce.plan(paper)][:12]  # the 12 trained models
+  returned = runner.reproduce(paper, str(tmp_path / "w"))
+  assert executed == [r.name for r in plan.plan(paper)][:12]  # the 12 trained models
   assert returned["remaining"] == ["regression/regress", "regression/regress_control",
                                    "regression/regress_split_teacher"] + [
-                                       r.name for r in reproduce.plan(paper)[-10:]]
+                                       r.name for r in plan.plan(paper)[-10:]]
   # Left: 3 regressions and 10 competition conditions, at the pace this call measured.
   assert returned["estimated_seconds"] == pytest.approx(0.25 * (3 * 20000 + 10 * 100))
   progress = json.loads((tmp_path / "w" / "progress.json").read_text())
@@ -781,12 +783,12 @@ def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_di
 def test_stages_without_a_ledger_run_those_stages_and_stop_before_the_report(
     straight, classifier_dir, tmp_path, monkeypatch):
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
   paper = _paper("smoke", classifier_dir=str(classifier_dir), stages="competition")
-  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
-  competition = [r.name for r in reproduce.plan(paper) if r.stage == "competition"]
+  returned = runner.reproduce(paper, str(tmp_path / "w"))
+  competition = [r.name for r in plan.plan(paper) if r.stage == "competition"]
   assert executed == competition
-  assert returned["remaining"] == [r.name for r in reproduce.plan(paper)
+  assert returned["remaining"] == [r.name for r in plan.plan(paper)
                                    if r.stage != "competition"]
   assert not (tmp_path / "w" / "report").exists()
 
@@ -838,9 +840,9 @@ def test_killed_then_resumed_finishes_without_redoing_and_gives_the_same_report(
   time.sleep(1.0)  # inside run 3 (tracing or training)
   proc.send_signal(signal.SIGKILL)
   proc.communicate(timeout=60)
-  plan = json.loads((workdir / "plan.json").read_text())["runs"]
-  assert [r["name"] for r in plan] == list(SMALL_RUNS)
-  finished = [r["name"] for r in plan if (workdir / "runs" / r["name"] / {
+  saved = json.loads((workdir / "plan.json").read_text())["runs"]
+  assert [r["name"] for r in saved] == list(SMALL_RUNS)
+  finished = [r["name"] for r in saved if (workdir / "runs" / r["name"] / {
       "train": "evaluation.json", "regression": "regression.json",
       "competition": "winrate.json"}[r["kind"]]).exists()]
   assert 2 <= len(finished) < len(SMALL_RUNS), (progress, finished)

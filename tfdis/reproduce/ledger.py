@@ -16,7 +16,7 @@ threads            the process's TensorFlow threads (TF_NUM_INTRAOP_THREADS and
                    results agree bit for bit only between equal thread settings
 wall_seconds       the run's wall time (summed over the calls that ran it in one workdir)
 estimated_seconds  the plan's cost model for it (records calibrate --max_hours: `pace`)
-result             the run's result files without checkpoints (`plan.run_result`): train:
+result             the run's result files without checkpoints (`runner.run_result`): train:
                    evaluation.json and metrics.json; regression: regression.json; competition:
                    winrate.json and its typical seeds' results
 figures            the images the report draws from this run (`figures.run_figures`), PNG in
@@ -124,7 +124,7 @@ def make_record(run, scale, result, figures, wall_seconds=None, code=None):
   Args:
     run: tfdis.reproduce.plan.Run.
     scale: the plan's --scale.
-    result: plan.run_result(run, folder).
+    result: runner.run_result(run, folder).
     figures: figures.run_figures(run, folder, result): {key: PNG bytes}.
     wall_seconds: the run's wall time, if known.
     code: git_commit() (computed when None).

@@ -1,6 +1,6 @@
 """REPORT.md, results.json and figures/ of a finished reproduction (`tfdis.reproduce`).
 
-Everything here is read from the runs' records (`tfdis.reproduce.ledger`): what `plan.run_result`
+Everything here is read from the runs' records (`tfdis.reproduce.ledger`): what `runner.run_result`
 and `figures.run_figures` take from each run's own result files (evaluation.json, regression.json,
 winrate.json and their images). Records are made from the workdir's runs, or read from a
 --ledger folder, so the report of a reproduction that was killed and resumed, or split across
