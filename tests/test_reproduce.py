@@ -3,10 +3,13 @@ straight through and killed then resumed (the same report, finished runs not red
 import collections
 import json
 import os
+import queue
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 
@@ -479,13 +482,21 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
 def test_a_runs_wall_time_is_written_while_it_runs_and_summed_over_calls(tmp_path):
   path = tmp_path / "timing.json"
   timing = {"other": 5.0, "run": 2.0}  # "run" already took 2 s in an earlier call
-  clock = runner.RunClock(str(path), timing, "run", every=0.05)
+  written = threading.Event()
+
+  class WatchedClock(runner.RunClock):
+    def _write(self):  # pylint: disable=protected-access  (the test's window on the thread)
+      super()._write()
+      written.set()
+
+  clock = WatchedClock(str(path), timing, "run", every=0.05)
   try:  # what a SIGKILL now would leave: written by the clock's thread, before `stop`
-    deadline = time.time() + 10.0
-    while time.time() < deadline and not (
-        path.exists() and json.loads(path.read_text())["run"] > 2.0):
-      time.sleep(0.02)
-    while_running = json.loads(path.read_text())
+    for _ in range(200):  # each write adds the 0.05 s since the last, rounded to 0.1 s
+      assert written.wait(timeout=10), "the clock's thread wrote nothing"
+      written.clear()
+      while_running = json.loads(path.read_text())
+      if while_running["run"] > 2.0:
+        break
   finally:
     total = clock.stop()
   assert while_running["other"] == 5.0 and 2.0 < while_running["run"] < 12.0
@@ -806,20 +817,45 @@ def test_the_binary_stops_cleanly_within_max_hours(sharded, classifier_dir, tmp_
   assert not (tmp_path / "fresh" / "runs").exists() and not (ledger / "split.json").exists()
 
 
-def _wait_for_run(proc, workdir, index, timeout=600):
-  """Waits until progress.json says run `index` (1-based) or a later one is running."""
-  path = workdir / "progress.json"
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    assert proc.poll() is None, proc.communicate()[1][-4000:]
-    try:
-      progress = json.loads(path.read_text())
-      if progress.get("run_index", 0) >= index and progress["state"].startswith("running"):
-        return progress
-    except (OSError, ValueError):
-      pass
-    time.sleep(0.2)
-  raise AssertionError(f"run {index} did not start in {timeout} s")
+class _Stderr:
+  """A process's stderr, read line by line by a thread as the process writes it."""
+
+  def __init__(self, proc):
+    self.lines = []  # every line so far
+    self._queue = queue.Queue()  # the lines not yet looked at by `wait_for`; None at the end
+    self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+    self._thread.start()
+
+  def _read(self, stream):
+    for line in stream:
+      self.lines.append(line)
+      self._queue.put(line)
+    self._queue.put(None)
+
+  def wait_for(self, found, what, timeout=600):
+    """The next line for which found(line) holds; fails when the process ends first or writes
+    nothing for `timeout` seconds."""
+    while True:
+      try:
+        line = self._queue.get(timeout=timeout)
+      except queue.Empty:
+        raise AssertionError(f"{what}: no log line in {timeout} s; " +
+                             "".join(self.lines[-20:])) from None
+      if line is None:
+        raise AssertionError(f"{what}: the process ended first; " + "".join(self.lines[-40:]))
+      if found(line):
+        return line
+
+  def text(self, timeout=60):
+    """Everything the process wrote, once it has closed its stderr (it has ended)."""
+    self._thread.join(timeout)
+    return "".join(self.lines)
+
+
+def _run_started(index):
+  """Whether a log line says run `index` (1-based) or a later one is running."""
+  match = lambda line: re.search(r"\[run (\d+)/\d+ \| stage \w+\] \S+: running", line)
+  return lambda line: bool(match(line)) and int(match(line).group(1)) >= index
 
 
 # A six-run plan (one run of every kind) for the kill-and-resume test, so it trains a third of the
@@ -835,11 +871,12 @@ def test_killed_then_resumed_finishes_without_redoing_and_gives_the_same_report(
     straight, classifier_dir, tmp_path):
   workdir = tmp_path / "killed"
   proc = subprocess.Popen(_command(workdir, classifier_dir, *SMALL_PLAN), cwd=REPO, env=ENV,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  progress = _wait_for_run(proc, workdir, 3)  # the App. A run
-  time.sleep(1.0)  # inside run 3 (tracing or training)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  stderr = _Stderr(proc)
+  progress = stderr.wait_for(_run_started(3), "run 3")  # the App. A run
+  stderr.wait_for(lambda line: "] step " in line, "run 3's training")  # inside run 3
   proc.send_signal(signal.SIGKILL)
-  proc.communicate(timeout=60)
+  proc.wait(timeout=60)
   saved = json.loads((workdir / "plan.json").read_text())["runs"]
   assert [r["name"] for r in saved] == list(SMALL_RUNS)
   finished = [r["name"] for r in saved if (workdir / "runs" / r["name"] / {
@@ -869,14 +906,17 @@ def test_sigterm_stops_with_the_resume_hint(classifier_dir, tmp_path):
   # PYTHONFAULTHANDLER: should it not stop, SIGABRT prints every thread's stack into the failure.
   proc = subprocess.Popen(_command(workdir, classifier_dir), cwd=REPO,
                           env=dict(ENV, PYTHONFAULTHANDLER="1"),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  _wait_for_run(proc, workdir, 2)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  output = _Stderr(proc)
+  output.wait_for(_run_started(2), "run 2")
   proc.send_signal(signal.SIGTERM)
   try:  # it stops in about a second; the bound is for a machine shared with other work
-    _, stderr = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
   except subprocess.TimeoutExpired:
     proc.send_signal(signal.SIGABRT)
-    _, stderr = proc.communicate(timeout=60)
-    pytest.fail("No exit within 300 s of SIGTERM; its threads at SIGABRT:\n" + stderr[-8000:])
+    proc.wait(timeout=60)
+    pytest.fail("No exit within 300 s of SIGTERM; its threads at SIGABRT:\n" +
+                output.text()[-8000:])
+  stderr = output.text()
   assert proc.returncode == 2, stderr[-4000:]
   assert "run the same command again" in stderr.lower() and "Traceback" not in stderr
