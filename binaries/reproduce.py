@@ -22,6 +22,7 @@ from absl import flags
 
 from binaries import flag_defs
 from tfdis.reproduce import plan
+from tfdis.reproduce import runner
 from tfdis.reproduce.config import PaperConfig
 
 flag_defs.define_flags("reproduce")
@@ -34,7 +35,7 @@ def run(flags_obj=FLAGS):
   if paper.list_runs:
     print(plan.listing(paper, flags_obj.workdir or ""))
     return None
-  return plan.reproduce(paper, flags_obj.workdir)
+  return runner.reproduce(paper, flags_obj.workdir)
 
 
 main = common.make_main(run)

@@ -3,7 +3,6 @@ import gzip
 import hashlib
 import os
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -152,21 +151,36 @@ def test_tfds_failure_becomes_a_data_error(tmp_path, monkeypatch):
 
 def test_tfds_folder_is_prepared_by_one_loader_at_a_time(tmp_path, monkeypatch):
   # Two shards starting on a fresh machine once both prepared mnist and the second failed in
-  # TFDS's final rename. Each loader opens the lock file itself, as another process would.
-  inside, most, lock = [0], [0], threading.Lock()
+  # TFDS's final rename. Each loader opens the lock file itself, as another process would. The
+  # first loader inside stays there until the two others have logged that they wait for it.
+  inside, most, entered, lock = [0], [0], [0], threading.Lock()
+  waiting, both_waiting = [], threading.Event()
+
+  class Log:
+    @staticmethod
+    def info(message, *args):
+      if message.startswith("Waiting for another process"):
+        with lock:
+          waiting.append(args)
+          if len(waiting) == 2:
+            both_waiting.set()
 
   def slow_load(name, split, **kwargs):
     del name, split, kwargs
     with lock:
       inside[0] += 1
       most[0] = max(most[0], inside[0])
-    time.sleep(0.3)
+      entered[0] += 1
+      first = entered[0] == 1
+    if first:
+      assert both_waiting.wait(timeout=60), "the other loaders did not wait for the lock"
     with lock:
       inside[0] -= 1
     return tf.data.Dataset.from_tensor_slices((np.zeros([3, 28, 28, 1], np.uint8),
                                                np.arange(3, dtype=np.int64)))
 
   monkeypatch.setattr(tfds, "load", slow_load)
+  monkeypatch.setattr(data, "logging", Log)
   labels = []
   loaders = [threading.Thread(target=lambda: labels.append(
       data._decode_tfds("mnist", "test", str(tmp_path))[1].tolist())) for _ in range(3)]
@@ -175,5 +189,5 @@ def test_tfds_folder_is_prepared_by_one_loader_at_a_time(tmp_path, monkeypatch):
   for loader in loaders:
     loader.join()
   assert labels == [[0, 1, 2]] * 3
-  assert most[0] == 1
+  assert most[0] == 1 and len(waiting) == 2
   assert (tmp_path / ".mnist.prepare.lock").exists()

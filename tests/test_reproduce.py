@@ -3,21 +3,28 @@ straight through and killed then resumed (the same report, finished runs not red
 import collections
 import json
 import os
+import queue
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 
 import pytest
 
 from binaries import flag_defs
+from tfdis import files
 from tfdis import flagfiles
 from tfdis.metrics import stats
+from tfdis.reproduce import claims
+from tfdis.reproduce import figures
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report
-from tfdis.reproduce import plan as reproduce
+from tfdis.reproduce import plan
+from tfdis.reproduce import runner
 from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
@@ -45,7 +52,8 @@ def test_flagfiles_are_read_by_absl_with_includes_and_later_lines_win(tmp_path):
   assert config.batch_size == config_lib.TrainConfig().batch_size  # not in the file: the default
   later = tmp_path / "later.cfg"
   later.write_text("--latent_dim=5\n")
-  assert flagfiles.config_from_flagfiles(config_lib.TrainConfig, [str(top), str(later)]).latent_dim == 5
+  assert flagfiles.config_from_flagfiles(config_lib.TrainConfig,
+                                         [str(top), str(later)]).latent_dim == 5
 
 
 @pytest.mark.parametrize("text, match", [
@@ -92,7 +100,7 @@ def _paper(scale, **kw):
 
 
 def test_full_scale_runs_every_flagfile_as_it_is():
-  runs = reproduce.plan(_paper("full"))
+  runs = plan.plan(_paper("full"))
   assert len(runs) == 12 * 5 + 13  # 5 seeds of every trained model
   assert [r.stage for r in runs] == (["shared"] * 5 + ["split"] * 15 + ["appendix_a"] * 40 +
                                      ["regression"] * 3 + ["competition"] * 10)
@@ -106,9 +114,9 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert [r.config.seed for r in runs[:5]] == [0, 1, 2, 3, 4]
   assert {r.condition for r in runs[:5]} == {"shared"}
   assert by_name["appendix_a/encoder_split_decoder_l1_seed3"].config.decoder_split == "1"
-  assert (reproduce.plan(_paper("quick"))[2].name, len(reproduce.plan(_paper("quick")))) == (
+  assert (plan.plan(_paper("quick"))[2].name, len(plan.plan(_paper("quick")))) == (
       "shared_seed2", 12 * 3 + 13)
-  assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
+  assert len(plan.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
   assert by_name["shared"].config == flagfiles.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
@@ -128,7 +136,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
       "encoder_split_all"]
   # A condition's run is the same as the one flags/compete/<condition>.cfg gives.
   alone = _paper("full", competition="flags/compete/reflection_y_masked.cfg")
-  assert reproduce.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
+  assert plan.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
   # What the open claims need: 5 seeds of every model of Figs. 1, 2, 4; 8 regression seeds; the
   # eight App. B conditions with 20 seeds each, at flags/compete.cfg's training length.
   compete_steps = flagfiles.config_from_flagfiles(flag_defs.binary_config("compete"),
@@ -145,7 +153,7 @@ def test_the_committed_full_ledger_is_accepted_by_this_codes_full_plan():
   # A change to a flagfile, a config default or RECORD_VERSION that would refuse the committed
   # records (and so ask for hours of runs again) fails here, before any long run starts.
   folder = os.path.join(REPO, "reports", "full", "ledger")
-  records = ledger.read_records(folder, reproduce.plan(_paper("full")))
+  records = ledger.read_records(folder, plan.plan(_paper("full")))
   assert len(records) == len(ledger.record_files(folder)) >= 24
 
 
@@ -154,7 +162,7 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
   # defect of the full-scale report, or a change to the report code, shows in this test.
   folder = os.path.join(REPO, "reports", "full", "ledger")
   paper = _paper("full")
-  runs = reproduce.plan(paper)
+  runs = plan.plan(paper)
   records = ledger.read_records(folder, runs)
   recorded = [r for r in runs if r.name in records]
   results = report.write_report(str(tmp_path), paper, recorded, records)
@@ -210,8 +218,8 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
 
 def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher():
   paper = _paper("full")
-  runs = reproduce.plan(paper)
-  shards = [reproduce.shard_runs(_paper("full", ledger="L", num_shards=4, shard_index=i), runs)
+  runs = plan.plan(paper)
+  shards = [plan.shard_runs(_paper("full", ledger="L", num_shards=4, shard_index=i), runs)
             for i in range(4)]
   names = [r.name for shard in shards for r in shard]
   assert sorted(names) == sorted(r.name for r in runs)  # disjoint, and every run once
@@ -222,12 +230,12 @@ def test_full_plan_shards_cover_it_once_with_each_regression_beside_its_teacher(
     assert teachers <= {r.name for r in shard}
   assert {r.teacher for r in runs if r.kind == "regression"} == {"shared", "split"}
   # binaries.compete deals seed batches by the same rule.
-  assert reproduce.files.shard(range(7), 3, 1) == [1, 4]
+  assert files.shard(range(7), 3, 1) == [1, 4]
 
 
 def test_stages_deal_only_their_runs_and_a_regression_without_its_teacher():
-  runs = reproduce.plan(_paper("full"))
-  shard = lambda stages, i, k=2: [r.name for r in reproduce.shard_runs(
+  runs = plan.plan(_paper("full"))
+  shard = lambda stages, i, k=2: [r.name for r in plan.shard_runs(
       _paper("full", ledger="L", num_shards=k, shard_index=i, stages=stages), runs)]
   # The competition's 10 runs, alternately: each shard gets two unsplit and two split conditions.
   assert shard("competition", 0) == ["competition/rotation_standard",
@@ -252,18 +260,18 @@ def test_a_regression_teacher_must_be_a_trained_run_of_the_plan(tmp_path):
   flagfile.write_text(f"--flagfile={REPO}/flags/regress.cfg\n--teacher_run=split_both\n")
   with pytest.raises(UsageError, match="--teacher_run=split_both names no trained run of the "
                                        "plan; use one of .*'split'"):
-    reproduce.plan(_paper("full", regression=str(flagfile)))
+    plan.plan(_paper("full", regression=str(flagfile)))
 
 
 def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
-  quick = {r.name: r for r in reproduce.plan(_paper("quick"))}
+  quick = {r.name: r for r in plan.plan(_paper("quick"))}
   assert quick["shared"].config.num_steps == 8000
   assert quick["split"].config.num_steps == 6000
   assert quick["split"].config.hidden_units == 512  # the paper's networks, fewer steps
   assert quick["competition/rotation_standard"].config.seeds == 2
   assert (quick["competition/rotation_standard"].config.num_steps,
           quick["competition/rotation_standard"].config.judge_steps()) == (2500, [1000])
-  smoke = {r.name: r for r in reproduce.plan(_paper("smoke", competition_seeds=3))}
+  smoke = {r.name: r for r in plan.plan(_paper("smoke", competition_seeds=3))}
   assert smoke["split"].config.hidden_units == 16 and smoke["split"].config.num_steps == 20
   assert smoke["competition/rotation_standard"].config.seeds == 3
   # Estimates order the runs the way they really cost at quick scale.
@@ -288,7 +296,7 @@ def test_quick_and_smoke_scales_shorten_and_competition_seeds_override():
 ])
 def test_bad_paper_settings_are_refused(kw, match):
   with pytest.raises(UsageError, match=match):
-    reproduce.plan(_paper(**kw))
+    plan.plan(_paper(**kw))
 
 
 def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeypatch):
@@ -297,9 +305,9 @@ def test_a_failing_run_is_named_and_the_finished_ones_are_kept(tmp_path, monkeyp
       raise UsageError("The loss became NaN; lower --learning_rate.")
     os.makedirs(run.folder(workdir), exist_ok=True)
     open(os.path.join(run.folder(workdir), run.result_file()), "w").close()
-  monkeypatch.setattr(reproduce, "execute", fake_execute)
+  monkeypatch.setattr(runner, "execute", fake_execute)
   with pytest.raises(UsageError, match=r"^split_encoder \(flags/split_encoder.cfg\): The loss"):
-    reproduce.reproduce(_paper("smoke"), str(tmp_path))
+    runner.reproduce(_paper("smoke"), str(tmp_path))
   assert (tmp_path / "runs" / "shared" / "evaluation.json").exists()
   assert set(json.loads((tmp_path / "timing.json").read_text())) == {"shared", "split_encoder"}
   assert json.loads((tmp_path / "progress.json").read_text())["run"] == "split_encoder"
@@ -313,7 +321,7 @@ def _entry(value, half=0.01):
 
 def _model(stage, enc, dec, sp, sp_entangled=0.0, lp=0.95, untrained_sp=0.1, untrained_half=0.05):
   return {"stage": stage, "encoder_split": enc, "decoder_split": dec, "sp": _entry(sp),
-          "lp": _entry(lp), "title": report.describe_split({"encoder_split": enc,
+          "lp": _entry(lp), "title": claims.describe_split({"encoder_split": enc,
                                                             "decoder_split": dec}),
           "untrained": {"inits": 3, "sp": _entry(untrained_sp, untrained_half),
                         "lp": _entry(0.1)},
@@ -328,7 +336,7 @@ def _problem(difference, ratio, p, floor):
 
 
 def _verdicts(models, regressions):
-  return [c["verdict"] for c in report.expectations(models, regressions)]
+  return [c["verdict"] for c in claims.expectations(models, regressions)]
 
 
 def test_style_claims_need_labels_and_beat_the_untrained_baseline():
@@ -338,7 +346,7 @@ def test_style_claims_need_labels_and_beat_the_untrained_baseline():
       "split_decoder": _model("split", "none", "all", 0.8, untrained_sp=0.78),  # within baseline
       "split": _model("split", "all", "all", 0.1),                          # |SP| small: yes
       "appendix_a/x": _model("appendix_a", "all", "0", 0.3)}   # next to z yet SP 0.3: App. A no
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [c["verdict"] for c in checks] == ["yes", "yes", "no", "no", "yes", "no"]
   assert "without the layer split (split_encoder): SP 0.800" in checks[5]["measured"]
   assert "LP interval reaches 0.840 < 0.9" in checks[2]["why"]
@@ -365,11 +373,11 @@ def test_regression_claims_level_floor_and_equivalence():
       "regression/control": {"transform": "same_rotation", "fraction": 0.9, "seeds": 8,
                              "encoder": _problem(0, (1.0, 0.99, 1.01), 0.5, 1 / 256),
                              "decoder": _problem(0, (1.0, 0.95, 1.05), 0.5, 1 / 256)}}
-  checks = report.expectations({}, regressions)
+  checks = claims.expectations({}, regressions)
   assert [c["verdict"] for c in checks] == [
       "yes", "yes",          # encoder faster at p = floor < level; ratio inside ±10%
       "no", "no",            # decoder p = 0.02 > 0.01; ratio interval pokes above 1.1
-      report.UNTESTABLE, "yes", report.UNTESTABLE, "yes",  # 3 seeds: floor 0.125 > 0.01
+      claims.UNTESTABLE, "yes", claims.UNTESTABLE, "yes",  # 3 seeds: floor 0.125 > 0.01
       "yes", "no"]           # control: inside ±2%; wider than the margin (overlap is not enough)
   assert "smallest attainable p is 0.125 > 0.01" in checks[4]["why"]
   assert "smallest attainable 0.125" in checks[4]["measured"]
@@ -384,7 +392,7 @@ def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
             **layer("all", "3", [0.15, 0.17, 0.16]),                 # decoder row: more style
             **layer("0", "all", [0.05, 0.25]), **layer("3", "all", [0.01, 0.02]),  # encoder row
             **layer("1", "all", [0.3])}
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [(c["claim"].split(" (")[0].split(":")[0], c["verdict"]) for c in checks] == [
       ("appendix_a/all_0", "yes"),    # every seed's SP interval inside ±0.2
       ("App. A, Fig. 4, decoder layer split", "yes"),  # l+3 - l+0: 0.130, Welch interval > 0
@@ -396,8 +404,8 @@ def test_appendix_a_claims_near_z_no_style_and_more_style_further_away():
   assert "SP(l-3) - SP(l-0)" in checks[3]["claim"]
   # One seed of a layer: no interval, so the trend is untestable, not "no".
   one = {**layer("all", "0", [0.02]), **layer("all", "3", [0.16])}
-  trend = report.expectations(one, {})
-  assert [c["verdict"] for c in trend] == ["yes", report.UNTESTABLE]
+  trend = claims.expectations(one, {})
+  assert [c["verdict"] for c in trend] == ["yes", claims.UNTESTABLE]
   assert trend[1]["measured"].startswith("SP(l+3) - SP(l+0) 0.140 (no interval with one seed); ")
   assert trend[1]["measured"].endswith("l+0 0.020 (1 seed), l+3 0.160 (1 seed)")
 
@@ -413,12 +421,12 @@ def test_a_model_claim_holds_only_when_every_seed_holds():
                                         condition="split_decoder")}
   models["shared"]["condition"] = "shared"
   models["split_decoder"]["condition"] = "split_decoder"
-  summaries = report.conditions(models)
+  summaries = claims.conditions(models)
   assert summaries["shared"]["runs"] == ["shared", "shared_seed1", "shared_seed2"]
   mean, interval = stats.t_interval([0.8, 0.8, 0.7])
   assert summaries["shared"]["sp"]["value"] == pytest.approx(mean)
   assert summaries["shared"]["sp"]["interval"] == pytest.approx(list(interval))
-  checks = report.expectations(models, {})
+  checks = claims.expectations(models, {})
   assert [c["verdict"] for c in checks] == ["no", "no", "yes"]  # seed 1: LP (of both) fails
   assert checks[0]["why"] == "seed 1: LP interval reaches 0.790 < 0.9"
   assert "3 seeds: SP 0.767 [" in checks[0]["measured"] and "2/3 hold" in checks[0]["measured"]
@@ -436,7 +444,7 @@ def test_report_rows_say_why_a_claim_fails():
   models = {"split_encoder": dict(_model("split", "all", "none", 0.8, lp=0.85), steps=10,
                                  elbo=_entry(-99.0))}
   results = {"scale": "quick", "command": "c", "models": models, "regression": {},
-             "competition": {}, "expectations": report.expectations(models, {})}
+             "competition": {}, "expectations": claims.expectations(models, {})}
   text = report.markdown(results, {"fig2": "fig2.png"})
   row = next(line for line in text.splitlines() if line.startswith("| split_encoder (split"))
   assert row.endswith("| NO: LP interval reaches 0.840 < 0.9 |")
@@ -451,7 +459,7 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
              "b": {"wall_seconds": None, "estimated_seconds": 30.0, "host": "vm"},
              "c": {"wall_seconds": 3600.0, "estimated_seconds": 1200.0, "host": "node7",
                    "threads": {"intra_op": None, "inter_op": None, "cpus": 2}}}
-  spent = report.machine_time(runs, records)
+  spent = ledger.machine_time(runs, records)
   assert spent["runs"] == 3 and spent["wall_seconds"] == 3700.0
   assert spent["estimated_seconds"] == 1280.0
   assert spent["stages"]["shared"] == {"runs": 2, "wall_seconds": 100.0, "estimated_seconds": 80.0,
@@ -474,13 +482,21 @@ def test_machine_time_sums_the_records_wall_times_by_stage():
 def test_a_runs_wall_time_is_written_while_it_runs_and_summed_over_calls(tmp_path):
   path = tmp_path / "timing.json"
   timing = {"other": 5.0, "run": 2.0}  # "run" already took 2 s in an earlier call
-  clock = reproduce.RunClock(str(path), timing, "run", every=0.05)
+  written = threading.Event()
+
+  class WatchedClock(runner.RunClock):
+    def _write(self):  # pylint: disable=protected-access  (the test's window on the thread)
+      super()._write()
+      written.set()
+
+  clock = WatchedClock(str(path), timing, "run", every=0.05)
   try:  # what a SIGKILL now would leave: written by the clock's thread, before `stop`
-    deadline = time.time() + 10.0
-    while time.time() < deadline and not (
-        path.exists() and json.loads(path.read_text())["run"] > 2.0):
-      time.sleep(0.02)
-    while_running = json.loads(path.read_text())
+    for _ in range(200):  # each write adds the 0.05 s since the last, rounded to 0.1 s
+      assert written.wait(timeout=10), "the clock's thread wrote nothing"
+      written.clear()
+      while_running = json.loads(path.read_text())
+      if while_running["run"] > 2.0:
+        break
   finally:
     total = clock.stop()
   assert while_running["other"] == 5.0 and 2.0 < while_running["run"] < 12.0
@@ -549,9 +565,9 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
   # regression makes no claim of the paper's); the 8 App. B conditions; the 2 pipeline checks.
   assert len(results["expectations"]) == 5 + 4 + 4 + 2 + 8 + 2
   app_a = [c for c in results["expectations"] if "App. A" in c["claim"]]
-  assert len(app_a) == 4 and [c["verdict"] for c in app_a[1::2]] == [report.UNTESTABLE] * 2
+  assert len(app_a) == 4 and [c["verdict"] for c in app_a[1::2]] == [claims.UNTESTABLE] * 2
   assert results["regression"]["regression/regress_split_teacher"]["teacher"] == "split"
-  assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", report.UNTESTABLE}
+  assert {c["verdict"] for c in results["expectations"]} <= {"yes", "no", claims.UNTESTABLE}
   for m in results["models"].values():  # the untrained baseline of every architecture
     assert m["untrained"]["inits"] == 2 and len(m["untrained"]["sp"]["interval"]) == 2
   app_b = [c for c in results["expectations"] if "App. B" in c["claim"]]
@@ -568,13 +584,13 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
       assert len(line.split("|")) == len(head.split("|"))
       assert row["median_active_directions_per_label"] is not None
       assert f"| {row['median_active_directions_per_label']:.1f} |" in line
-  figures = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
-  assert figures == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
+  drawn = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
+  assert drawn == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
                      "fig3_regress_control.png", "fig3_regress_split_teacher.png",
                      "fig4_appendix_a.png",
                      "fig56_compete_checks.png", "fig56_compete_reflection.png",
                      "fig56_compete_rotation.png"]
-  for name in figures:
+  for name in drawn:
     assert f"figures/{name}" in text
   timing = json.loads((workdir / "timing.json").read_text())
   assert len(timing) == NUM_RUNS and all(v > 0 for v in timing.values())
@@ -587,20 +603,20 @@ def test_competition_figures_gather_each_flagfiles_conditions(straight, tmp_path
   conditions are separate runs (the smoke scale judges only at the end: trajectories added)."""
   workdir = straight[0]
   paper = _paper("smoke")
-  runs = [r for r in reproduce.plan(paper) if r.stage == "competition"]
-  records = {r.name: reproduce.make_record(r, paper, str(workdir), code={}) for r in runs}
+  runs = [r for r in plan.plan(paper) if r.stage == "competition"]
+  records = {r.name: runner.make_record(r, paper, str(workdir), code={}) for r in runs}
   for name in ("competition/rotation_standard", "competition/rotation_y_masked"):
     records[name]["figures"]["trajectory"] = records[name]["figures"][
         "typical/" + name.split("/")[1]]
-  competitions = {r.name: report._competition_entry(r.describe(), records[r.name]["result"])
+  competitions = {r.name: claims._competition_entry(r.describe(), records[r.name]["result"])
                   for r in runs}
-  figures = report.write_figures(records, runs, {}, competitions, str(tmp_path))
-  assert figures == {"fig56_compete_rotation": "fig56_compete_rotation.png",
+  written = figures.write_figures(records, runs, {}, competitions, str(tmp_path))
+  assert written == {"fig56_compete_rotation": "fig56_compete_rotation.png",
                      "trajectory_compete_rotation": "trajectory_compete_rotation.png",
                      "fig56_compete_reflection": "fig56_compete_reflection.png",
                      "fig56_compete_checks": "fig56_compete_checks.png"}
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  widths = {k: Image.open(tmp_path / v).size[0] for k, v in figures.items()}
+  widths = {k: Image.open(tmp_path / v).size[0] for k, v in written.items()}
   # Four condition panels side by side are twice as wide as the checks' two.
   assert widths["fig56_compete_rotation"] == 2 * widths["fig56_compete_checks"]
   assert widths["trajectory_compete_rotation"] == widths["fig56_compete_checks"]  # 2 panels
@@ -611,10 +627,10 @@ def test_rerun_of_a_finished_workdir_trains_nothing_and_gives_the_same_report(
   workdir, _, _ = straight
   before = _report_bytes(workdir)
   # A plan.json written before a config field existed (here: track_every) is the same plan.
-  plan = json.loads((workdir / "plan.json").read_text())
-  for run in plan["runs"]:
+  saved = json.loads((workdir / "plan.json").read_text())
+  for run in saved["runs"]:
     del run["config"]["track_every"]
-  (workdir / "plan.json").write_text(json.dumps(plan))
+  (workdir / "plan.json").write_text(json.dumps(saved))
   result = _run(workdir, classifier_dir)
   assert result.returncode == 0, result.stderr[-4000:]
   assert f"{NUM_RUNS} finished already, 0 to run" in result.stderr
@@ -654,10 +670,10 @@ def sharded(straight, classifier_dir, tmp_path_factory):
       executed[index] = []
       patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed[index]))
       paper = _ledger_paper(classifier_dir, ledger, num_shards=2, shard_index=index)
-      executed[f"returned{index}"] = reproduce.reproduce(paper, str(root / f"shard{index}"))
+      executed[f"returned{index}"] = runner.reproduce(paper, str(root / f"shard{index}"))
     executed["alone"] = []
     patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed["alone"]))
-    reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
+    runner.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
   return root, ledger, executed
 
 
@@ -671,7 +687,7 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert _report_bytes(root / "alone") == _report_bytes(straight[0])
   assert _report_bytes(root / "shard1") == _report_bytes(straight[0])  # the last shard reports
   record = json.loads((ledger / "appendix_a" / "encoder_split_decoder_l0.json").read_text())
-  assert record["record_version"] == reproduce.ledger.RECORD_VERSION
+  assert record["record_version"] == ledger.RECORD_VERSION
   assert record["run"]["config"]["decoder_split"] == "0" and record["seed"] == 0
   assert set(record["result"]) == {"evaluation", "metrics"} and set(record["figures"]) == {
       "grid_model"}
@@ -698,7 +714,7 @@ def test_records_name_the_commit_from_a_checkout_and_from_a_git_archive_snapshot
   git archive writes into tfdis/ARCHIVE_COMMIT; the checkout itself answers with its HEAD."""
   head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
                         check=True).stdout.strip()
-  assert reproduce.ledger.git_commit()["commit"] == head
+  assert ledger.git_commit()["commit"] == head
   archive = subprocess.run(["git", "-C", REPO, "archive", "HEAD"], capture_output=True, check=True)
   subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive.stdout, check=True)
   probe = ("import json, sys; sys.path.insert(0, '.'); from tfdis.reproduce import ledger; "
@@ -726,12 +742,12 @@ def test_records_from_other_settings_or_another_version_are_refused(
                                        r"competition/reflection_decoder_split \(differing: "
                                        r"config.seeds\); use another --ledger folder for this "
                                        r"plan, or delete that record to run it again.$"):
-    reproduce.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
+    runner.reproduce(_ledger_paper(classifier_dir, ledger, competition_seeds=2),
                         str(tmp_path / "w"))
   path = ledger / "shared.json"
   path.write_text(json.dumps(dict(json.loads(path.read_text()), record_version=0)))
   with pytest.raises(UsageError, match=r"shared.json is a record of version 0, not 1"):
-    reproduce.listing(_ledger_paper(classifier_dir, ledger))
+    plan.listing(_ledger_paper(classifier_dir, ledger))
   assert not (tmp_path / "w" / "runs").exists()
 
 
@@ -740,14 +756,14 @@ def test_deleting_a_record_reruns_exactly_that_run(straight, sharded, classifier
   ledger = _copy_ledger(sharded, tmp_path)
   (ledger / "appendix_a" / "decoder_split_encoder_l2.json").unlink()
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
-  reproduce.reproduce(_ledger_paper(classifier_dir, ledger), str(tmp_path / "w"))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
+  runner.reproduce(_ledger_paper(classifier_dir, ledger), str(tmp_path / "w"))
   assert executed == ["appendix_a/decoder_split_encoder_l2"]
   assert (ledger / "appendix_a" / "decoder_split_encoder_l2.json").exists()
   assert _report_bytes(tmp_path / "w") == _report_bytes(straight[0])
   # A regression whose teacher is recorded but absent from a fresh workdir costs its training.
-  runs = {r.name: r for r in reproduce.plan(_paper("full"))}
-  assert reproduce.cost_seconds(runs["regression/regress"], str(tmp_path / "fresh")) == (
+  runs = {r.name: r for r in plan.plan(_paper("full"))}
+  assert plan.cost_seconds(runs["regression/regress"], str(tmp_path / "fresh")) == (
       pytest.approx(runs["regression/regress"].estimate_seconds() +
                     runs["shared"].estimate_seconds()))
 
@@ -755,18 +771,18 @@ def test_deleting_a_record_reruns_exactly_that_run(straight, sharded, classifier
 def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_dir, tmp_path,
                                                          monkeypatch):
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
   # 100 s per run, a regression 20 000 s: a 1-hour budget fits every run before the first one,
   # even at the pace this call measures (copying a folder is far faster than 100 s: the pace's
   # floor, 0.25).
-  monkeypatch.setattr(reproduce.Run, "estimate_seconds",
+  monkeypatch.setattr(plan.Run, "estimate_seconds",
                       lambda run: 20000.0 if run.kind == "regression" else 100.0)
   paper = _ledger_paper(classifier_dir, tmp_path / "ledger", max_hours=1.0)
-  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
-  assert executed == [r.name for r in reproduce.plan(paper)][:12]  # the 12 trained models
+  returned = runner.reproduce(paper, str(tmp_path / "w"))
+  assert executed == [r.name for r in plan.plan(paper)][:12]  # the 12 trained models
   assert returned["remaining"] == ["regression/regress", "regression/regress_control",
                                    "regression/regress_split_teacher"] + [
-                                       r.name for r in reproduce.plan(paper)[-10:]]
+                                       r.name for r in plan.plan(paper)[-10:]]
   # Left: 3 regressions and 10 competition conditions, at the pace this call measured.
   assert returned["estimated_seconds"] == pytest.approx(0.25 * (3 * 20000 + 10 * 100))
   progress = json.loads((tmp_path / "w" / "progress.json").read_text())
@@ -778,12 +794,12 @@ def test_max_hours_stops_before_a_run_that_would_not_fit(straight, classifier_di
 def test_stages_without_a_ledger_run_those_stages_and_stop_before_the_report(
     straight, classifier_dir, tmp_path, monkeypatch):
   executed = []
-  monkeypatch.setattr(reproduce, "execute", _copying_execute(straight[0], executed))
+  monkeypatch.setattr(runner, "execute", _copying_execute(straight[0], executed))
   paper = _paper("smoke", classifier_dir=str(classifier_dir), stages="competition")
-  returned = reproduce.reproduce(paper, str(tmp_path / "w"))
-  competition = [r.name for r in reproduce.plan(paper) if r.stage == "competition"]
+  returned = runner.reproduce(paper, str(tmp_path / "w"))
+  competition = [r.name for r in plan.plan(paper) if r.stage == "competition"]
   assert executed == competition
-  assert returned["remaining"] == [r.name for r in reproduce.plan(paper)
+  assert returned["remaining"] == [r.name for r in plan.plan(paper)
                                    if r.stage != "competition"]
   assert not (tmp_path / "w" / "report").exists()
 
@@ -801,20 +817,45 @@ def test_the_binary_stops_cleanly_within_max_hours(sharded, classifier_dir, tmp_
   assert not (tmp_path / "fresh" / "runs").exists() and not (ledger / "split.json").exists()
 
 
-def _wait_for_run(proc, workdir, index, timeout=600):
-  """Waits until progress.json says run `index` (1-based) or a later one is running."""
-  path = workdir / "progress.json"
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    assert proc.poll() is None, proc.communicate()[1][-4000:]
-    try:
-      progress = json.loads(path.read_text())
-      if progress.get("run_index", 0) >= index and progress["state"].startswith("running"):
-        return progress
-    except (OSError, ValueError):
-      pass
-    time.sleep(0.2)
-  raise AssertionError(f"run {index} did not start in {timeout} s")
+class _Stderr:
+  """A process's stderr, read line by line by a thread as the process writes it."""
+
+  def __init__(self, proc):
+    self.lines = []  # every line so far
+    self._queue = queue.Queue()  # the lines not yet looked at by `wait_for`; None at the end
+    self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+    self._thread.start()
+
+  def _read(self, stream):
+    for line in stream:
+      self.lines.append(line)
+      self._queue.put(line)
+    self._queue.put(None)
+
+  def wait_for(self, found, what, timeout=600):
+    """The next line for which found(line) holds; fails when the process ends first or writes
+    nothing for `timeout` seconds."""
+    while True:
+      try:
+        line = self._queue.get(timeout=timeout)
+      except queue.Empty:
+        raise AssertionError(f"{what}: no log line in {timeout} s; " +
+                             "".join(self.lines[-20:])) from None
+      if line is None:
+        raise AssertionError(f"{what}: the process ended first; " + "".join(self.lines[-40:]))
+      if found(line):
+        return line
+
+  def text(self, timeout=60):
+    """Everything the process wrote, once it has closed its stderr (it has ended)."""
+    self._thread.join(timeout)
+    return "".join(self.lines)
+
+
+def _run_started(index):
+  """Whether a log line says run `index` (1-based) or a later one is running."""
+  match = lambda line: re.search(r"\[run (\d+)/\d+ \| stage \w+\] \S+: running", line)
+  return lambda line: bool(match(line)) and int(match(line).group(1)) >= index
 
 
 # A six-run plan (one run of every kind) for the kill-and-resume test, so it trains a third of the
@@ -830,14 +871,15 @@ def test_killed_then_resumed_finishes_without_redoing_and_gives_the_same_report(
     straight, classifier_dir, tmp_path):
   workdir = tmp_path / "killed"
   proc = subprocess.Popen(_command(workdir, classifier_dir, *SMALL_PLAN), cwd=REPO, env=ENV,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  progress = _wait_for_run(proc, workdir, 3)  # the App. A run
-  time.sleep(1.0)  # inside run 3 (tracing or training)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  stderr = _Stderr(proc)
+  progress = stderr.wait_for(_run_started(3), "run 3")  # the App. A run
+  stderr.wait_for(lambda line: "] step " in line, "run 3's training")  # inside run 3
   proc.send_signal(signal.SIGKILL)
-  proc.communicate(timeout=60)
-  plan = json.loads((workdir / "plan.json").read_text())["runs"]
-  assert [r["name"] for r in plan] == list(SMALL_RUNS)
-  finished = [r["name"] for r in plan if (workdir / "runs" / r["name"] / {
+  proc.wait(timeout=60)
+  saved = json.loads((workdir / "plan.json").read_text())["runs"]
+  assert [r["name"] for r in saved] == list(SMALL_RUNS)
+  finished = [r["name"] for r in saved if (workdir / "runs" / r["name"] / {
       "train": "evaluation.json", "regression": "regression.json",
       "competition": "winrate.json"}[r["kind"]]).exists()]
   assert 2 <= len(finished) < len(SMALL_RUNS), (progress, finished)
@@ -864,14 +906,17 @@ def test_sigterm_stops_with_the_resume_hint(classifier_dir, tmp_path):
   # PYTHONFAULTHANDLER: should it not stop, SIGABRT prints every thread's stack into the failure.
   proc = subprocess.Popen(_command(workdir, classifier_dir), cwd=REPO,
                           env=dict(ENV, PYTHONFAULTHANDLER="1"),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  _wait_for_run(proc, workdir, 2)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  output = _Stderr(proc)
+  output.wait_for(_run_started(2), "run 2")
   proc.send_signal(signal.SIGTERM)
   try:  # it stops in about a second; the bound is for a machine shared with other work
-    _, stderr = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
   except subprocess.TimeoutExpired:
     proc.send_signal(signal.SIGABRT)
-    _, stderr = proc.communicate(timeout=60)
-    pytest.fail("No exit within 300 s of SIGTERM; its threads at SIGABRT:\n" + stderr[-8000:])
+    proc.wait(timeout=60)
+    pytest.fail("No exit within 300 s of SIGTERM; its threads at SIGABRT:\n" +
+                output.text()[-8000:])
+  stderr = output.text()
   assert proc.returncode == 2, stderr[-4000:]
   assert "run the same command again" in stderr.lower() and "Traceback" not in stderr

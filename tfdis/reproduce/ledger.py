@@ -16,10 +16,10 @@ threads            the process's TensorFlow threads (TF_NUM_INTRAOP_THREADS and
                    results agree bit for bit only between equal thread settings
 wall_seconds       the run's wall time (summed over the calls that ran it in one workdir)
 estimated_seconds  the plan's cost model for it (records calibrate --max_hours: `pace`)
-result             the run's result files without checkpoints (`report.run_result`): train:
+result             the run's result files without checkpoints (`runner.run_result`): train:
                    evaluation.json and metrics.json; regression: regression.json; competition:
                    winrate.json and its typical seeds' results
-figures            the images the report draws from this run (`report.run_figures`), PNG in
+figures            the images the report draws from this run (`figures.run_figures`), PNG in
                    base64; only the runs the report shows carry any
 ```
 
@@ -38,6 +38,7 @@ Records are written whole (`workdir.write_json`: a temporary file, then a rename
 names, and no file is shared between writers, so any number of processes can fill one folder.
 """
 import base64
+import collections
 import dataclasses
 import datetime
 import json
@@ -123,8 +124,8 @@ def make_record(run, scale, result, figures, wall_seconds=None, code=None):
   Args:
     run: tfdis.reproduce.plan.Run.
     scale: the plan's --scale.
-    result: report.run_result(run, folder).
-    figures: report.run_figures(run, folder, result): {key: PNG bytes}.
+    result: runner.run_result(run, folder).
+    figures: figures.run_figures(run, folder, result): {key: PNG bytes}.
     wall_seconds: the run's wall time, if known.
     code: git_commit() (computed when None).
   """
@@ -199,3 +200,44 @@ def pace(records, default=1.0):
   if not pairs:
     return default
   return min(max(sum(w for w, _ in pairs) / sum(e for _, e in pairs), 0.25), 4.0)
+
+
+def _threads_text(threads):
+  if not threads:
+    return "not recorded"
+  intra, inter = threads.get("intra_op"), threads.get("inter_op")
+  text = "TF default" if intra is None and inter is None else (
+      f"intra-op {intra or 'default'}, inter-op {inter or 'default'}")
+  return f"{text}, {threads.get('cpus')} CPUs"
+
+
+def machine_time(runs, records):
+  """What the runs took, from their records: total and per-stage wall time, hosts, threads.
+
+  Wall time is a run's start to its record, summed over the calls that ran it (pauses and the
+  time other processes held the CPU included); runs that shared a machine each count in full.
+  A record without a wall time counts as a run but adds no seconds.
+  """
+  stages = {}
+  for run in runs:
+    record = records[run.name]
+    row = stages.setdefault(run.stage, {"runs": 0, "wall_seconds": 0.0, "estimated_seconds": 0.0,
+                                        "unknown_wall": 0})
+    row["runs"] += 1
+    row["estimated_seconds"] += record.get("estimated_seconds") or 0.0
+    if record.get("wall_seconds") is None:
+      row["unknown_wall"] += 1
+    else:
+      row["wall_seconds"] += record["wall_seconds"]
+  hosts = collections.Counter(records[r.name].get("host") or "not recorded" for r in runs)
+  threads = collections.Counter(_threads_text(records[r.name].get("threads")) for r in runs)
+  return {
+      "runs": len(runs),
+      "wall_seconds": round(sum(r["wall_seconds"] for r in stages.values()), 1),
+      "estimated_seconds": round(sum(r["estimated_seconds"] for r in stages.values()), 1),
+      "stages": {k: dict(v, wall_seconds=round(v["wall_seconds"], 1),
+                         estimated_seconds=round(v["estimated_seconds"], 1))
+                 for k, v in stages.items()},
+      "hosts": dict(sorted(hosts.items())),
+      "threads": dict(sorted(threads.items())),
+  }
