@@ -8,7 +8,9 @@ wrapper that patches one library function and then runs the binary's module as `
 """
 import dataclasses
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -181,3 +183,56 @@ def test_two_sigints_in_a_row_are_one_line(tmp_path):
                                   "tfdis.training.checkpoints:save": 1},
                         *SMOKE_FLAGS, f"--workdir={tmp_path}/run")
   _one_error_line(result, "Interrupted (SIGINT)", "run the same command again")
+
+
+# A full disk or a file-size limit.
+
+
+def _file_size_limit(limit):
+  def apply():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+  return apply
+
+
+def test_a_workdir_that_cannot_be_written_says_free_space_and_leaves_nothing(tmp_path):
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={tmp_path}/run",
+                   preexec_fn=_file_size_limit(1))  # the 2-byte write probe fails
+  _one_error_line(result, f"--workdir={tmp_path}/run cannot be written (File too large)",
+                  "free space on its device")
+  assert _tree(tmp_path) == set()  # no .write_probe, no workdir
+
+
+def test_a_file_size_limit_at_the_first_checkpoint_is_one_line(tmp_path):
+  """One smoke checkpoint is about 330 kB: the first one (step 10) cannot be written."""
+  workdir = tmp_path / "run"
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={workdir}",
+                   preexec_fn=_file_size_limit(200_000))
+  _one_error_line(result, "Could not write the checkpoint of step 10", "(File too large)",
+                  "one checkpoint takes about 0.3 MiB", "free space",
+                  "no earlier checkpoint exists")
+  assert os.listdir(workdir / "checkpoints") == []
+  assert not (workdir / ".write_probe").exists() and not (workdir / ".lock").exists()
+
+
+def test_the_partial_write_of_a_killed_checkpoint_is_removed_by_the_next_run(finished, run):
+  """kill -9 while TF writes ckpt-30 leaves ckpt-30_temp/ (its files as they were being written)."""
+  partial = run / "checkpoints" / "ckpt-30_temp"
+  partial.mkdir()
+  for path in (run / "checkpoints").glob("ckpt-20.*"):
+    shutil.copy(path, partial / path.name.replace("ckpt-20", "part-00000-of-00001"))
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}")  # the finished run, re-run
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(os.listdir(run / "checkpoints")) == sorted(os.listdir(finished / "checkpoints"))
+  assert "partial write of a checkpoint" in result.stderr
+
+
+def test_the_export_refused_by_a_full_disk_states_the_size_it_needs(run):
+  """The smoke SavedModel takes about 0.33 MiB (its graph 0.23 MB, over a 0.2 MB limit)."""
+  before = (run / "saved_model" / "saved_model.pb").read_bytes()
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}",
+                   preexec_fn=_file_size_limit(200_000))  # a finished run is re-exported
+  _one_error_line(result, "Could not write the SavedModel", "(File too large)",
+                  "it takes about 0.3 MiB", "free space", "the earlier export there is intact")
+  assert (run / "saved_model" / "saved_model.pb").read_bytes() == before
+  assert not [n for n in os.listdir(run) if n.startswith("saved_model.")]
