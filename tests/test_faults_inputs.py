@@ -7,6 +7,7 @@ must strike at one point of the run (an interrupt during set-up or export) is pl
 wrapper that patches one library function and then runs the binary's module as `__main__`.
 """
 import dataclasses
+import gzip
 import os
 import resource
 import shutil
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tfdis import errors
@@ -236,3 +238,41 @@ def test_the_export_refused_by_a_full_disk_states_the_size_it_needs(run):
                   "it takes about 0.3 MiB", "free space", "the earlier export there is intact")
   assert (run / "saved_model" / "saved_model.pb").read_bytes() == before
   assert not [n for n in os.listdir(run) if n.startswith("saved_model.")]
+
+
+# Inputs that can be checked before anything is built or trained.
+
+
+def test_a_model_too_big_for_this_machine_is_refused_before_it_is_built(tmp_path):
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={tmp_path}/run",
+                   "--latent_dim=1000000000")
+  _one_error_line(result, "--latent_dim=1000000000", "training needs at least",
+                  "GiB of memory; lower --latent_dim.")
+  assert _tree(tmp_path) == set()
+
+
+def test_a_one_dimensional_latent_is_refused_up_front(tmp_path):
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={tmp_path}/run", "--latent_dim=1")
+  _one_error_line(result, "--latent_dim=1 is too small", "give --latent_dim=2 or more")
+  assert _tree(tmp_path) == set()
+
+
+def _write_idx(path, array):
+  header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+  with gzip.open(path, "wb") as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_train_and_test_images_of_two_shapes_are_refused_before_training(tmp_path):
+  folder = tmp_path / "digits"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for split, side in (("train", 28), ("t10k", 32)):
+    _write_idx(folder / f"{split}-images-idx3-ubyte.gz",
+               rng.integers(0, 256, size=(30, side, side)))
+    _write_idx(folder / f"{split}-labels-idx1-ubyte.gz", np.arange(30) % 10)
+  before = _tree(tmp_path)
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={tmp_path}/run", f"--dataset=idx:{folder}")
+  _one_error_line(result, f"{folder}: the train images are 28x28 but the test images 32x32",
+                  "replace the files that do not belong")
+  assert _tree(tmp_path) == before
