@@ -276,3 +276,12 @@ def test_idx_train_and_test_images_of_two_shapes_are_refused_before_training(tmp
   _one_error_line(result, f"{folder}: the train images are 28x28 but the test images 32x32",
                   "replace the files that do not belong")
   assert _tree(tmp_path) == before
+
+
+def test_a_ledger_that_is_a_file_is_refused_at_start(tmp_path):
+  ledger = tmp_path / "ledger"
+  ledger.write_text("not a folder\n")
+  result = _binary("reproduce", "--flagfile=flags/paper.cfg", "--scale=smoke",
+                   f"--workdir={tmp_path}/paper", f"--ledger={ledger}")
+  _one_error_line(result, f"--ledger={ledger}: {ledger} is a file", "give a folder")
+  assert _tree(tmp_path) == {"ledger"}  # no workdir, no progress.json
