@@ -18,8 +18,8 @@ import sys
 import numpy as np
 import pytest
 
-from tfdis import errors
 from binaries import flag_defs
+from tfdis import errors
 from tfdis import flagfiles
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
