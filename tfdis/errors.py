@@ -4,9 +4,19 @@ Binaries print `error: <message>` for these and exit with status 2, without a tr
 other exception is a bug and keeps its traceback. `check_integer_fields` is the one validator of
 the integer kind: every integer setting of the library's configs is a count, a seed or an index,
 so none may be negative (each config's `validate` calls it; settings that must be positive keep
-their own, stricter check).
+their own, stricter check), and a seed is at most MAX_SEED.
 """
 import dataclasses
+
+
+# numpy takes seeds up to 2**32 - 1; tfdis adds small offsets to a seed (seed + 1 for LP's z,
+# seed + k for the k-th seed of a sweep or the k-th routed group), so a seed leaves room for them.
+MAX_SEED = 2**31 - 1
+
+
+def is_seed(name):
+  """True for a field that holds a seed: `seed` or `<something>_seed`."""
+  return name == "seed" or name.endswith("_seed")
 
 
 class UsageError(ValueError):
@@ -26,10 +36,16 @@ def write_failure(error):
 
 
 def check_integer_fields(config):
-  """Raises UsageError for the first integer field of the dataclass `config` that is negative."""
+  """Raises UsageError for the first int field of `config` < 0, or a seed above MAX_SEED."""
   for field in dataclasses.fields(config):
     value = getattr(config, field.name)
-    if field.type in (int, "int") and not isinstance(value, bool) and value < 0:
-      kind = "a seed" if field.name == "seed" or field.name.endswith("_seed") else "a count"
+    if field.type not in (int, "int") or isinstance(value, bool):
+      continue
+    kind = "a seed" if is_seed(field.name) else "a count"
+    if value < 0:
       raise UsageError(f"--{field.name}={value} is negative; it is {kind}, so give a number "
                        ">= 0.")
+    if is_seed(field.name) and value > MAX_SEED:
+      raise UsageError(f"--{field.name}={value} is too large for a seed; give a number from 0 to "
+                       f"{MAX_SEED} (2**31 - 1: numpy takes seeds below 2**32 and tfdis adds "
+                       "small offsets to them).")

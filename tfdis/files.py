@@ -12,6 +12,7 @@ the folder no longer holds.
 """
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -25,20 +26,55 @@ from tfdis.errors import UsageError
 
 
 def prepare(workdir, flag="--workdir"):
-  """Creates `workdir` if needed and checks that it can be written; returns it."""
+  """Creates `workdir` if needed and checks that it can be written; returns it.
+
+  A folder that cannot be written is refused with one line (a full disk or a file-size limit:
+  free space; otherwise: another folder), leaving no probe file and no folder this call made.
+  """
   if not workdir:
     raise UsageError(f"{flag} is required; give a folder for checkpoints and results, "
                      f"e.g. {flag}=runs/shared.")
+  made = _missing_folders(workdir)
+  probe = os.path.join(workdir, ".write_probe")
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_probe")
     with open(probe, "w") as f:
       f.write("ok")
-    os.remove(probe)
   except OSError as e:
+    remove_made(made, [probe])
+    if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+      raise UsageError(f"{flag}={workdir} cannot be written ({e.strerror}); free space on its "
+                       "device (or raise the file-size limit, ulimit -f) and run the same "
+                       "command again.") from None
     raise UsageError(f"{flag}={workdir} cannot be written ({e.strerror}); "
                      "choose a folder you can write to.") from None
+  os.remove(probe)
   return workdir
+
+
+def _missing_folders(path):
+  """The folders of `path` that do not exist yet, deepest first (what makedirs would create)."""
+  missing = []
+  path = os.path.abspath(path)
+  while path and not os.path.exists(path):
+    missing.append(path)
+    parent = os.path.dirname(path)
+    if parent == path:
+      break
+    path = parent
+  return missing
+
+
+def remove_made(folders, paths=()):
+  """Removes the files `paths` if present, then each of `folders` (deepest first) left empty."""
+  for path in paths:
+    if os.path.isfile(path):
+      os.remove(path)
+  for folder in folders:
+    try:
+      os.rmdir(folder)
+    except OSError:  # absent, or it holds something: keep it
+      pass
 
 
 def finite_or_none(x):
@@ -185,12 +221,18 @@ def lock(workdir, binary, name=".lock", create=True, flag="--workdir"):
 
   Raises:
     UsageError: another process holds the lock.
+
+  A run that ends in an exception (refused, interrupted) removes the lock file if it made it, and
+  the folders it made if they are left empty.
   """
   if not create and not os.path.isdir(workdir or ""):
     yield workdir
     return
+  made = _missing_folders(workdir or ".") if workdir else []
   prepare(workdir, flag)
-  handle = open(os.path.join(workdir, name), "a+")
+  path = os.path.join(workdir, name)
+  made_lock = not os.path.exists(path)
+  handle = open(path, "a+")
   try:
     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except OSError:
@@ -199,6 +241,12 @@ def lock(workdir, binary, name=".lock", create=True, flag="--workdir"):
                      "or stop it first.") from None
   try:
     yield workdir
+  except BaseException:
+    # A refused or interrupted run leaves no lock file nor an empty folder it made.
+    if made_lock:
+      os.remove(path)
+    remove_made(made)
+    raise
   finally:
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()

@@ -130,8 +130,33 @@ def _find_idx(folder, stem):
                   "files (train/t10k images and labels).")
 
 
+def _idx_dims(path):
+  """The dimensions an IDX file's header states (read alone, without the data), or None."""
+  opener = gzip.open if str(path).endswith(".gz") else open
+  try:
+    with opener(path, "rb") as f:
+      head = f.read(4)
+      head += f.read(4 * head[3]) if len(head) == 4 else b""
+  except (OSError, EOFError):
+    return None  # reading the file itself reports it
+  if len(head) < 4 or head[:3] != b"\0\0\x08" or len(head) != 4 + 4 * head[3]:
+    return None  # not an IDX header: reading the file reports it
+  return tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(head[3]))
+
+
+def _check_idx_image_shapes(folder):
+  """Raises DataError when the train and test images of an idx: folder differ in shape."""
+  shapes = {split: _idx_dims(_find_idx(folder, stems[0])) for split, stems in _IDX_FILES.items()}
+  if None not in shapes.values() and shapes["train"][1:] != shapes["test"][1:]:
+    train, test = ("x".join(map(str, shapes[s][1:])) for s in ("train", "test"))
+    raise DataError(f"{folder}: the train images are {train} but the test images {test}; a "
+                    "model reads one image shape, so replace the files that do not belong (an "
+                    "idx: folder holds one dataset's four files).")
+
+
 def _load_idx_dir(folder, split):
   image_stem, label_stem = _IDX_FILES[split]
+  _check_idx_image_shapes(folder)  # before any training on the first split read
   images = _read_idx(_find_idx(folder, image_stem), 3)[..., None]  # [N, H, W, 1]
   labels = _read_idx(_find_idx(folder, label_stem), 1)
   if len(images) != len(labels):

@@ -84,12 +84,31 @@ class _ServingModule(tf.Module):
     return {"images": self.model.generator_mean(y, z), "z": z}
 
 
+def _saved_model_bytes(module, signatures, weights):
+  """The bytes the SavedModel of `module` takes, measured by writing it to memory (ram://).
+
+  The graphs of the signatures are written beside the weights, so the weights alone would
+  understate what a full disk must make room for; if even the in-memory write fails, the weights'
+  size is the (lower) answer.
+  """
+  where = f"ram://tfdis_export_size_{os.getpid()}"
+  try:
+    tf.saved_model.save(module, where, signatures=signatures)
+    return sum(tf.io.gfile.stat(f"{root.rstrip('/')}/{name}").length
+               for root, _, names in tf.io.gfile.walk(where) for name in names)
+  except (tf.errors.OpError, OSError):
+    return sum(int(np.prod(w.shape)) * tf.as_dtype(w.dtype).size for w in weights)
+  finally:
+    if tf.io.gfile.exists(where):
+      tf.io.gfile.rmtree(where)
+
+
 def export_saved_model(model, path):
   """Writes `model` (a built ConditionalVAE) as a SavedModel at `path`; returns `path`.
 
   The SavedModel is written to `path + ".tmp"` first and renamed to `path` only when complete; if
   writing fails (e.g. the disk is full), the partial folder is removed, a UsageError names the
-  cause and the size of the weights, and whatever was at `path` before is left as it was.
+  cause and the size the SavedModel takes, and whatever was at `path` before is left as it was.
   """
   target = os.path.normpath(path)
   staging, previous = target + ".tmp", target + ".old"
@@ -111,7 +130,7 @@ def export_saved_model(model, path):
     shutil.rmtree(staging, ignore_errors=True)
     if not isinstance(e, (tf.errors.OpError, OSError)):
       raise
-    size = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    size = _saved_model_bytes(module, signatures, model.weights)
     kept = "the earlier export there is intact" if os.path.exists(target) else "nothing was kept"
     raise UsageError(f"Could not write the SavedModel to {target} ({write_failure(e)}); it takes "
                      f"about {size / 2**20:.1f} MiB: free space and run the same command again "

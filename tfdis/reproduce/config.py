@@ -4,6 +4,7 @@
 run) and the scale (`SCALES`); tfdis.reproduce.plan turns it into runs.
 """
 import dataclasses
+import os
 
 from tfdis import files
 from tfdis.errors import UsageError
@@ -55,6 +56,12 @@ class PaperConfig:
     if unknown:
       raise UsageError(f"--stages={self.stages!r}: no stage {unknown[0]!r}; choose among "
                        f"{', '.join(dict(STAGES))} (comma list; empty: every stage).")
+    existing = self.ledger
+    while existing and not os.path.exists(existing):
+      existing = os.path.dirname(existing.rstrip("/"))
+    if existing and not os.path.isdir(existing):
+      raise UsageError(f"--ledger={self.ledger}: {existing} is a file; give a folder for the "
+                       "run records (new, or one a ledger run wrote).")
     if not self.max_hours >= 0:
       raise UsageError(f"--max_hours={self.max_hours} must be >= 0 (0: no time budget).")
     if self.scale not in SCALES:

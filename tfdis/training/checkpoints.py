@@ -85,12 +85,25 @@ def set_aside(directory, steps):
     files.set_aside(directory, names, "damaged")
 
 
+def remove_partial_writes(directory):
+  """Removes the `ckpt-<step>_temp/` folders of writes that never finished (a kill -9)."""
+  for leftover in glob.glob(os.path.join(directory, "ckpt-*_temp*")):
+    logging.warning("Removing %s, the partial write of a checkpoint.", leftover)
+    if os.path.isdir(leftover):
+      shutil.rmtree(leftover, ignore_errors=True)
+    else:
+      os.remove(leftover)
+
+
 def repair_state(directory):
   """Rewrites the `checkpoint` state file if it does not name the newest checkpoint on disk.
 
   A crash or a full disk can leave it empty, garbled or naming deleted files; the rewritten one
   names the checkpoints present, newest last, so the manager keeps deleting the oldest as usual.
+  Partial writes (`remove_partial_writes`) are removed first; only a writer of the folder (the
+  training loop, holding the workdir's lock) calls this.
   """
+  remove_partial_writes(directory)
   present = sorted(steps_on_disk(directory))
   if not present:
     return
@@ -111,6 +124,24 @@ def repair_state(directory):
 
 def _size_bytes(directory, step):
   return sum(os.path.getsize(p) for p in glob.glob(prefix(directory, step) + ".*"))
+
+
+def _checkpoint_bytes(checkpoint, variables):
+  """The bytes one checkpoint takes, measured by writing it to memory (ram://).
+
+  It holds the optimizer's state too, so the variables alone would understate it; if even the
+  in-memory write fails, their size is the (lower) answer.
+  """
+  where = f"ram://tfdis_checkpoint_size_{os.getpid()}"
+  try:
+    checkpoint.write(f"{where}/ckpt")
+    return sum(tf.io.gfile.stat(f"{where}/{name}").length for name in tf.io.gfile.listdir(where))
+  except (tf.errors.OpError, OSError):
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size  # Keras 3: dtype is a str
+               for v in variables)
+  finally:
+    if tf.io.gfile.exists(where):
+      tf.io.gfile.rmtree(where)
 
 
 def all_finite(values):
@@ -143,7 +174,7 @@ def save(manager, step, variables):
       size = _size_bytes(directory, earlier[0])
       kept = f"the checkpoint of step {earlier[0]} is intact"
     else:
-      size = sum(int(np.prod(v.shape)) * v.dtype.size for v in variables)
+      size = _checkpoint_bytes(manager.checkpoint, variables)
       kept = "no earlier checkpoint exists"
     raise UsageError(f"Could not write the checkpoint of step {step} in {directory} "
                      f"({write_failure(e)}); "

@@ -6,6 +6,7 @@ field defines the model, the data or the numbers, and a workdir made with other 
 """
 import dataclasses
 import math
+import os
 
 from tfdis.data import datasets
 from tfdis.errors import UsageError
@@ -13,6 +14,7 @@ from tfdis.errors import check_integer_fields
 from tfdis.model import vae
 from tfdis.training import steps
 
+NUM_CLASSES = datasets.NUM_CLASSES
 LATENT_TRANSFORMS = ("none", "rotation", "reflection")
 # Fields that may change between a run and its resumption without changing the model.
 RESUMABLE_FIELDS = ("num_steps", "log_every", "checkpoint_every", "strategy", "track_every",
@@ -62,6 +64,11 @@ class TrainConfig:
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     check_integer_fields(self)  # the rest of the integer kind: >= 0
+    if self.latent_dim < 2:
+      raise UsageError(f"--latent_dim={self.latent_dim} is too small: evaluation measures the "
+                       "model against its entangled twin, whose random rotations T_y of z need "
+                       "2 or more dimensions; give --latent_dim=2 or more.")
+    self._check_memory()
     if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
       raise UsageError(f"--learning_rate={self.learning_rate} must be a positive finite number.")
     if not (self.divergence_per_dim >= 0 and math.isfinite(self.divergence_per_dim)):
@@ -76,6 +83,37 @@ class TrainConfig:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
     datasets.check_name(self.dataset)
     return self
+
+  def memory_lower_bound(self):
+    """({flag: bytes}, total bytes): what training surely needs, from the flags alone.
+
+    Counts only the layers every architecture has (the encoder's Dense(h) -> Dense(2D) head, the
+    decoder's Dense(D + K) -> Dense(h) input and an output of at least 28 x 28 values), the MLP's
+    hidden h x h layers, at 16 bytes a parameter (float32 weights, gradients and Adam's two
+    moments), and the z of one batch (mean, scale, sample); each byte is attributed to the flag
+    that grows it, so a refusal can name the flag to lower.
+    """
+    h, d, n, k = self.hidden_units, self.latent_dim, self.num_hidden_layers, NUM_CLASSES
+    pixels = 28 * 28
+    hidden = 2 * (n - 1) * h * h + 2 * pixels * h if self.architecture == "mlp" else pixels * h
+    parts = {"latent_dim": 16 * (3 * d * h) + 4 * 3 * d * max(self.batch_size,
+                                                              self.eval_batch_size),
+             "hidden_units": 16 * (hidden + k * h)}
+    return parts, sum(parts.values())
+
+  def _check_memory(self):
+    """Refuses a model that cannot fit in this machine's memory, before anything is built."""
+    parts, needed = self.memory_lower_bound()
+    try:
+      available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not known on this system: no check
+      return
+    if needed > available:
+      flag = max(parts, key=parts.get)
+      raise UsageError(f"--latent_dim={self.latent_dim}, --hidden_units={self.hidden_units}: "
+                       f"training needs at least {needed / 2**30:,.1f} GiB (weights, gradients, "
+                       f"Adam's moments and activations), more than this machine's "
+                       f"{available / 2**30:,.1f} GiB of memory; lower --{flag}.")
 
   def model_kwargs(self, image_shape, num_classes):
     """ConditionalVAE arguments of this config for data of `image_shape` with `num_classes`."""
