@@ -8,6 +8,7 @@ wrapper that patches one library function and then runs the binary's module as `
 """
 import dataclasses
 import gzip
+import json
 import os
 import resource
 import shutil
@@ -285,3 +286,56 @@ def test_a_ledger_that_is_a_file_is_refused_at_start(tmp_path):
                    f"--workdir={tmp_path}/paper", f"--ledger={ledger}")
   _one_error_line(result, f"--ledger={ledger}: {ledger} is a file", "give a folder")
   assert _tree(tmp_path) == {"ledger"}  # no workdir, no progress.json
+
+
+# A workdir whose files say something other than its checkpoints.
+
+EVALUATE_FLAGS = ("--flagfile=flags/evaluate_smoke.cfg",)
+
+
+def _evaluate(run):
+  return _binary("evaluate", *EVALUATE_FLAGS, f"--workdir={run}",
+                 f"--classifier_dir={run}/classifier")
+
+
+@pytest.mark.parametrize("binary,damage,expected", [
+    ("train", "[1, 2]", "it holds a list, not an object of settings"),
+    ("evaluate", "sixteen", "hidden_units is 'sixteen', not a whole number")])
+def test_a_damaged_config_json_that_parses_is_one_line(binary, damage, expected, run):
+  path = run / "config.json"
+  if damage == "sixteen":
+    path.write_text(path.read_text().replace('"hidden_units": 16', '"hidden_units": "sixteen"'))
+  else:
+    path.write_text(damage)
+  before = _tree(run)
+  result = (_binary("train", *SMOKE_FLAGS, f"--workdir={run}") if binary == "train"
+            else _evaluate(run))
+  _one_error_line(result, f"{path} is damaged ({expected})", "delete it")
+  assert _tree(run) == before
+
+
+def test_checkpoints_of_another_shape_are_a_mismatch_and_the_workdir_stays_usable(finished, run):
+  os.remove(run / "config.json")
+  before = _tree(run)
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}", "--latent_dim=8")
+  _one_error_line(result, "hold a model of other shapes than these flags build",
+                  "give the flags it was trained with")
+  assert "damaged" not in result.stderr
+  assert _tree(run) == before  # no config.json of the refused flags
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}")  # the run's own command
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (run / "config.json").read_text() == (finished / "config.json").read_text()
+
+
+def test_retraining_leaves_no_result_of_the_earlier_model(run):
+  assert _evaluate(run).returncode == 0
+  assert json.loads((run / "evaluation.json").read_text())["steps"] == 20
+  shutil.rmtree(run / "checkpoints")
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}", "--num_steps=10")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((run / "metrics.json").read_text())["steps"] == 10
+  stale = ("evaluation.json", "grid_model.png", "grid_entangled.png", "grids.png")
+  assert not [name for name in stale if (run / name).exists()]
+  old = run / "superseded" / "step_20"
+  assert json.loads((old / "evaluation.json").read_text())["steps"] == 20
+  assert json.loads((old / "metrics.json").read_text())["steps"] == 20
