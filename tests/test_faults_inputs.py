@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
 from tfdis import errors
 from tfdis import flag_defs
+from tfdis.metrics import generator as generator_lib
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 
@@ -339,3 +341,78 @@ def test_retraining_leaves_no_result_of_the_earlier_model(run):
   old = run / "superseded" / "step_20"
   assert json.loads((old / "evaluation.json").read_text())["steps"] == 20
   assert json.loads((old / "metrics.json").read_text())["steps"] == 20
+
+
+# Anyone's generator, given to binaries.evaluate --generator.
+
+
+def _evaluate_generator(generator, output_dir):
+  return _binary("evaluate", *EVALUATE_FLAGS, f"--generator={generator}",
+                 f"--output_dir={output_dir}", "--dataset=mnist")
+
+
+def _grid_folder(path):
+  rng = np.random.default_rng(0)
+  generator_lib.write_grid_folder(rng.uniform(size=(10, 3, 28, 28, 1)), str(path))
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("leading_zero", "3 holds '00.png'"),
+    ("random_bytes", "3/1.png is not a PNG image"),
+    ("text", "3/1.png is not a PNG image"),
+    ("empty", "3 is empty")])
+def test_a_damaged_grid_folder_is_one_line_before_any_image_is_read(damage, expected, tmp_path):
+  grid = tmp_path / "grid"
+  _grid_folder(grid)
+  column = grid / "3" / "1.png"
+  if damage == "leading_zero":
+    os.rename(grid / "3" / "0.png", grid / "3" / "00.png")
+  elif damage == "random_bytes":
+    column.write_bytes(np.random.default_rng(1).bytes(300))
+  elif damage == "text":
+    column.write_text("not an image\n")
+  else:
+    shutil.rmtree(grid / "3")
+    (grid / "3").mkdir()
+  before = _tree(tmp_path)
+  result = _evaluate_generator(grid, tmp_path / "out")
+  _one_error_line(result, f"{grid}/{expected}")
+  assert _tree(tmp_path) == before
+
+
+def test_a_truncated_saved_model_is_one_line(run, tmp_path):
+  model = tmp_path / "model"
+  shutil.copytree(run / "saved_model", model)
+  data = next((model / "variables").glob("variables.data-*"))
+  data.write_bytes(data.read_bytes()[:50_000])
+  before = _tree(tmp_path)
+  result = _evaluate_generator(model, tmp_path / "out")
+  _one_error_line(result, f"{model} is not a loadable SavedModel", "damaged or incomplete",
+                  "export it again")
+  assert _tree(tmp_path) == before
+
+
+def _keras_generator(path, order):
+  """A .keras generator whose inputs are named y (one-hot) and z, in `order`."""
+  keras.utils.set_random_seed(0)
+  inputs = {"y": keras.Input((10,), name="y"), "z": keras.Input((10,), name="z")}
+  joined = keras.layers.Concatenate()([inputs["y"] * 3.0, inputs["z"] * 0.3])
+  pixels = keras.layers.Dense(784, activation="sigmoid")(joined)
+  model = keras.Model([inputs[name] for name in order], keras.layers.Reshape((28, 28, 1))(pixels))
+  model.save(path)
+
+
+def test_a_keras_generator_s_inputs_are_matched_by_name(tmp_path):
+  """The same generator with inputs (z, y) and (y, z): the same scores."""
+  scores = {}
+  for order in (("z", "y"), ("y", "z")):
+    name = "".join(order)
+    _keras_generator(tmp_path / f"{name}.keras", order)
+    result = _evaluate_generator(tmp_path / f"{name}.keras", tmp_path / name)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores[name] = json.loads((tmp_path / name / "evaluation.json").read_text())
+  for key in ("lp", "sp"):
+    assert scores["zy"][key]["value"] == scores["yz"][key]["value"], key
+  # The same images: z was not fed as y (which would change every pixel of the grid).
+  assert (tmp_path / "zy" / "grid_model.png").read_bytes() == (
+      tmp_path / "yz" / "grid_model.png").read_bytes()
