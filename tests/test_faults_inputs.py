@@ -8,6 +8,7 @@ wrapper that patches one library function and then runs the binary's module as `
 """
 import dataclasses
 import gzip
+import json
 import os
 import resource
 import shutil
@@ -15,12 +16,14 @@ import signal
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
 from binaries import flag_defs
 from tfdis import errors
 from tfdis import flagfiles
+from tfdis.metrics import generator as generator_lib
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
 
@@ -286,3 +289,131 @@ def test_a_ledger_that_is_a_file_is_refused_at_start(tmp_path):
                    f"--workdir={tmp_path}/paper", f"--ledger={ledger}")
   _one_error_line(result, f"--ledger={ledger}: {ledger} is a file", "give a folder")
   assert _tree(tmp_path) == {"ledger"}  # no workdir, no progress.json
+
+
+# A workdir whose files say something other than its checkpoints.
+
+EVALUATE_FLAGS = ("--flagfile=flags/evaluate_smoke.cfg",)
+
+
+def _evaluate(run):
+  return _binary("evaluate", *EVALUATE_FLAGS, f"--workdir={run}",
+                 f"--classifier_dir={run}/classifier")
+
+
+@pytest.mark.parametrize("binary,damage,expected", [
+    ("train", "[1, 2]", "it holds a list, not an object of settings"),
+    ("evaluate", "sixteen", "hidden_units is 'sixteen', not a whole number")])
+def test_a_damaged_config_json_that_parses_is_one_line(binary, damage, expected, run):
+  path = run / "config.json"
+  if damage == "sixteen":
+    path.write_text(path.read_text().replace('"hidden_units": 16', '"hidden_units": "sixteen"'))
+  else:
+    path.write_text(damage)
+  before = _tree(run)
+  result = (_binary("train", *SMOKE_FLAGS, f"--workdir={run}") if binary == "train"
+            else _evaluate(run))
+  _one_error_line(result, f"{path} is damaged ({expected})", "delete it")
+  assert _tree(run) == before
+
+
+def test_checkpoints_of_another_shape_are_a_mismatch_and_the_workdir_stays_usable(finished, run):
+  os.remove(run / "config.json")
+  before = _tree(run)
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}", "--latent_dim=8")
+  _one_error_line(result, "hold a model of other shapes than these flags build",
+                  "give the flags it was trained with")
+  assert "damaged" not in result.stderr
+  assert _tree(run) == before  # no config.json of the refused flags
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}")  # the run's own command
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (run / "config.json").read_text() == (finished / "config.json").read_text()
+
+
+def test_retraining_leaves_no_result_of_the_earlier_model(run):
+  assert _evaluate(run).returncode == 0
+  assert json.loads((run / "evaluation.json").read_text())["steps"] == 20
+  shutil.rmtree(run / "checkpoints")
+  result = _binary("train", *SMOKE_FLAGS, f"--workdir={run}", "--num_steps=10")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((run / "metrics.json").read_text())["steps"] == 10
+  stale = ("evaluation.json", "grid_model.png", "grid_entangled.png", "grids.png")
+  assert not [name for name in stale if (run / name).exists()]
+  old = run / "superseded" / "step_20"
+  assert json.loads((old / "evaluation.json").read_text())["steps"] == 20
+  assert json.loads((old / "metrics.json").read_text())["steps"] == 20
+
+
+# Anyone's generator, given to binaries.evaluate --generator.
+
+
+def _evaluate_generator(generator, output_dir):
+  return _binary("evaluate", *EVALUATE_FLAGS, f"--generator={generator}",
+                 f"--output_dir={output_dir}", "--dataset=mnist")
+
+
+def _grid_folder(path):
+  rng = np.random.default_rng(0)
+  generator_lib.write_grid_folder(rng.uniform(size=(10, 3, 28, 28, 1)), str(path))
+
+
+@pytest.mark.parametrize("damage,expected", [
+    ("leading_zero", "3 holds '00.png'"),
+    ("random_bytes", "3/1.png is not a PNG image"),
+    ("text", "3/1.png is not a PNG image"),
+    ("empty", "3 is empty")])
+def test_a_damaged_grid_folder_is_one_line_before_any_image_is_read(damage, expected, tmp_path):
+  grid = tmp_path / "grid"
+  _grid_folder(grid)
+  column = grid / "3" / "1.png"
+  if damage == "leading_zero":
+    os.rename(grid / "3" / "0.png", grid / "3" / "00.png")
+  elif damage == "random_bytes":
+    column.write_bytes(np.random.default_rng(1).bytes(300))
+  elif damage == "text":
+    column.write_text("not an image\n")
+  else:
+    shutil.rmtree(grid / "3")
+    (grid / "3").mkdir()
+  before = _tree(tmp_path)
+  result = _evaluate_generator(grid, tmp_path / "out")
+  _one_error_line(result, f"{grid}/{expected}")
+  assert _tree(tmp_path) == before
+
+
+def test_a_truncated_saved_model_is_one_line(run, tmp_path):
+  model = tmp_path / "model"
+  shutil.copytree(run / "saved_model", model)
+  data = next((model / "variables").glob("variables.data-*"))
+  data.write_bytes(data.read_bytes()[:50_000])
+  before = _tree(tmp_path)
+  result = _evaluate_generator(model, tmp_path / "out")
+  _one_error_line(result, f"{model} is not a loadable SavedModel", "damaged or incomplete",
+                  "export it again")
+  assert _tree(tmp_path) == before
+
+
+def _keras_generator(path, order):
+  """A .keras generator whose inputs are named y (one-hot) and z, in `order`."""
+  keras.utils.set_random_seed(0)
+  inputs = {"y": keras.Input((10,), name="y"), "z": keras.Input((10,), name="z")}
+  joined = keras.layers.Concatenate()([inputs["y"] * 3.0, inputs["z"] * 0.3])
+  pixels = keras.layers.Dense(784, activation="sigmoid")(joined)
+  model = keras.Model([inputs[name] for name in order], keras.layers.Reshape((28, 28, 1))(pixels))
+  model.save(path)
+
+
+def test_a_keras_generator_s_inputs_are_matched_by_name(tmp_path):
+  """The same generator with inputs (z, y) and (y, z): the same scores."""
+  scores = {}
+  for order in (("z", "y"), ("y", "z")):
+    name = "".join(order)
+    _keras_generator(tmp_path / f"{name}.keras", order)
+    result = _evaluate_generator(tmp_path / f"{name}.keras", tmp_path / name)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores[name] = json.loads((tmp_path / name / "evaluation.json").read_text())
+  for key in ("lp", "sp"):
+    assert scores["zy"][key]["value"] == scores["yz"][key]["value"], key
+  # The same images: z was not fed as y (which would change every pixel of the grid).
+  assert (tmp_path / "zy" / "grid_model.png").read_bytes() == (
+      tmp_path / "yz" / "grid_model.png").read_bytes()

@@ -177,6 +177,43 @@ def differing_fields(saved, mine, ignore=(), defaults=None):
   return sorted(k for k in mine if k not in ignore and saved.get(k, defaults.get(k)) != mine[k])
 
 
+def _kind(value):
+  """The JSON kind of `value`, with a number's int / float kept apart from bool."""
+  if value is None:
+    return None
+  for kind, types in (("a boolean", bool), ("a whole number", int), ("a number", float),
+                      ("a string", str), ("a list", (list, tuple)), ("an object", dict)):
+    if isinstance(value, types):
+      return kind
+  return type(value).__name__
+
+
+def check_saved_types(path, saved, template):
+  """Raises UsageError when `saved` (read from `path`) is not shaped like `template`.
+
+  A settings file can be damaged yet parse (a JSON list; `"hidden_units": "sixteen"`): it must be
+  an object (a list of them, if `template` is a list) whose fields have the kinds of `template`'s
+  (a number may be whole; a field that is null or absent in either is not checked).
+  """
+  def damaged(why):
+    return UsageError(f"{path} is damaged ({why}); delete it and run the command again with the "
+                      "flags the folder's run was made with.")
+  if isinstance(template, list):
+    if not isinstance(saved, list):
+      raise damaged(f"it holds {_kind(saved)}, not a list of settings")
+    for saved_item, item in zip(saved, template):
+      check_saved_types(path, saved_item, item)
+    return
+  if not isinstance(saved, dict):
+    raise damaged(f"it holds {_kind(saved)}, not an object of settings")
+  for name, value in template.items():
+    mine, theirs = _kind(value), _kind(saved.get(name))
+    if None in (mine, theirs) or mine == theirs or (mine, theirs) == ("a number",
+                                                                      "a whole number"):
+      continue
+    raise damaged(f"{name} is {saved[name]!r}, not {mine}")
+
+
 def check_settings(path, settings, what="a run", ignore=(), defaults=None, write=True,
                    flag="--workdir", check_only=False):
   """Refuses a folder whose settings file `path` holds other `settings`; else records them.
@@ -196,6 +233,7 @@ def check_settings(path, settings, what="a run", ignore=(), defaults=None, write
   """
   saved = read_json(path)
   if saved is not None:
+    check_saved_types(path, saved, jsonable(settings))
     differ = differing_fields(saved, jsonable(settings), ignore, defaults)
     if differ:
       folder = os.path.dirname(path)

@@ -227,7 +227,7 @@ def load_classifier(dataset, config):
 def evaluate_workdir(workdir, config):
   """Measures the run in `workdir` and its entangled counterpart; writes evaluation.json and grids."""
   config.validate()
-  model, train_config = vae_training.restore_model(workdir)
+  model, train_config, step = vae_training.restore_model(workdir, with_step=True)
   test_images, test_labels = datasets.load_arrays(train_config.dataset, "test",
                                               train_config.tfds_dir or None)
   if config.elbo_examples:
@@ -248,7 +248,7 @@ def evaluate_workdir(workdir, config):
                  config.untrained_inits)
     results["untrained"] = measure_untrained(train_config, model.image_shape, model.num_classes,
                                              classify, config)
-  results.update(transform=config.transform, workdir=os.path.abspath(workdir),
+  results.update(steps=step, transform=config.transform, workdir=os.path.abspath(workdir),
                  dataset=train_config.dataset, classifier=classifier_metadata,
                  config=dataclasses.asdict(config))
 

@@ -17,8 +17,8 @@ generate(y, z) -> images
 
 Sources: a Python callable (`from_callable`); a SavedModel folder whose signature takes the labels
 and z (`from_saved_model`: the signature named `decode`, as tfdis exports, else `serving_default`,
-else the only one, or the one named); a `.keras` file whose model takes [y, z] in that order
-(`from_keras`); `load` picks by path. A folder of images laid out as a label x z grid,
+else the only one, or the one named); a `.keras` file whose model takes y and z, matched by
+name and dtype as a SavedModel's (unnamed: in the order [y, z]; `from_keras`); `load` picks by path. A folder of images laid out as a label x z grid,
 `<folder>/<label>/<column>.png` with column j decoded from the same z_j under every label, is
 read by `read_grid_folder` (and written by `write_grid_folder`): it gives LP and SP, but no
 rotated reference, since its z cannot be transformed.
@@ -118,7 +118,13 @@ def _label_and_z(specs, name):
     label = integer[0]
     return label, [k for k in keys if k != label][0], False
   named = [k for k in keys if re.fullmatch(r"(y|labels?|class(es)?|onehot|one_hot).*", str(k))]
-  label = named[0] if len(named) == 1 else keys[0]  # the contract's order: (y, z)
+  named_z = [k for k in keys if re.fullmatch(r"(z|codes?|latents?|noise)(_.*|\d*)", str(k))]
+  if len(named) == 1:
+    label = named[0]
+  elif len(named_z) == 1:
+    label = [k for k in keys if k != named_z[0]][0]
+  else:
+    label = keys[0]  # the contract's order: (y, z)
   return label, [k for k in keys if k != label][0], True
 
 
@@ -141,9 +147,12 @@ def from_saved_model(path, num_classes, signature=""):
   """
   try:
     loaded = tf.saved_model.load(path)
-  except (OSError, tf.errors.OpError, ValueError) as e:
-    raise GeneratorError(f"{path} is not a loadable SavedModel ({type(e).__name__}); give a "
-                         "SavedModel folder, a .keras file or a folder of grid images.") from None
+  except (OSError, tf.errors.OpError, ValueError, IndexError) as e:  # IndexError: truncated data
+    detail = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+    raise GeneratorError(f"{path} is not a loadable SavedModel ({type(e).__name__}"
+                         f"{': ' + detail if detail else ''}); its files are damaged or "
+                         "incomplete: export it again, or give a SavedModel folder, a .keras "
+                         "file or a folder of grid images.") from None
   names = sorted(loaded.signatures.keys())
   if not signature:
     signature = next((n for n in ("decode", "serving_default") if n in names),
@@ -170,7 +179,7 @@ def from_saved_model(path, num_classes, signature=""):
 
 
 def from_keras(path, num_classes):
-  """A CheckedGenerator of a .keras model taking [y, z] (y int [B] or one-hot [B, K])."""
+  """A CheckedGenerator of a .keras model taking y (int [B] or one-hot [B, K]) and z [B, D]."""
   import keras  # pylint: disable=g-import-not-at-top
   try:
     model = keras.models.load_model(path, compile=False)
@@ -180,14 +189,22 @@ def from_keras(path, num_classes):
   if len(model.inputs) != 2:
     raise GeneratorError(f"{path}: the model takes {len(model.inputs)} inputs; it must take two, "
                          "[y, z] in that order.")
-  y_input, z_input = model.inputs
-  one_hot = len(y_input.shape) == 2 and not str(y_input.dtype).startswith("int")
-  specs = tf.TensorSpec(z_input.shape, tf.float32)
+  # Matched by name and dtype as a SavedModel's are (an int input, or one named y / label(s) /
+  # class(es) / one_hot, is the label; else one named z / code(s) / latent(s) / noise is z);
+  # unnamed, the contract's order [y, z].
+  names = [t.name for t in model.inputs]
+  specs = [tf.TensorSpec(t.shape, tf.as_dtype(t.dtype)) for t in model.inputs]
+  label_index = (names.index(_label_and_z(dict(zip(names, specs)), path)[0])
+                 if len(set(names)) == 2 else 0)
+  label_spec, z_spec = specs[label_index], specs[1 - label_index]
+  one_hot = label_spec.shape.rank == 2 and not label_spec.dtype.is_integer
 
   def generate(y, codes):
     labels = tf.one_hot(y, num_classes) if one_hot else y
-    return model([labels, codes], training=False)
-  return CheckedGenerator(generate, num_classes, _latent_dim(specs, path), path)
+    inputs = [codes, codes]
+    inputs[label_index] = labels
+    return model(inputs, training=False)
+  return CheckedGenerator(generate, num_classes, _latent_dim(z_spec, path), path)
 
 
 def load(path, num_classes=10, signature=""):
@@ -226,21 +243,46 @@ def read_grid_folder(path):
   if not is_grid_folder(path):
     raise GeneratorError(f"{path} is not a grid folder; it must hold folders 0, 1, ... (one per "
                          "label), each with 0.png, 1.png, ... (one per shared z).")
-  labels = sorted((int(n) for n in os.listdir(path) if n.isdigit()))
-  if labels != list(range(len(labels))) or len(labels) < 2:
-    raise GeneratorError(f"{path}: label folders {labels} must be 0 .. K-1 with K >= 2.")
+  layout = ("it must hold folders 0, 1, ... (one per label), each with 0.png, 1.png, ... (one "
+            "per shared z)")
+  labels = sorted((int(n) for n in os.listdir(path)
+                   if n.isdigit() and os.path.isdir(os.path.join(path, n))))
+  if labels != list(range(len(labels))) or len(labels) < 2 or any(
+      not os.path.isdir(os.path.join(path, str(label))) for label in labels):
+    raise GeneratorError(f"{path}: label folders {labels} must be 0 .. K-1 with K >= 2; {layout}.")
   columns = None
-  rows = []
-  for label in labels:
+  for label in labels:  # the whole layout first, then every file, before any image is decoded
     folder = os.path.join(path, str(label))
-    found = sorted(int(n[:-4]) for n in os.listdir(folder) if re.fullmatch(r"\d+\.png", n))
+    names = sorted(os.listdir(folder))
+    stray = [n for n in names if not re.fullmatch(r"(0|[1-9]\d*)\.png", n)]
+    if stray or not names:
+      what = f"holds {stray[0]!r}" if stray else "is empty"
+      raise GeneratorError(f"{folder} {what}; {layout} (no leading zeros, nothing else).")
+    found = sorted(int(n[:-4]) for n in names)
     if columns is None:
       columns = found
     if found != columns or columns != list(range(len(columns))):
       raise GeneratorError(f"{folder} holds columns {found[:5]}...; every label folder must hold "
-                           f"0.png .. {len(columns or []) - 1}.png, the same shared z.")
-    rows.append([tf.io.decode_png(tf.io.read_file(os.path.join(folder, f"{c}.png"))).numpy()
-                 for c in columns])
+                           f"0.png .. {len(columns) - 1}.png, the same shared z.")
+  for label in labels:
+    for column in columns:
+      file = os.path.join(path, str(label), f"{column}.png")
+      with open(file, "rb") as f:
+        signature = f.read(8)
+      if signature != b"\x89PNG\r\n\x1a\n":
+        raise GeneratorError(f"{file} is not a PNG image (its first bytes are {signature[:8]!r}); "
+                             "write every column as an 8-bit grey or RGB PNG.")
+  rows = []
+  for label in labels:
+    row = []
+    for column in columns:
+      file = os.path.join(path, str(label), f"{column}.png")
+      try:
+        row.append(tf.io.decode_png(tf.io.read_file(file)).numpy())
+      except tf.errors.OpError as e:
+        raise GeneratorError(f"{file} is a damaged PNG ({type(e).__name__}); write it again as "
+                             "an 8-bit grey or RGB PNG.") from None
+    rows.append(row)
   shapes = {image.shape for row in rows for image in row}
   if len(shapes) != 1:
     raise GeneratorError(f"{path}: images of several shapes {sorted(shapes)}; all must be one.")

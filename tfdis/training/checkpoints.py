@@ -53,7 +53,8 @@ def restore_newest_intact(checkpoint, directory, partial=False):
     (step restored or None when `directory` holds no checkpoint, steps found damaged).
 
   Raises:
-    UsageError: checkpoints exist but every one is damaged.
+    UsageError: checkpoints exist but every one is damaged, or the newest intact one holds
+      variables of other shapes (a mismatch: another model's checkpoint, kept as it is).
   """
   candidates, damaged = steps_on_disk(directory), []
   for step in candidates:
@@ -64,6 +65,10 @@ def restore_newest_intact(checkpoint, directory, partial=False):
       status.assert_existing_objects_matched()
     except _READ_ERRORS as e:
       reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+      if "incompatible tensor with shape" in reason:  # intact, but of another model
+        raise UsageError(f"The checkpoints in {directory} hold a model of other shapes than "
+                         f"these flags build (ckpt-{step}: {reason}); give the flags it was "
+                         "trained with, or use a new --workdir.") from None
       logging.warning("Checkpoint %s is damaged (%s%s); trying the one before it.",
                       prefix(directory, step), type(e).__name__, ": " + reason if reason else "")
       damaged.append(step)

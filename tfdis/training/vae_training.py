@@ -205,10 +205,12 @@ def train(config, workdir, datasets_override=None):
   info = datasets.DatasetInfo(config.dataset, tuple(train_images.shape[1:]))
   trainer = VAETrainer(config, train_images, train_labels, info,
                        steps.make_strategy(config.strategy))
+  if not os.path.exists(config_path):  # checkpoints without their config: are they this model's?
+    checkpoints.restore_newest_intact(trainer.checkpoint, os.path.join(workdir, "checkpoints"))
   # Recorded only now that the model was built from it: a setting the model refuses leaves no
   # config.json behind to block the corrected command.
   files.check_settings(config_path, dataclasses.asdict(config), **settings)
-  _set_aside_stale_results(workdir, config.num_steps)
+  _set_aside_stale_results(workdir, config.num_steps, held[0] if held else 0)
   hooks = ()
   if config.track_every:
     classify = None
@@ -229,15 +231,28 @@ RESULT_FILES = ("metrics.json", "timing.json", "samples.png", "reconstructions.p
                 "grids.png")
 
 
-def _set_aside_stale_results(workdir, num_steps):
-  """Moves the results of a finished run aside when training is about to continue it further."""
-  finished = files.read_json(os.path.join(workdir, "metrics.json"))
-  if finished is None or finished.get("steps", num_steps) >= num_steps:
+def _set_aside_stale_results(workdir, num_steps, held_step):
+  """Moves result files aside when they may describe another model than training will leave.
+
+  They are kept only when they record the step of the newest checkpoint (`held_step`) and
+  training goes no further (a finished run run again); otherwise (a continued run, checkpoints
+  deleted and trained anew) they go to superseded/step_<their step>/.
+  """
+  present = [name for name in RESULT_FILES if os.path.exists(os.path.join(workdir, name))]
+  if not present:
     return
-  folder = f"superseded/step_{finished['steps']}"
+  recorded = None
+  for name in ("metrics.json", "evaluation.json"):
+    saved = files.read_json(os.path.join(workdir, name))
+    if isinstance(saved, dict) and isinstance(saved.get("steps"), int):
+      recorded = saved["steps"]
+      break
+  if recorded == held_step and held_step >= num_steps:
+    return
+  folder = f"superseded/step_{recorded if recorded is not None else 'unknown'}"
   moved = files.set_aside(workdir, RESULT_FILES, folder)
-  logging.warning("Training continues from step %d to %d: the results of step %d (%s) were moved "
-                  "to %s.", finished["steps"], num_steps, finished["steps"], ", ".join(moved),
+  logging.warning("Training goes from step %d to %d: the results of step %s (%s) were moved to "
+                  "%s.", held_step, num_steps, recorded, ", ".join(moved),
                   os.path.join(workdir, folder))
 
 
@@ -285,13 +300,17 @@ def write_figures(model, images, labels, workdir, config):
     grids.save_png(grids.tile(pairs), os.path.join(workdir, "reconstructions.png"))
 
 
-def restore_model(workdir):
-  """The trained model of a workdir (config.json, newest intact checkpoint) and its TrainConfig."""
+def restore_model(workdir, with_step=False):
+  """The trained model of a workdir (config.json, newest intact checkpoint) and its TrainConfig.
+
+  With `with_step`, also the step of the checkpoint restored: (model, config, step).
+  """
   path = os.path.join(workdir or "", "config.json")
   if not workdir or not os.path.exists(path):
     raise UsageError(f"--workdir={workdir} holds no training run (no config.json); train one first "
                      "with python -m binaries.train --workdir=<dir>.")
   saved = files.read_json(path)
+  files.check_saved_types(path, saved, dataclasses.asdict(config_lib.TrainConfig()))
   known = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
   config = config_lib.TrainConfig(**{k: v for k, v in saved.items() if k in known})
   info = datasets.info(config.dataset)
@@ -306,4 +325,4 @@ def restore_model(workdir):
     raise UsageError(f"The model in --workdir={workdir} (checkpoint of step {step}) has NaN or "
                      "infinite weights: its training diverged; train again in a new --workdir "
                      "with a lower --learning_rate.")
-  return model, config
+  return (model, config, step) if with_step else (model, config)
