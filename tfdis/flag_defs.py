@@ -73,7 +73,8 @@ _HELP = {
                         "tfdis/data/balanced.py. One device only; evaluation and export are "
                         "unchanged.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
-    "learning_rate": "Adam learning rate.",
+    "learning_rate": "Learning rate of --optimizer.",
+    "optimizer": "adam, or sgd (plain stochastic gradient descent, no momentum).",
     "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
             "seed, seed + 1, ...",
     "strategy": "tf.distribute strategy: default, mirrored (all local devices), multi_worker.",
@@ -168,7 +169,7 @@ _HELP = {
     "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
 }
 _CHOICES = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-            "strategy": steps.STRATEGIES,
+            "strategy": steps.STRATEGIES, "optimizer": steps.OPTIMIZERS,
             "latent_transform": config_lib.LATENT_TRANSFORMS,
             "transform": ("rotation", "reflection", "same_rotation", "identity")}
 assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)

@@ -40,6 +40,8 @@ class TrainConfig:
   balanced_batches: bool = False
   num_steps: int = 10000
   learning_rate: float = 1e-3
+  # adam or sgd (plain, no momentum): steps.OPTIMIZERS.
+  optimizer: str = "adam"
   seed: int = 0
   strategy: str = "default"
   jit_compile: bool = True
@@ -72,6 +74,8 @@ class TrainConfig:
     if self.latent_transform not in LATENT_TRANSFORMS:
       raise UsageError(f"--latent_transform={self.latent_transform!r} is not one of "
                        f"{LATENT_TRANSFORMS}.")
+    if self.optimizer not in steps.OPTIMIZERS:
+      raise UsageError(f"--optimizer={self.optimizer!r} is not one of {steps.OPTIMIZERS}.")
     if self.strategy not in steps.STRATEGIES:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
     datasets.check_name(self.dataset)

@@ -7,7 +7,8 @@ built from these:
 ```none
 batch of step s      rows [p B, (p + 1) B) of permutation_(seed, e)(N),   (e, p) = divmod(s, N // B)
 noise of step s      ε ~ N(0, I) [B, D], stateless Philox seeded by (seed, s)
-Adam step            g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g) applied
+optimizer step       g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g), or plain SGD
+                     w <- w - η g (--optimizer), applied
 ```
 
 So training N steps, stopping, and resuming to 2N equals training 2N at once (`tfdis.training.loop`
@@ -21,6 +22,7 @@ from tfdis.errors import UsageError
 from tfdis.model import vae
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+OPTIMIZERS = ("adam", "sgd")
 
 
 class BatchOrder:
@@ -78,6 +80,21 @@ def adam(learning_rate, variables):
   return optimizer
 
 
+def make_optimizer(name, learning_rate, variables):
+  """Keras Adam, or plain SGD (no momentum: w <- w - learning_rate g), built for `variables`.
+
+  Built at once so that a checkpoint can restore its slots (SGD without momentum has none but
+  the iteration count, which is the step).
+  """
+  if name == "adam":
+    return adam(learning_rate, variables)
+  if name != "sgd":
+    raise UsageError(f"--optimizer={name!r} is not one of {OPTIMIZERS}.")
+  optimizer = keras.optimizers.SGD(learning_rate, momentum=0.0)
+  optimizer.build(variables)
+  return optimizer
+
+
 def gradients_fn(loss_fn, variables):
   """fn(*args) -> (dense gradients of loss, aux) for `loss_fn(*args) -> (scalar loss, aux)`."""
   def fn(*args):
@@ -87,8 +104,8 @@ def gradients_fn(loss_fn, variables):
   return fn
 
 
-def adam_step(loss_fn, variables, optimizer):
-  """fn(*args) -> aux: one optimizer step on `loss_fn(*args) -> (scalar loss, aux)`.
+def optimizer_step(loss_fn, variables, optimizer):
+  """fn(*args) -> aux: one `optimizer` step on `loss_fn(*args) -> (scalar loss, aux)`.
 
   The gradient, its dense form and the update, as every trainer builds its (compiled) step.
   """
@@ -99,6 +116,9 @@ def adam_step(loss_fn, variables, optimizer):
     optimizer.apply(grads, variables)
     return aux
   return step
+
+
+adam_step = optimizer_step  # the name the Adam-only trainers (regression, tests) call it by
 
 
 def make_strategy(name):

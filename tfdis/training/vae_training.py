@@ -1,6 +1,7 @@
 """Training and evaluation of the conditional VAE (Sec. 1, Eq. 1), resumable and deterministic.
 
-`train_and_evaluate(config, workdir)` is the whole job: it trains with Adam on -ELBO through the
+`train_and_evaluate(config, workdir)` is the whole job: it trains with Adam (or plain SGD,
+--optimizer) on -ELBO through the
 one training loop (`tfdis.training.loop.fit`: checkpoints in `workdir/checkpoints`, resumed
 automatically, TensorBoard scalars in `workdir/tensorboard`, a progress line with steps/s and ETA),
 and at the end writes
@@ -42,7 +43,7 @@ from tfdis.training import tracking
 
 
 class VAETrainer:
-  """The trainer `loop.fit` runs: one ConditionalVAE, Adam, its checkpoint and compiled step.
+  """The trainer `loop.fit` runs: one ConditionalVAE, its optimizer, checkpoint and compiled step.
 
   Args:
     config: TrainConfig.
@@ -69,7 +70,8 @@ class VAETrainer:
     with strategy.scope():
       self.model = vae.ConditionalVAE(
           **config.model_kwargs(info.image_shape, info.num_classes)).build_all()
-      self.optimizer = steps.adam(config.learning_rate, self.model.trainable_variables)
+      self.optimizer = steps.make_optimizer(config.optimizer, config.learning_rate,
+                                            self.model.trainable_variables)
     self.variables = self.model.weights
     self.checkpoint = steps.model_checkpoint(self.model, optimizer=self.optimizer)
     self.step = self._make_step()
@@ -87,8 +89,8 @@ class VAETrainer:
     config, model, optimizer = self.config, self.model, self.optimizer
     batch_means = lambda terms: {k: tf.reduce_mean(v) for k, v in terms.items()}
     if self.strategy.num_replicas_in_sync == 1:
-      adam_step = steps.adam_step(self.loss, model.trainable_variables, optimizer)
-      return tf.function(lambda *batch: batch_means(adam_step(*batch)),
+      train_step = steps.optimizer_step(self.loss, model.trainable_variables, optimizer)
+      return tf.function(lambda *batch: batch_means(train_step(*batch)),
                          jit_compile=config.jit_compile, autograph=False)
 
     # Several replicas: XLA compiles each replica's loss and gradients; the all-reduce and the

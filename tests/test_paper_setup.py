@@ -1,0 +1,110 @@
+"""The paper's own setup of the competition: plain SGD (--optimizer=sgd) for every VAE trainer."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfdis.data import datasets as data
+from tfdis.errors import UsageError
+from tfdis.training import config as config_lib
+from tfdis.training import seed_batched
+from tfdis.training import steps
+from tfdis.training import vae_training as train
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+  images, labels = data.load_arrays("mnist", "train")
+  return {"train": (images[:96], labels[:96]), "test": (images[96:126], labels[96:126])}
+
+
+def _config(**overrides):
+  # Sizes all differ (hidden 7, latent 3, batch 8).
+  base = dict(hidden_units=7, latent_dim=3, batch_size=8, num_steps=4, log_every=2,
+              checkpoint_every=2, eval_batch_size=10, grid_columns=5, seed=3)
+  base.update(overrides)
+  return config_lib.TrainConfig(**base)
+
+
+@pytest.mark.parametrize("jit_compile", [None, False, True])
+def test_sgd_on_a_quadratic_follows_the_closed_form(jit_compile):
+  # loss = 1/2 sum_i a_i (w_i - c_i)^2:  w_t = c + (1 - lr a)^t (w_0 - c), no momentum.
+  a = np.array([[0.5, 1.0, 2.0], [3.0, 0.25, 1.5]], np.float32)        # [2, 3]
+  c = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
+  w0 = np.array([[0.0, 1.0, -1.0], [2.0, 0.5, 4.0]], np.float32)
+  w = tf.Variable(w0)
+  lr, num_steps = 0.1, 7
+  optimizer = steps.make_optimizer("sgd", lr, [w])
+  loss_fn = lambda: (0.5 * tf.reduce_sum(a * (w - c) ** 2), tf.constant(0.0))
+  step = steps.optimizer_step(loss_fn, [w], optimizer)
+  if jit_compile is not None:
+    step = tf.function(step, jit_compile=jit_compile, autograph=False)
+  for _ in range(num_steps):
+    step()
+  expected = c + (1 - lr * a) ** num_steps * (w0 - c)
+  np.testing.assert_allclose(w.numpy(), expected, rtol=1e-5, atol=1e-6)
+  assert int(optimizer.iterations.numpy()) == num_steps
+
+
+def test_an_unknown_optimizer_is_refused():
+  with pytest.raises(UsageError, match="--optimizer='momentum' is not one of"):
+    _config(optimizer="momentum").validate()
+
+
+def _one_sgd_step_is_w_minus_lr_gradient(trainer, variables, loss_fn, lr):
+  before = [v.numpy() for v in variables]
+  batch = trainer.batch(0)
+  grads, _ = steps.gradients_fn(loss_fn, variables)(*batch)
+  trainer.step(*batch)
+  moved = 0.0
+  for w0, g, w1 in zip(before, grads, variables):
+    np.testing.assert_allclose(w1.numpy(), w0 - lr * g.numpy(), rtol=1e-4, atol=1e-6)
+    moved = max(moved, float(np.abs(w1.numpy() - w0).max()))
+  assert moved > 1e-4  # the step did move the weights
+
+
+def test_the_vae_trainer_takes_plain_sgd_steps(tiny_mnist):
+  config = _config(optimizer="sgd", learning_rate=0.05)
+  images, labels = tiny_mnist["train"]
+  info = data.DatasetInfo("mnist", (28, 28, 1))
+  trainer = train.VAETrainer(config, images, labels, info, steps.make_strategy("default"))
+  _one_sgd_step_is_w_minus_lr_gradient(trainer, trainer.model.trainable_variables, trainer.loss,
+                                       0.05)
+
+
+def test_the_seed_batched_trainer_takes_plain_sgd_steps(tiny_mnist):
+  configs = [_config(seed=s, optimizer="sgd", learning_rate=0.05, num_hidden_layers=3,
+                     decoder_split="0") for s in (5, 2)]
+  images, labels = tiny_mnist["train"]
+  trainer = seed_batched.SeedBatchedTrainer(configs, images, labels, 10)
+
+  def loss_fn(images, labels, noise):
+    terms = trainer.vae.elbo_terms(images, labels, noise)
+    return -tf.reduce_sum(terms["elbo"]) / 8, terms
+  _one_sgd_step_is_w_minus_lr_gradient(trainer, trainer.variables, loss_fn, 0.05)
+
+
+def test_a_seed_batched_workdir_from_before_a_config_field_existed_resumes(tiny_mnist, tmp_path):
+  tf.config.experimental.enable_op_determinism()
+  configs = [_config(seed=s) for s in (1, 3)]
+  straight, _ = seed_batched.train_seeds(configs, str(tmp_path / "a"), tiny_mnist)
+  half = [dataclasses.replace(c, num_steps=2) for c in configs]
+  seed_batched.train_seeds(half, str(tmp_path / "b"), tiny_mnist)
+  # The config.json an older library wrote: no optimizer field.
+  path = tmp_path / "b" / "config.json"
+  saved = json.loads(path.read_text())
+  for entry in saved:
+    del entry["optimizer"]
+  path.write_text(json.dumps(saved))
+  resumed, _ = seed_batched.train_seeds(configs, str(tmp_path / "b"), tiny_mnist)
+  assert resumed.completed_steps == 4
+  for a, b in zip(straight.vae.variables, resumed.vae.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  # A non-default value of the new field is still a different run.
+  with pytest.raises(UsageError, match="different optimizer"):
+    seed_batched.train_seeds([dataclasses.replace(c, optimizer="sgd") for c in configs],
+                             str(tmp_path / "b"), tiny_mnist)
+  assert os.path.exists(path)
