@@ -1,4 +1,5 @@
-"""The paper's own setup of the competition: plain SGD (--optimizer=sgd) for every VAE trainer."""
+"""The paper's own setup of the competition: plain SGD (--optimizer=sgd) for every VAE trainer,
+the bounded Gaussian decoder in the seed-batched model."""
 import dataclasses
 import json
 import os
@@ -9,6 +10,7 @@ import tensorflow as tf
 
 from tfdis.data import datasets as data
 from tfdis.errors import UsageError
+from tfdis.model import seed_batched as seed_batched_model
 from tfdis.training import config as config_lib
 from tfdis.training import seed_batched
 from tfdis.training import steps
@@ -108,3 +110,24 @@ def test_a_seed_batched_workdir_from_before_a_config_field_existed_resumes(tiny_
     seed_batched.train_seeds([dataclasses.replace(c, optimizer="sgd") for c in configs],
                              str(tmp_path / "b"), tiny_mnist)
   assert os.path.exists(path)
+
+
+def test_seed_batched_bounded_gaussian_equals_each_seeds_model(tiny_mnist):
+  configs = [_config(seed=s, likelihood="gaussian_bounded", latent_transform="rotation",
+                     transform_seed=s) for s in (5, 2, 9)]
+  vae = seed_batched_model.SeedBatchedVAE([c.model_kwargs((28, 28, 1), 10) for c in configs],
+                                          [c.seed for c in configs])
+  scale_index = [i for i, v in enumerate(vae.template.trainable_variables)
+                 if v is vae.template.decoder_log_scale]
+  stacked = vae.variables[scale_index[0]]                       # [S, 28, 28, 1]
+  stacked.assign(np.random.default_rng(4).standard_normal(stacked.shape).astype(np.float32))
+  images, labels = tiny_mnist["train"]
+  x = np.stack([images[0:4], images[4:8], images[8:12]])        # [3, 4, 28, 28, 1]
+  y = np.stack([labels[0:4], labels[4:8], labels[8:12]])
+  noise = np.random.default_rng(5).standard_normal((3, 4, 3)).astype(np.float32)
+  batched = vae.elbo_terms(x, y, noise)["log_likelihood"].numpy()
+  for i in range(3):
+    model = vae.model_for_seed(i)
+    np.testing.assert_array_equal(model.decoder_log_scale.numpy(), stacked[i].numpy())
+    single = model.elbo_terms(x[i], y[i], noise[i])["log_likelihood"].numpy()
+    np.testing.assert_allclose(batched[i], single, rtol=1e-5)

@@ -54,7 +54,8 @@ _HELP = {
     "num_hidden_layers": "Hidden dense layers of each MLP network (the conv nets ignore it); 3 "
                          "gives the layers l-3 and l+3 of App. A and B.",
     "latent_dim": "Dimension D of z.",
-    "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
+    "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities, Gaussian (learned per-pixel "
+                  "sigma), or gaussian_bounded (sigma in [1/256, 1]).",
     "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
     "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z "
                      "(0 = head).",
