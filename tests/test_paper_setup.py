@@ -131,3 +131,90 @@ def test_seed_batched_bounded_gaussian_equals_each_seeds_model(tiny_mnist):
     np.testing.assert_array_equal(model.decoder_log_scale.numpy(), stacked[i].numpy())
     single = model.elbo_terms(x[i], y[i], noise[i])["log_likelihood"].numpy()
     np.testing.assert_allclose(batched[i], single, rtol=1e-5)
+
+
+def test_dequantized_pixels_stay_in_their_grey_levels_interval_below_one():
+  levels = np.arange(256, dtype=np.float32)
+  images = np.broadcast_to(levels / 255.0, (4000, 256)).reshape(4000, 16, 16, 1)
+  out = steps.dequantize_batch(images, seed=7, step=3)
+  assert out.dtype == np.float32 and out.shape == images.shape
+  assert out.min() >= 0.0 and out.max() < 1.0
+  # 4 000 draws per level: float32 rounds a few of them up to the next level (to 1.0 for level
+  # 255) unless kept below it.
+  np.testing.assert_array_equal(np.floor(out.astype(np.float64) * 256), np.rint(images * 255))
+  # u is uniform: its mean over a million pixels is 1/2 within a few standard errors.
+  u = out.astype(np.float64) * 256 - np.rint(images * 255)
+  assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+
+
+def test_dequantization_is_a_function_of_seed_and_step():
+  images = np.full((6, 5, 4, 1), 128 / 255, np.float32)
+  same = steps.dequantize_batch(images, seed=7, step=3)
+  np.testing.assert_array_equal(same, steps.dequantize_batch(images.copy(), 7, 3))
+  assert not np.allclose(same, steps.dequantize_batch(images, 7, 4))
+  assert not np.allclose(same, steps.dequantize_batch(images, 8, 3))
+  assert not np.allclose(same, steps.dequantize_test(images, 7))
+
+
+def test_the_vae_trainer_dequantizes_each_step_and_resumes_identically(tiny_mnist, tmp_path):
+  tf.config.experimental.enable_op_determinism()
+  config = _config(dequantize=True, likelihood="gaussian_bounded")
+  images, labels = tiny_mnist["train"]
+  info = data.DatasetInfo("mnist", (28, 28, 1))
+  trainer = train.VAETrainer(config, images, labels, info, steps.make_strategy("default"))
+  x, _, _ = trainer.batch(5)
+  order = steps.BatchOrder(len(images), config.batch_size, config.seed)
+  np.testing.assert_array_equal(x, steps.dequantize_batch(images[order.indices(5)], 3, 5))
+  straight, _, _ = train.train(config, str(tmp_path / "a"), tiny_mnist)
+  train.train(dataclasses.replace(config, num_steps=2), str(tmp_path / "b"), tiny_mnist)
+  resumed, _, _ = train.train(config, str(tmp_path / "b"), tiny_mnist)
+  for a, b in zip(straight.model.weights, resumed.model.weights):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  undequantized, _, _ = train.train(dataclasses.replace(config, dequantize=False),
+                                    str(tmp_path / "c"), tiny_mnist)
+  assert not np.array_equal(straight.model.weights[0].numpy(),
+                            undequantized.model.weights[0].numpy())
+
+
+def test_seed_batched_dequantized_bounded_gaussian_resumes_identically(tiny_mnist, tmp_path):
+  tf.config.experimental.enable_op_determinism()
+  configs = [_config(seed=s, dequantize=True, likelihood="gaussian_bounded") for s in (1, 3)]
+  trainer = seed_batched.SeedBatchedTrainer(configs, *tiny_mnist["train"], 10)
+  x, _, _ = trainer.batch(2)
+  for row, config in zip(x, configs):
+    order = steps.BatchOrder(96, 8, config.seed)
+    np.testing.assert_array_equal(
+        row, steps.dequantize_batch(tiny_mnist["train"][0][order.indices(2)], config.seed, 2))
+  straight, _ = seed_batched.train_seeds(configs, str(tmp_path / "a"), tiny_mnist)
+  half = [dataclasses.replace(c, num_steps=2) for c in configs]
+  seed_batched.train_seeds(half, str(tmp_path / "b"), tiny_mnist)
+  resumed, _ = seed_batched.train_seeds(configs, str(tmp_path / "b"), tiny_mnist)
+  for a, b in zip(straight.vae.variables, resumed.vae.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("transform", ["rotation", "reflection"])
+def test_the_gaussian_paper_setup_flagfiles_differ_from_the_standard_run_in_the_setup_only(
+    transform):
+  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis.experiments import competition  # pylint: disable=g-import-not-at-top
+  read = lambda path: flag_defs.config_from_flagfiles(competition.CompetitionConfig, [path])
+  paper = read(f"flags/compete_paper_gaussian_{transform}.cfg").validate()
+  standard = read(f"flags/compete/{transform}_standard.cfg")
+  assert dataclasses.replace(paper, likelihood="bernoulli", dequantize=False,
+                             seeds_per_batch=standard.seeds_per_batch) == standard
+  assert (paper.transform, paper.variants(), paper.seeds, paper.num_steps) == (
+      transform, ["standard"], 20, 10000)
+  assert paper.seeds_per_batch == 2 and paper.optimizer == "adam"
+
+
+def test_the_regression_refuses_sgd_and_dequantization_and_resumes_older_records():
+  from tfdis import files  # pylint: disable=g-import-not-at-top
+  from tfdis.experiments import regression  # pylint: disable=g-import-not-at-top
+  for bad in (dict(optimizer="sgd"), dict(dequantize=True)):
+    with pytest.raises(UsageError, match="the regression trains with Adam"):
+      regression.RegressionConfig(**bad).validate()
+  mine = dataclasses.asdict(regression.RegressionConfig())
+  older = {k: v for k, v in mine.items() if k not in ("optimizer", "dequantize")}
+  assert files.differing_fields(older, mine,
+                                defaults=regression.RegressionConfig.ABSENT_FIELD_VALUES) == []

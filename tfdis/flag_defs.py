@@ -76,6 +76,9 @@ _HELP = {
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
     "learning_rate": "Learning rate of --optimizer.",
     "optimizer": "adam, or sgd (plain stochastic gradient descent, no momentum).",
+    "dequantize": "Train on dequantised images (255 x + u) / 256, u uniform, drawn afresh each "
+                  "step (seeded by seed and step); the test ELBO reads the test images "
+                  "dequantised once.",
     "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
             "seed, seed + 1, ...",
     "strategy": "tf.distribute strategy: default, mirrored (all local devices), multi_worker.",

@@ -42,6 +42,9 @@ class TrainConfig:
   learning_rate: float = 1e-3
   # adam or sgd (plain, no momentum): steps.OPTIMIZERS.
   optimizer: str = "adam"
+  # Train on (255 x + u) / 256, u ~ U[0, 1) drawn afresh each step (steps.dequantize_batch); the
+  # test ELBO then reads the test images dequantised once (steps.dequantize_test).
+  dequantize: bool = False
   seed: int = 0
   strategy: str = "default"
   jit_compile: bool = True

@@ -15,7 +15,8 @@ variables is S independent optimizers (routed weights' gradients made dense firs
 
 Everything that makes a single run (`tfdis.training.vae_training.train`) a function of its config
 is reproduced per seed: the initial weights (see the model), the batch order
-(`steps.BatchOrder(N, B, seed)`) and the noise (`steps.step_noise(seed, B, D, step)`). So seed s
+(`steps.BatchOrder(N, B, seed)`), the noise (`steps.step_noise(seed, B, D, step)`) and, with
+--dequantize, the dequantisation (`steps.dequantize_batch(images, seed, step)`). So seed s
 of a batched run equals the sequential run of seed s up to float rounding (tested). The configs
 may differ in `seed` and `transform_seed` only. Shapes: S seeds, B batch, D latent.
 """
@@ -106,7 +107,11 @@ class SeedBatchedTrainer:
     idx = np.stack([order.indices(step) for order in self._orders])  # [S, B]
     noise = tf.stack([steps.step_noise(c.seed, c.batch_size, self.vae.latent_dim, step)
                       for c in self.configs])
-    return self.images[idx], self.labels[idx], noise
+    images = self.images[idx]
+    if self.configs[0].dequantize:
+      images = np.stack([steps.dequantize_batch(x, c.seed, step)
+                         for x, c in zip(images, self.configs)])
+    return images, self.labels[idx], noise
 
   def scalars(self, elbo):
     """The mean over seeds of the batch-mean ELBO, to log."""

@@ -7,6 +7,7 @@ built from these:
 ```none
 batch of step s      rows [p B, (p + 1) B) of permutation_(seed, e)(N),   (e, p) = divmod(s, N // B)
 noise of step s      ε ~ N(0, I) [B, D], stateless Philox seeded by (seed, s)
+dequantised batch    (255 x + u) / 256, u ~ U[0, 1) per pixel seeded by (seed, s) (--dequantize)
 optimizer step       g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g), or plain SGD
                      w <- w - η g (--optimizer), applied
 ```
@@ -61,6 +62,41 @@ def step_noise(seed, batch_size, latent_dim, step):
   """
   key = tf.stack([tf.constant(seed, tf.int32), tf.cast(step, tf.int32)])
   return vae.standard_normal([batch_size, latent_dim], key)
+
+
+# The last entry of a dequantisation key: which images it is for (a stream of its own, apart from
+# the batch order's (seed, epoch) generators).
+_DEQUANTIZE_TRAIN, _DEQUANTIZE_TEST = 1, 2
+
+
+def dequantize(images, key):
+  """(255 x + u) / 256 of 8-bit images: each grey level spread uniformly over its 1/256 interval.
+
+  Args:
+    images: x float32 [..., H, W, C], multiples of 1/255 in [0, 1] (as `tfdis.data` loads them).
+    key: non-negative ints seeding numpy's generator of u ~ U[0, 1), one per pixel.
+
+  Returns:
+    float32 of the shape of `images`, in [0, 1): level k lands in [k / 256, (k + 1) / 256) (a
+    value float32 would round up to (k + 1) / 256 is kept just below it).
+  """
+  levels = np.rint(np.asarray(images, np.float64) * 255.0)
+  u = np.random.default_rng([int(k) for k in key]).random(levels.shape)
+  # float32 rounds a value just below (k + 1) / 256 up to it; keep it in level k's interval.
+  upper = ((levels + 1.0) / 256.0).astype(np.float32)
+  return np.minimum(((levels + u) / 256.0).astype(np.float32),
+                    np.nextafter(upper, np.float32(0)))
+
+
+def dequantize_batch(images, seed, step):
+  """The training images of step `step` dequantised, u seeded by (seed, step): a resumed run
+  sees the same numbers."""
+  return dequantize(images, (seed, step, _DEQUANTIZE_TRAIN))
+
+
+def dequantize_test(images, seed):
+  """The test images dequantised once, u seeded by seed (for a test ELBO of a --dequantize run)."""
+  return dequantize(images, (seed, 0, _DEQUANTIZE_TEST))
 
 
 def dense_gradients(grads):

@@ -15,7 +15,8 @@ and at the end writes
 
 Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e) (with
 --balanced_batches, B/K examples of each label from per-label permutations: `tfdis.data.balanced`),
-and the reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
+and the reparameterisation noise of step s is stateless, seeded by (seed, s), as is its
+dequantisation with --dequantize (`tfdis.training.steps`).
 Together with TF op determinism this makes a run a pure function of its flags: the same flags give
 the same metrics.json, and training N steps, stopping, and resuming to 2N equals training 2N at
 once.
@@ -125,6 +126,8 @@ class VAETrainer:
     """The arguments of `self.step` for training step `step` (a global batch)."""
     idx = self._order.indices(step)
     images, labels = self.images[idx], self.labels[idx]
+    if self.config.dequantize:
+      images = steps.dequantize_batch(images, self.config.seed, step)
     replicas = self.strategy.num_replicas_in_sync
     if replicas == 1:
       # The noise is drawn outside XLA: compiled and uncompiled Philox differ for one seed.
@@ -251,7 +254,10 @@ def train_and_evaluate(config, workdir, datasets_override=None):
   """
   trainer, (test_images, test_labels), seconds = train(config, workdir, datasets_override)
   model = trainer.model
-  metrics = evaluate_elbo(model, test_images, test_labels, config.eval_batch_size, config.seed,
+  elbo_images = test_images
+  if config.dequantize:
+    elbo_images = steps.dequantize_test(test_images, config.seed)
+  metrics = evaluate_elbo(model, elbo_images, test_labels, config.eval_batch_size, config.seed,
                           config.jit_compile)
   metrics = {"test_" + k: v for k, v in metrics.items()}
   metrics.update(steps=trainer.completed_steps, dataset=config.dataset,
