@@ -44,7 +44,8 @@ _HELP = {
     "num_hidden_layers": "Hidden dense layers of each MLP network (the conv nets ignore it); 3 "
                          "gives the layers l-3 and l+3 of App. A and B.",
     "latent_dim": "Dimension D of z.",
-    "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities or Gaussian.",
+    "likelihood": "p(x | y, z): Bernoulli on [0, 1] intensities, Gaussian (learned per-pixel "
+                  "sigma), or gaussian_bounded (sigma in [1/256, 1]).",
     "encoder_uses_label": "Feed one-hot y to the encoder (false: the paper's 'y masked').",
     "encoder_split": "Label-routed encoder layers: none, all, or indices counted from z "
                      "(0 = head).",
@@ -63,7 +64,11 @@ _HELP = {
                         "tfdis/data/balanced.py. One device only; evaluation and export are "
                         "unchanged.",
     "num_steps": "Total optimisation steps (a resumed run continues up to this many).",
-    "learning_rate": "Adam learning rate.",
+    "learning_rate": "Learning rate of --optimizer.",
+    "optimizer": "adam, or sgd (plain stochastic gradient descent, no momentum).",
+    "dequantize": "Train on dequantised images (255 x + u) / 256, u uniform, drawn afresh each "
+                  "step (seeded by seed and step); the test ELBO reads the test images "
+                  "dequantised once.",
     "seed": "Seed of initialisation, data order and sampling; experiments over several seeds use "
             "seed, seed + 1, ...",
     "strategy": "tf.distribute strategy: default, mirrored (all local devices), multi_worker.",
@@ -158,7 +163,7 @@ _HELP = {
     "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
 }
 _CHOICES = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
-            "strategy": steps.STRATEGIES,
+            "strategy": steps.STRATEGIES, "optimizer": steps.OPTIMIZERS,
             "latent_transform": config_lib.LATENT_TRANSFORMS,
             "transform": ("rotation", "reflection", "same_rotation", "identity")}
 assert set(_CHOICES["transform"]) <= set(transforms.TRANSFORMS)

@@ -87,6 +87,37 @@ def test_gaussian_likelihood_is_a_normal_on_the_sigmoid_mean():
                              expected.reshape(2, -1).sum(1), rtol=1e-5)
 
 
+def test_bounded_gaussian_log_density_matches_a_hand_computation():
+  # Output [2, 2, 3, 1]; raw scale parameters spanning both bounds and the midpoint.
+  rng = np.random.default_rng(3)
+  logits = rng.standard_normal((2,) + IMAGE_SHAPE).astype(np.float32)
+  raw = np.array([-200.0, -1.5, 0.0, 0.7, 3.0, 200.0], np.float32).reshape(IMAGE_SHAPE)
+  x = rng.uniform(size=(2,) + IMAGE_SHAPE).astype(np.float32)
+  mean = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+  scale = np.exp(np.log(1 / 256) * (1 - 1 / (1 + np.exp(-raw.astype(np.float64)))))
+  np.testing.assert_allclose(scale.ravel()[[0, 2, 5]], [1 / 256, 1 / 16, 1.0], rtol=1e-6)
+  expected = (-0.5 * ((x - mean) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi))
+  dist = model_lib.decoder_distribution(logits, "gaussian_bounded", raw)
+  np.testing.assert_allclose(dist.log_prob(x).numpy(), expected.reshape(2, -1).sum(1), rtol=1e-5)
+  np.testing.assert_allclose(dist.stddev().numpy()[0], scale, rtol=1e-5)
+  np.testing.assert_allclose(dist.mean().numpy(), mean, rtol=1e-5)
+
+
+def test_bounded_gaussian_model_uses_its_learned_scale_in_the_elbo():
+  model = model_lib.ConditionalVAE(image_shape=IMAGE_SHAPE, latent_dim=LATENT, hidden_units=HIDDEN,
+                                   likelihood="gaussian_bounded").build_all()
+  model.decoder_log_scale.assign(np.linspace(-2, 2, 6).reshape(IMAGE_SHAPE))
+  y = np.array([4, 5], np.int32)
+  z = np.random.default_rng(2).standard_normal((2, LATENT)).astype(np.float32)
+  x = np.full((2,) + IMAGE_SHAPE, 0.25, np.float32)
+  mean = model.decode_mean(y, z).numpy()
+  raw = model.decoder_log_scale.numpy().astype(np.float64)
+  scale = np.exp(np.log(1 / 256) * (1 - 1 / (1 + np.exp(-raw))))
+  expected = (-0.5 * ((x - mean) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi))
+  np.testing.assert_allclose(model.decode(y, z).log_prob(x).numpy(),
+                             expected.reshape(2, -1).sum(1), rtol=1e-5)
+
+
 @pytest.mark.parametrize("image_shape", [(28, 28, 1), (32, 32, 3)])
 def test_conv_architecture_shapes(image_shape):
   model = model_lib.ConditionalVAE(image_shape=image_shape, latent_dim=3, hidden_units=6,

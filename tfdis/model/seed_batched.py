@@ -133,7 +133,7 @@ class SeedBatchedVAE:
     onehot = tf.one_hot(labels, self.num_classes)  # [S, B, K]
     out = self._apply(t.decoder_layers, tf.concat([z, onehot], -1), labels)  # [S, B, H, W, C]
     log_scale = None
-    if t.likelihood == "gaussian":
+    if t.likelihood != "bernoulli":
       log_scale = self._weight(t.decoder_log_scale)[:, None]  # [S, 1, H, W, C]
     return vae.decoder_distribution(out, t.likelihood, log_scale)
 

@@ -5,7 +5,8 @@ Generative model and inference model:
 ```none
 p(y)         = Cat(1/10, ..., 1/10)                      uniform label
 p(z)         = N(0, I_D)
-p(x | y, z)  = Bernoulli(logits = ω_p(y, z))             or N(μ_p(y, z), diag σ²) (--likelihood)
+p(x | y, z)  = Bernoulli(logits = ω_p(y, z))             or N(μ_p(y, z), diag σ²) (--likelihood;
+                                                           gaussian_bounded: σ in [1/256, 1])
 q(z | x, y)  = N(μ_q(x, y), diag σ_q(x, y)²)
 ```
 
@@ -29,6 +30,7 @@ each, so the label-routed layers route by a reshape (kernels/routed.py); every o
 the default "any".
 """
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -37,7 +39,10 @@ from tfdis.model import transforms as transforms_lib
 
 tfd = tfp.distributions
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_bounded")
+# The range of σ of the gaussian_bounded likelihood: from one grey level of 8-bit data (the width of
+# a dequantised pixel's interval) to the whole [0, 1] range.
+SCALE_BOUNDS = (1.0 / 256, 1.0)
 
 
 @keras.saving.register_keras_serializable(package="tfdis")
@@ -73,8 +78,8 @@ class ConditionalVAE(keras.Model):
     self.decoder_layers = networks.build_decoder_layers(
         architecture, self.image_shape, self.hidden_units, decoder_split, self.num_classes,
         self.num_hidden_layers)
-    if likelihood == "gaussian":
-      # One learned log standard deviation per pixel, shared across examples.
+    if likelihood != "bernoulli":
+      # One learned scale parameter per pixel, shared across examples (`decoder_distribution`).
       self.decoder_log_scale = self.add_weight(
           shape=self.image_shape, initializer="zeros", name="decoder_log_scale")
 
@@ -124,7 +129,7 @@ class ConditionalVAE(keras.Model):
 
   def decode(self, labels, z, layout="any"):
     """p(x | y, z): batch shape [B], event shape [H, W, C]."""
-    log_scale = self.decoder_log_scale if self.likelihood == "gaussian" else None
+    log_scale = self.decoder_log_scale if self.likelihood != "bernoulli" else None
     return decoder_distribution(self.decoder_logits(labels, z, layout), self.likelihood,
                                 log_scale)
 
@@ -195,15 +200,33 @@ def encoder_distribution(encoder_output):
 def decoder_distribution(decoder_output, likelihood, log_scale=None):
   """p(x | y, z) from the decoder's output ω_p [..., H, W, C]: batch [...], event [H, W, C].
 
-  Bernoulli(logits = ω_p), or for likelihood 'gaussian' N(sigmoid(ω_p), diag σ²) with the learned
-  per-pixel σ = softplus(log_scale) + 1e-3 (`log_scale` [H, W, C], or broadcastable to the output).
+  Bernoulli(logits = ω_p), or N(sigmoid(ω_p), diag σ²) with a learned per-pixel σ from the scale
+  parameter `log_scale` [H, W, C] (or broadcastable to the output): for likelihood 'gaussian'
+  σ = softplus(log_scale) + 1e-3; for 'gaussian_bounded' σ = `bounded_scale(log_scale)`, in
+  SCALE_BOUNDS = [1/256, 1].
   """
   if likelihood == "bernoulli":
     return tfd.Independent(tfd.Bernoulli(logits=decoder_output, dtype=tf.float32),
                            reinterpreted_batch_ndims=3)
-  scale = tf.nn.softplus(log_scale) + 1e-3
+  if likelihood == "gaussian_bounded":
+    scale = bounded_scale(log_scale)
+  else:
+    scale = tf.nn.softplus(log_scale) + 1e-3
   return tfd.Independent(tfd.Normal(loc=tf.sigmoid(decoder_output), scale=scale),
                          reinterpreted_batch_ndims=3)
+
+
+def bounded_scale(raw):
+  """σ in SCALE_BOUNDS from an unconstrained parameter: geometric between the bounds.
+
+  ```none
+  ln σ = ln σ_min + (ln σ_max - ln σ_min) sigmoid(raw)       σ_min, σ_max = 1/256, 1
+  ```
+
+  raw = 0 (the initial value) gives the geometric midpoint σ = 1/16.
+  """
+  low, high = (float(np.log(b)) for b in SCALE_BOUNDS)
+  return tf.exp(low + (high - low) * tf.sigmoid(raw))
 
 
 def elbo_terms(images, labels, q, decode, noise, prior_z, prior_y):

@@ -42,6 +42,11 @@ class TrainConfig:
   balanced_batches: bool = False
   num_steps: int = 10000
   learning_rate: float = 1e-3
+  # adam or sgd (plain, no momentum): steps.OPTIMIZERS.
+  optimizer: str = "adam"
+  # Train on (255 x + u) / 256, u ~ U[0, 1) drawn afresh each step (steps.dequantize_batch); the
+  # test ELBO then reads the test images dequantised once (steps.dequantize_test).
+  dequantize: bool = False
   seed: int = 0
   strategy: str = "default"
   jit_compile: bool = True
@@ -79,6 +84,8 @@ class TrainConfig:
     if self.latent_transform not in LATENT_TRANSFORMS:
       raise UsageError(f"--latent_transform={self.latent_transform!r} is not one of "
                        f"{LATENT_TRANSFORMS}.")
+    if self.optimizer not in steps.OPTIMIZERS:
+      raise UsageError(f"--optimizer={self.optimizer!r} is not one of {steps.OPTIMIZERS}.")
     if self.strategy not in steps.STRATEGIES:
       raise UsageError(f"--strategy={self.strategy!r} is not one of {steps.STRATEGIES}.")
     datasets.check_name(self.dataset)

@@ -9,12 +9,14 @@ loss = sum_s  -sum_b ELBO_s(x[s, b], y[s, b]) / B          (Eq. 1, each seed's o
 ```
 
 Seeds never interact: the loss is a sum of per-seed terms, so seed s's gradient is exactly its
-own, and Adam is elementwise, so Keras Adam on the stacked variables is S independent Adams
-(routed weights' gradients made dense first, `steps.dense_gradients`).
+own, and Adam and SGD are elementwise, so Keras Adam (or SGD, --optimizer) on the stacked
+variables is S independent optimizers (routed weights' gradients made dense first,
+`steps.dense_gradients`).
 
 Everything that makes a single run (`tfdis.training.vae_training.train`) a function of its config
 is reproduced per seed: the initial weights (see the model), the batch order
-(`steps.BatchOrder(N, B, seed)`) and the noise (`steps.step_noise(seed, B, D, step)`). So seed s
+(`steps.BatchOrder(N, B, seed)`), the noise (`steps.step_noise(seed, B, D, step)`) and, with
+--dequantize, the dequantisation (`steps.dequantize_batch(images, seed, step)`). So seed s
 of a batched run equals the sequential run of seed s up to float rounding (tested). The configs
 may differ in `seed` and `transform_seed` only. Shapes: S seeds, B batch, D latent.
 """
@@ -63,7 +65,7 @@ def check_configs(configs):
 
 
 class SeedBatchedTrainer:
-  """The trainer `loop.fit` runs: a SeedBatchedVAE, Adam on its stacked variables, one step.
+  """The trainer `loop.fit` runs: a SeedBatchedVAE, its optimizer on the stacked weights, a step.
 
   Args:
     configs: TrainConfigs differing only in seed / transform_seed (see `check_configs`).
@@ -81,7 +83,7 @@ class SeedBatchedTrainer:
         [c.seed for c in self.configs])
     config = self.configs[0]
     self.variables = self.vae.variables
-    self.optimizer = steps.adam(config.learning_rate, self.variables)
+    self.optimizer = steps.make_optimizer(config.optimizer, config.learning_rate, self.variables)
     self.checkpoint = tf.train.Checkpoint(stacked_weights=list(self.variables),
                                           optimizer=self.optimizer)
     scale = 1.0 / config.batch_size
@@ -90,9 +92,9 @@ class SeedBatchedTrainer:
       terms = self.vae.elbo_terms(images, labels, noise)
       return -tf.reduce_sum(terms["elbo"]) * scale, terms  # sum over seeds of each seed's loss
 
-    adam_step = steps.adam_step(loss_fn, self.variables, self.optimizer)
+    train_step = steps.optimizer_step(loss_fn, self.variables, self.optimizer)
     # -> [S] batch-mean ELBO per seed
-    self.step = tf.function(lambda *batch: tf.reduce_mean(adam_step(*batch)["elbo"], axis=1),
+    self.step = tf.function(lambda *batch: tf.reduce_mean(train_step(*batch)["elbo"], axis=1),
                             jit_compile=config.jit_compile, autograph=False)
     self._orders = [steps.BatchOrder(len(images), c.batch_size, c.seed) for c in self.configs]
 
@@ -105,7 +107,11 @@ class SeedBatchedTrainer:
     idx = np.stack([order.indices(step) for order in self._orders])  # [S, B]
     noise = tf.stack([steps.step_noise(c.seed, c.batch_size, self.vae.latent_dim, step)
                       for c in self.configs])
-    return self.images[idx], self.labels[idx], noise
+    images = self.images[idx]
+    if self.configs[0].dequantize:
+      images = np.stack([steps.dequantize_batch(x, c.seed, step)
+                         for x, c in zip(images, self.configs)])
+    return images, self.labels[idx], noise
 
   def scalars(self, elbo):
     """The mean over seeds of the batch-mean ELBO, to log."""
@@ -129,7 +135,8 @@ def train_seeds(configs, workdir, datasets_override=None, make_hooks=None):
   files.prepare(workdir)
   files.check_settings(os.path.join(workdir, "config.json"),
                        [dataclasses.asdict(c) for c in configs], what="a seed-batched run",
-                       ignore=config_lib.RESUMABLE_FIELDS)
+                       ignore=config_lib.RESUMABLE_FIELDS,
+                       defaults=dataclasses.asdict(config_lib.TrainConfig()))  # fields added since
   if datasets_override is not None:
     images, labels = datasets_override["train"]
   else:

@@ -7,7 +7,9 @@ built from these:
 ```none
 batch of step s      rows [p B, (p + 1) B) of permutation_(seed, e)(N),   (e, p) = divmod(s, N // B)
 noise of step s      ε ~ N(0, I) [B, D], stateless Philox seeded by (seed, s)
-Adam step            g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g) applied
+dequantised batch    (255 x + u) / 256, u ~ U[0, 1) per pixel seeded by (seed, s) (--dequantize)
+optimizer step       g = ∇ loss (IndexedSlices summed to dense tensors);  Adam(g), or plain SGD
+                     w <- w - η g (--optimizer), applied
 ```
 
 So training N steps, stopping, and resuming to 2N equals training 2N at once (`tfdis.training.loop`
@@ -21,6 +23,7 @@ from tfdis.errors import UsageError
 from tfdis.model import vae
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+OPTIMIZERS = ("adam", "sgd")
 
 
 class BatchOrder:
@@ -61,6 +64,41 @@ def step_noise(seed, batch_size, latent_dim, step):
   return vae.standard_normal([batch_size, latent_dim], key)
 
 
+# The last entry of a dequantisation key: which images it is for (a stream of its own, apart from
+# the batch order's (seed, epoch) generators).
+_DEQUANTIZE_TRAIN, _DEQUANTIZE_TEST = 1, 2
+
+
+def dequantize(images, key):
+  """(255 x + u) / 256 of 8-bit images: each grey level spread uniformly over its 1/256 interval.
+
+  Args:
+    images: x float32 [..., H, W, C], multiples of 1/255 in [0, 1] (as `tfdis.data` loads them).
+    key: non-negative ints seeding numpy's generator of u ~ U[0, 1), one per pixel.
+
+  Returns:
+    float32 of the shape of `images`, in [0, 1): level k lands in [k / 256, (k + 1) / 256) (a
+    value float32 would round up to (k + 1) / 256 is kept just below it).
+  """
+  levels = np.rint(np.asarray(images, np.float64) * 255.0)
+  u = np.random.default_rng([int(k) for k in key]).random(levels.shape)
+  # float32 rounds a value just below (k + 1) / 256 up to it; keep it in level k's interval.
+  upper = ((levels + 1.0) / 256.0).astype(np.float32)
+  return np.minimum(((levels + u) / 256.0).astype(np.float32),
+                    np.nextafter(upper, np.float32(0)))
+
+
+def dequantize_batch(images, seed, step):
+  """The training images of step `step` dequantised, u seeded by (seed, step): a resumed run
+  sees the same numbers."""
+  return dequantize(images, (seed, step, _DEQUANTIZE_TRAIN))
+
+
+def dequantize_test(images, seed):
+  """The test images dequantised once, u seeded by seed (for a test ELBO of a --dequantize run)."""
+  return dequantize(images, (seed, 0, _DEQUANTIZE_TEST))
+
+
 def dense_gradients(grads):
   """Gradients as dense tensors, for the optimizer.
 
@@ -78,6 +116,21 @@ def adam(learning_rate, variables):
   return optimizer
 
 
+def make_optimizer(name, learning_rate, variables):
+  """Keras Adam, or plain SGD (no momentum: w <- w - learning_rate g), built for `variables`.
+
+  Built at once so that a checkpoint can restore its slots (SGD without momentum has none but
+  the iteration count, which is the step).
+  """
+  if name == "adam":
+    return adam(learning_rate, variables)
+  if name != "sgd":
+    raise UsageError(f"--optimizer={name!r} is not one of {OPTIMIZERS}.")
+  optimizer = keras.optimizers.SGD(learning_rate, momentum=0.0)
+  optimizer.build(variables)
+  return optimizer
+
+
 def gradients_fn(loss_fn, variables):
   """fn(*args) -> (dense gradients of loss, aux) for `loss_fn(*args) -> (scalar loss, aux)`."""
   def fn(*args):
@@ -87,8 +140,8 @@ def gradients_fn(loss_fn, variables):
   return fn
 
 
-def adam_step(loss_fn, variables, optimizer):
-  """fn(*args) -> aux: one optimizer step on `loss_fn(*args) -> (scalar loss, aux)`.
+def optimizer_step(loss_fn, variables, optimizer):
+  """fn(*args) -> aux: one `optimizer` step on `loss_fn(*args) -> (scalar loss, aux)`.
 
   The gradient, its dense form and the update, as every trainer builds its (compiled) step.
   """
@@ -99,6 +152,9 @@ def adam_step(loss_fn, variables, optimizer):
     optimizer.apply(grads, variables)
     return aux
   return step
+
+
+adam_step = optimizer_step  # the name the Adam-only trainers (regression, tests) call it by
 
 
 def make_strategy(name):

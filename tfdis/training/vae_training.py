@@ -1,6 +1,7 @@
 """Training and evaluation of the conditional VAE (Sec. 1, Eq. 1), resumable and deterministic.
 
-`train_and_evaluate(config, workdir)` is the whole job: it trains with Adam on -ELBO through the
+`train_and_evaluate(config, workdir)` is the whole job: it trains with Adam (or plain SGD,
+--optimizer) on -ELBO through the
 one training loop (`tfdis.training.loop.fit`: checkpoints in `workdir/checkpoints`, resumed
 automatically, TensorBoard scalars in `workdir/tensorboard`, a progress line with steps/s and ETA),
 and at the end writes
@@ -14,7 +15,8 @@ and at the end writes
 
 Determinism: batch b of epoch e is a fixed slice of a permutation seeded by (seed, e) (with
 --balanced_batches, B/K examples of each label from per-label permutations: `tfdis.data.balanced`),
-and the reparameterisation noise of step s is stateless, seeded by (seed, s) (`tfdis.training.steps`).
+and the reparameterisation noise of step s is stateless, seeded by (seed, s), as is its
+dequantisation with --dequantize (`tfdis.training.steps`).
 Together with TF op determinism this makes a run a pure function of its flags: the same flags give
 the same metrics.json, and training N steps, stopping, and resuming to 2N equals training 2N at
 once.
@@ -42,7 +44,7 @@ from tfdis.training import tracking
 
 
 class VAETrainer:
-  """The trainer `loop.fit` runs: one ConditionalVAE, Adam, its checkpoint and compiled step.
+  """The trainer `loop.fit` runs: one ConditionalVAE, its optimizer, checkpoint and compiled step.
 
   Args:
     config: TrainConfig.
@@ -69,7 +71,8 @@ class VAETrainer:
     with strategy.scope():
       self.model = vae.ConditionalVAE(
           **config.model_kwargs(info.image_shape, info.num_classes)).build_all()
-      self.optimizer = steps.adam(config.learning_rate, self.model.trainable_variables)
+      self.optimizer = steps.make_optimizer(config.optimizer, config.learning_rate,
+                                            self.model.trainable_variables)
     self.variables = self.model.weights
     self.checkpoint = steps.model_checkpoint(self.model, optimizer=self.optimizer)
     self.step = self._make_step()
@@ -87,8 +90,8 @@ class VAETrainer:
     config, model, optimizer = self.config, self.model, self.optimizer
     batch_means = lambda terms: {k: tf.reduce_mean(v) for k, v in terms.items()}
     if self.strategy.num_replicas_in_sync == 1:
-      adam_step = steps.adam_step(self.loss, model.trainable_variables, optimizer)
-      return tf.function(lambda *batch: batch_means(adam_step(*batch)),
+      train_step = steps.optimizer_step(self.loss, model.trainable_variables, optimizer)
+      return tf.function(lambda *batch: batch_means(train_step(*batch)),
                          jit_compile=config.jit_compile, autograph=False)
 
     # Several replicas: XLA compiles each replica's loss and gradients; the all-reduce and the
@@ -123,6 +126,8 @@ class VAETrainer:
     """The arguments of `self.step` for training step `step` (a global batch)."""
     idx = self._order.indices(step)
     images, labels = self.images[idx], self.labels[idx]
+    if self.config.dequantize:
+      images = steps.dequantize_batch(images, self.config.seed, step)
     replicas = self.strategy.num_replicas_in_sync
     if replicas == 1:
       # The noise is drawn outside XLA: compiled and uncompiled Philox differ for one seed.
@@ -264,7 +269,10 @@ def train_and_evaluate(config, workdir, datasets_override=None):
   """
   trainer, (test_images, test_labels), seconds = train(config, workdir, datasets_override)
   model = trainer.model
-  metrics = evaluate_elbo(model, test_images, test_labels, config.eval_batch_size, config.seed,
+  elbo_images = test_images
+  if config.dequantize:
+    elbo_images = steps.dequantize_test(test_images, config.seed)
+  metrics = evaluate_elbo(model, elbo_images, test_labels, config.eval_batch_size, config.seed,
                           config.jit_compile)
   metrics = {"test_" + k: v for k, v in metrics.items()}
   metrics.update(steps=trainer.completed_steps, dataset=config.dataset,

@@ -38,7 +38,8 @@ class RegressionConfig(config_lib.TrainConfig):
   teacher's folder from --teacher instead).
   """
   # What a settings record written before a field existed was made with (not the default).
-  ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared"}
+  ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared",
+                         "optimizer": "adam", "dequantize": False}
 
   transform: str = "rotation"
   per_seed_transforms: bool = True
@@ -57,6 +58,9 @@ class RegressionConfig(config_lib.TrainConfig):
     if self.balanced_batches:
       raise UsageError("The regression draws its own batches; leave --balanced_batches off (it is "
                        "a flag of binaries.train).")
+    if self.optimizer != "adam" or self.dequantize:
+      raise UsageError("--optimizer / --dequantize: the regression trains with Adam on the "
+                       "teacher's images as loaded; leave both unset.")
     if not self.teacher_run.strip():
       raise UsageError("--teacher_run is empty; name the plan's run whose model teaches "
                        "(e.g. shared).")
