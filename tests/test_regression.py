@@ -123,6 +123,31 @@ def test_each_seed_fits_its_own_transform(tiny_teacher):
                              rtol=1e-5)
 
 
+def test_rotation_fraction_turns_the_target_part_of_the_way(tiny_teacher):
+  teacher, images, labels = tiny_teacher
+  whole = regression.RegressionConfig(transform_seed=10)
+  np.testing.assert_array_equal(whole.transforms(10, 3, 10).numpy(),  # a = 1: untouched
+                                transforms_lib.by_name("rotation", 10, 3, seed=10).numpy())
+  half = regression.RegressionConfig(rotation_fraction=0.5)
+  t_half = half.transforms(10, 3, 10).numpy().astype(np.float64)
+  np.testing.assert_allclose(t_half @ t_half, whole.transforms(10, 3, 10).numpy(), atol=1e-5)
+  none = regression.RegressionConfig(rotation_fraction=0.0).transforms(10, 3, 10).numpy()
+  np.testing.assert_allclose(none, np.broadcast_to(np.eye(3), (10, 3, 3)), atol=1e-6)
+  data = regression.build_dataset(teacher, images, labels, t_half, seed=0)
+  # T^(1/2) turns z half the angle T turns it, keeping its length.
+  full = regression.retarget(data, whole.transforms(10, 3, 10))
+  angle = lambda u, v: np.arccos(np.clip(np.sum(u * v, 1) / np.linalg.norm(u, axis=1)
+                                         / np.linalg.norm(v, axis=1), -1, 1))
+  np.testing.assert_allclose(np.linalg.norm(data.tz, axis=1), np.linalg.norm(data.z, axis=1),
+                             rtol=1e-5)
+  assert np.all(angle(data.z, data.tz) <= angle(data.z, full.tz) + 1e-4)
+  assert angle(data.z, data.tz).mean() > 0.2 * angle(data.z, full.tz).mean()
+  with pytest.raises(UsageError, match="--rotation_fraction=0.5 needs rotations"):
+    regression.RegressionConfig(transform="reflection", rotation_fraction=0.5).validate()
+  with pytest.raises(UsageError, match=r"--rotation_fraction=1.5 must lie in \[0, 1\]"):
+    regression.RegressionConfig(rotation_fraction=1.5).validate()
+
+
 # --- Training. ---
 
 

@@ -112,6 +112,8 @@ _HELP = {
     "teacher": "Workdir of the trained VAE whose q*(z | x, y) gives z.",
     "teacher_run": "binaries.reproduce: the plan's trained run whose model is the teacher "
                    "(shared; split for the split-both-teacher control).",
+    "rotation_fraction": "The entangled target is T_y^a z for this a in [0, 1]: T_y^a turns a of "
+                         "the way from I to T_y (1: T_y; rotations only).",
     "per_seed_transforms": "Each seed fits its own T_y (seeded transform_seed + k); false: one "
                            "T_y for every seed.",
     "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",

@@ -9,6 +9,8 @@ from the same initialisation on the same batches:
 data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
 T_y           drawn afresh for each training seed      (--per_seed_transforms; seeds sample
                                                         rotations as well as initialisations)
+T_y^a         --rotation_fraction a in [0, 1]:         the rotation a of the way from I to T_y
+              the target is T_y^a z                    (a = 1: T_y; a = 0: z itself)
 encoder       (x, y) -> z        vs   (x, y) -> T_y z      loss  mean_d (μ_q(x, y)_d - target_d)²
 decoder       (y, z) -> x        vs   (y, T_y z) -> x      loss  -ln p(x | y, code)  (nats / image)
 networks      the teacher's encoder / decoder architecture, fresh weights (shared unless

@@ -33,14 +33,18 @@ class RegressionConfig(config_lib.TrainConfig):
   their training (seed, num_steps, batch_size, learning_rate, jit_compile, log_every).
   `transform_seed` seeds the random rotations T_y of `transform`; with `per_seed_transforms`
   (the default) seed s draws its own T_y from transform_seed + (s - seed), so the seeds sample
-  rotations as well as initialisations, otherwise one T_y serves every seed. `teacher_run` names
+  rotations as well as initialisations, otherwise one T_y serves every seed. `rotation_fraction`
+  a makes the entangled target T_y^a z (`transforms.fractional_power`: a = 0 is z itself, a = 1 the
+  whole T_y; rotations only). `teacher_run` names
   the run of a `binaries.reproduce` plan whose model is the teacher (binaries.regress takes the
   teacher's folder from --teacher instead).
   """
   # What a settings record written before a field existed was made with (not the default).
-  ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared"}
+  ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared",
+                         "rotation_fraction": 1.0}
 
   transform: str = "rotation"
+  rotation_fraction: float = 1.0
   per_seed_transforms: bool = True
   teacher_run: str = "shared"
   num_seeds: int = 3
@@ -66,6 +70,13 @@ class RegressionConfig(config_lib.TrainConfig):
     if self.transform not in transforms_lib.TRANSFORMS:
       raise UsageError(f"--transform={self.transform!r} is unknown; use one of "
                        f"{sorted(transforms_lib.TRANSFORMS)}.")
+    if not 0 <= self.rotation_fraction <= 1:
+      raise UsageError(f"--rotation_fraction={self.rotation_fraction} must lie in [0, 1] (0: the "
+                       "identity, 1: the whole T_y).")
+    if self.rotation_fraction != 1 and self.transform == "reflection":
+      raise UsageError(f"--rotation_fraction={self.rotation_fraction} needs rotations, but "
+                       "--transform=reflection has det -1 (no path of rotations leads to it); use "
+                       "--transform=rotation or leave --rotation_fraction=1.")
     for name in ("num_seeds", "eval_every", "eval_examples", "final_window"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
@@ -95,6 +106,17 @@ class RegressionConfig(config_lib.TrainConfig):
     if self.log_evals:
       steps |= set(np.round(np.geomspace(1, self.num_steps, self.log_evals)).astype(int).tolist())
     return np.asarray(sorted(steps), np.int64)
+
+  def transforms(self, num_labels, dim, transform_seed):
+    """T_y^a of `transform` seeded by `transform_seed`: float32 [G, D, D] (a = rotation_fraction).
+
+    a = 1 is `transforms.by_name` itself, untouched, so such runs equal those made before the
+    fraction existed.
+    """
+    whole = transforms_lib.by_name(self.transform, num_labels, dim, transform_seed)
+    if self.rotation_fraction == 1:
+      return whole
+    return transforms_lib.fractional_power(whole, self.rotation_fraction)
 
   def seeds(self):
     return [self.seed + k for k in range(self.num_seeds)]

@@ -81,8 +81,8 @@ def run_regression(config, teacher_workdir, workdir):
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   todo = [s for s in config.seeds() if s not in done]
   for k, seed in enumerate(todo):
-    transforms = transforms_lib.by_name(config.transform, teacher.num_classes, teacher.latent_dim,
-                                        config.transform_seed_of(seed))
+    transforms = config.transforms(teacher.num_classes, teacher.latent_dim,
+                                   config.transform_seed_of(seed))
     seed_train = retarget(train_data, transforms)
     seed_eval = {split: retarget(data, transforms) for split, data in eval_sets.items()}
     done[seed] = train_seed(model_kwargs, seed_train, seed_eval, config, seed, workdir,
@@ -108,6 +108,11 @@ def run_regression(config, teacher_workdir, workdir):
                     f"{config.num_seeds} seeds (band: min-max)")
   result = dict(summary, transform=config.transform,
                 transform_seeds=[config.transform_seed_of(s) for s in config.seeds()],
+                rotation_fraction=config.rotation_fraction,
+                # mean over labels of ‖T_y^a - I‖_F, per seed: how far the target is rotated
+                transform_distance=[float(transforms_lib.distance_from_identity(config.transforms(
+                    teacher.num_classes, teacher.latent_dim, config.transform_seed_of(s))).mean())
+                                    for s in config.seeds()],
                 dataset=teacher_config.dataset,
                 teacher=os.path.abspath(teacher_workdir), steps=steps,
                 num_train_examples=len(train_data), num_heldout_examples=len(heldout),
