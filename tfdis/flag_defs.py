@@ -118,6 +118,13 @@ _HELP = {
                            "T_y for every seed.",
     "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",
     "eval_every": "Steps between evaluations of the loss curves.",
+    "dense_eval_until": "Evaluate every --dense_eval_every steps up to this step too (the fine "
+                        "early resolution and the early loss area; 0: none).",
+    "dense_eval_every": "Steps between the dense early evaluations (see --dense_eval_until).",
+    "optimizer": "The regression's optimiser: adam, or sgd (plain, no momentum); "
+                 "--learning_rate is its step size.",
+    "decoder_learning_rate": "--optimizer=sgd: the decoder problem's step size (its loss is "
+                             "in nats per image; 0: --learning_rate).",
     "log_evals": "Extra evaluations at log-spaced steps in [1, num_steps] (resolve the start).",
     "train_examples": "Training images used (0 = the whole training split).",
     "eval_examples": "Held-out (test split) images, and training images for the train curve.",

@@ -15,20 +15,26 @@ encoder       (x, y) -> z        vs   (x, y) -> T_y z      loss  mean_d (μ_q(x,
 decoder       (y, z) -> x        vs   (y, T_y z) -> x      loss  -ln p(x | y, code)  (nats / image)
 networks      the teacher's encoder / decoder architecture, fresh weights (shared unless
               --encoder_split / --decoder_split route layers by label)
-optimiser     Adam, same learning rate, steps, batch order and initial weights for both targets
+optimiser     Adam (--optimizer=sgd: plain SGD), same learning rate, steps, batch order and
+              initial weights for both targets
 ```
 
 Both targets are equally learnable in principle (T_y is invertible and known given y), so the paper
 finds similar final losses, but faster convergence on the disentangled target z.
 
-Per seed and curve (held-out loss L(s) at the evaluated steps: s = 0, e, 2e, ..., S and, to resolve
-the fast start, --log_evals steps spaced evenly in log s) we measure
+Per seed and curve (loss L(s) at the evaluated steps: s = 0, e, 2e, ..., S and, to resolve the
+fast start, --log_evals steps spaced evenly in log s and every --dense_eval_every steps up to
+--dense_eval_until) we measure
 
 ```none
 final          L_final = mean of the last k evaluations (k = --final_window)
 steps_to_90    min { s : L(s) <= L(0) - f (L(0) - L_final) },  f = --fraction (0.9)
 auc            (1 / S) ∫_0^S L(s) ds / L(0)   (trapezoid; the mean loss as a fraction of L(0))
+early_auc      the same over [0, S_e], S_e = --dense_eval_until (when set): the early loss area
 ```
+
+each on the held-out loss and, beside it, on the training loss (the same first --eval_examples
+training images throughout), so optimisation can be told from generalisation.
 
 `steps_to_90` uses each curve's *own* L_final: it measures how fast a curve settles, separately
 from where it settles (reported by `final` and the entangled / disentangled ratio). A threshold
@@ -61,6 +67,9 @@ from tfdis.experiments.regression.config import SPLITS
 from tfdis.experiments.regression.config import TARGETS
 from tfdis.experiments.regression.config import TEACHER_FIELDS
 from tfdis.experiments.regression.run import run_regression
+from tfdis.experiments.regression.config import OPTIMIZERS
+from tfdis.experiments.regression.summary import choose_learning_rates
+from tfdis.experiments.regression.summary import early_auc
 from tfdis.experiments.regression.summary import final_loss
 from tfdis.experiments.regression.summary import normalised_auc
 from tfdis.experiments.regression.summary import plot_curves

@@ -15,6 +15,7 @@ from tfdis.training import config as config_lib
 PROBLEMS = ("encoder", "decoder")
 TARGETS = ("disentangled", "entangled")
 SPLITS = ("train", "heldout")
+OPTIMIZERS = ("adam", "sgd")
 # Fields that may change between a run and its resumption without changing any curve.
 RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
 
@@ -41,7 +42,8 @@ class RegressionConfig(config_lib.TrainConfig):
   """
   # What a settings record written before a field existed was made with (not the default).
   ABSENT_FIELD_VALUES = {"per_seed_transforms": False, "teacher_run": "shared",
-                         "rotation_fraction": 1.0}
+                         "rotation_fraction": 1.0, "dense_eval_until": 0, "dense_eval_every": 10,
+                         "optimizer": "adam", "decoder_learning_rate": 0.0}
 
   transform: str = "rotation"
   rotation_fraction: float = 1.0
@@ -49,6 +51,10 @@ class RegressionConfig(config_lib.TrainConfig):
   teacher_run: str = "shared"
   num_seeds: int = 3
   eval_every: int = 100
+  dense_eval_until: int = 0
+  dense_eval_every: int = 10
+  optimizer: str = "adam"
+  decoder_learning_rate: float = 0.0
   log_evals: int = 0
   train_examples: int = 0
   eval_examples: int = 2000
@@ -77,7 +83,16 @@ class RegressionConfig(config_lib.TrainConfig):
       raise UsageError(f"--rotation_fraction={self.rotation_fraction} needs rotations, but "
                        "--transform=reflection has det -1 (no path of rotations leads to it); use "
                        "--transform=rotation or leave --rotation_fraction=1.")
-    for name in ("num_seeds", "eval_every", "eval_examples", "final_window"):
+    if self.optimizer not in OPTIMIZERS:
+      raise UsageError(f"--optimizer={self.optimizer!r} is unknown; use one of {OPTIMIZERS}.")
+    if self.decoder_learning_rate < 0 or (self.decoder_learning_rate and
+                                          self.optimizer != "sgd"):
+      raise UsageError(f"--decoder_learning_rate={self.decoder_learning_rate} is a step size of "
+                       "--optimizer=sgd (> 0; 0: --learning_rate); Adam takes one --learning_rate.")
+    if self.dense_eval_until < 0:
+      raise UsageError(f"--dense_eval_until={self.dense_eval_until} must be >= 0 (0: no dense "
+                       "evaluation).")
+    for name in ("num_seeds", "eval_every", "dense_eval_every", "eval_examples", "final_window"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     if not 0 < self.fraction < 1:
@@ -98,11 +113,14 @@ class RegressionConfig(config_lib.TrainConfig):
           "start the flagfile from the teacher's settings (e.g. --flagfile=flags/base.cfg).")
 
   def eval_steps(self):
-    """Evaluated steps [E]: 0, every eval_every, num_steps, and log_evals log-spaced in [1, S].
+    """Evaluated steps [E]: 0, every eval_every, num_steps, log_evals log-spaced in [1, S], and
+    every dense_eval_every up to dense_eval_until.
 
-    The log-spaced ones resolve the fast start of the curves, where the convergence steps fall.
+    The log-spaced and dense ones resolve the fast start of the curves, where the convergence
+    steps fall.
     """
     steps = set(range(0, self.num_steps, self.eval_every)) | {self.num_steps}
+    steps |= set(range(0, min(self.dense_eval_until, self.num_steps) + 1, self.dense_eval_every))
     if self.log_evals:
       steps |= set(np.round(np.geomspace(1, self.num_steps, self.log_evals)).astype(int).tolist())
     return np.asarray(sorted(steps), np.int64)
@@ -117,6 +135,10 @@ class RegressionConfig(config_lib.TrainConfig):
     if self.rotation_fraction == 1:
       return whole
     return transforms_lib.fractional_power(whole, self.rotation_fraction)
+
+  def early_until(self):
+    """The last step of the early window (the early loss area): dense_eval_until (0: none)."""
+    return min(self.dense_eval_until, self.num_steps)
 
   def seeds(self):
     return [self.seed + k for k in range(self.num_seeds)]

@@ -101,11 +101,13 @@ def run_regression(config, teacher_workdir, workdir):
   for seed in config.seeds():
     for key, losses in done[seed].items():
       curves.setdefault(key, {})[seed] = losses
-  summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window)
+  summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window,
+                      config.early_until())
   write_csv(os.path.join(workdir, "curves.csv"), steps, curves)
   plot_curves(os.path.join(workdir, "regression.png"), steps, curves,
-              title=f"{teacher_config.dataset}, T_y = {config.transform}, "
-                    f"{config.num_seeds} seeds (band: min-max)")
+              title=f"{teacher_config.dataset}, T_y = {config.transform}, a = "
+                    f"{config.rotation_fraction:g}, {config.optimizer}, {config.num_seeds} seeds "
+                    "(band: held-out min-max)", early_until=config.early_until())
   result = dict(summary, transform=config.transform,
                 transform_seeds=[config.transform_seed_of(s) for s in config.seeds()],
                 rotation_fraction=config.rotation_fraction,
@@ -130,5 +132,12 @@ def run_regression(config, teacher_workdir, workdir):
                  s["steps_to_fraction"]["entangled"]["mean"], s["steps_to_fraction"]["p_value"],
                  s["auc"]["disentangled"]["mean"], s["auc"]["entangled"]["mean"],
                  s["auc"]["p_value"])
+    if "train" in s:
+      t = s["train"]
+      logging.info("%s, training loss: final %.4g vs %.4g; steps to %d%%: %.0f vs %.0f (p=%.3g)",
+                   problem, t["final_loss"]["disentangled"]["mean"],
+                   t["final_loss"]["entangled"]["mean"], round(100 * config.fraction),
+                   t["steps_to_fraction"]["disentangled"]["mean"],
+                   t["steps_to_fraction"]["entangled"]["mean"], t["steps_to_fraction"]["p_value"])
   logging.info("Results in %s", workdir)
   return files.jsonable(result)
