@@ -57,6 +57,7 @@ Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile
   training  the pair of networks per seed and their loss curves: `train_seed`
   summary   convergence speed, final loss and their tests over seeds; curves.csv, regression.png
   run       the whole experiment with resuming: `run_regression`
+  alignment the tangent-kernel prediction of why z is fitted faster, and its measurement
 
 The names below are the package's interface (binaries.regress, tfdis.flag_defs, the
 reproduction, tests).
