@@ -362,6 +362,19 @@ def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
                and r["split"] == "heldout" and r["target"] == "disentangled"]
     final = report[problem]["final_loss"]["disentangled"]["per_seed"]
     assert np.all(np.array(final) < np.array(initial)), (problem, final, initial)  # it learns
+  # The tangent-kernel alignment of every target and seed at initialisation, and its ranking.
+  assert report["config"]["alignment_examples"] == 256
+  for problem in regression.PROBLEMS:
+    entry = report["alignment"][problem]
+    assert entry["seeds"] == [0, 1]
+    for target in regression.TARGETS:
+      assert all(0 < a <= 1 for a in entry[target]["alignment"])
+      assert len(entry[target]["descent_rate"]) == 2 and len(entry[target]["frobenius"]) == 2
+    assert entry["rank_correlation"]["num_points"] == 4
+    assert entry["rank_correlation"]["resamples"] == "seeds"
+    assert 0 <= entry["agreement"] <= 2
+    assert report[problem]["train"]["final_loss"]["disentangled"]["per_seed"] != (
+        report[problem]["final_loss"]["disentangled"]["per_seed"])
   assert (workdir / "regression.png").stat().st_size > 10000
   assert any(f.startswith("events") for f in os.listdir(workdir / "tensorboard"))
 
@@ -377,6 +390,30 @@ def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
     assert flags.FLAGS.num_steps == 20 and flags.FLAGS.transform == "rotation"
     regress_binary.run()
   assert (workdir / "regression.json").read_bytes() == first
+
+
+def test_smoke_angle_sgd_and_dense_evaluation_through_the_binary(smoke_teacher, tmp_path):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from binaries import regress as regress_binary  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "angle"
+  with flagsaver.flagsaver():
+    flags.FLAGS(["regress", f"--flagfile={REPO}/flags/regress_smoke.cfg",
+                 f"--teacher={smoke_teacher}", f"--workdir={workdir}", "--rotation_fraction=0.5",
+                 "--dense_eval_until=8", "--dense_eval_every=2", "--optimizer=sgd",
+                 "--learning_rate=0.05", "--decoder_learning_rate=0.0005",
+                 "--alignment_examples=64", "--alignment_probes=8", "--descent_steps=4"],
+                known_only=True)
+    report = regress_binary.run()
+  assert report["steps"] == [0, 2, 4, 5, 6, 8, 10, 15, 20]
+  assert report["rotation_fraction"] == 0.5 and report["config"]["optimizer"] == "sgd"
+  # ‖T^½ - I‖_F: two planes of D = 4 turned by at most π / 2 each, so at most (2 x 4)^½.
+  assert all(0 < d < np.sqrt(8.0) for d in report["transform_distance"])
+  for problem in regression.PROBLEMS:
+    assert set(report[problem]) >= {"final_loss", "steps_to_fraction", "auc", "early_auc", "train"}
+    assert report[problem]["train"]["early_auc"]["disentangled"]["mean"] < 1  # SGD descends
+    rates = report["alignment"][problem]["disentangled"]["descent_rate"]
+    assert all(np.isfinite(rates))
 
 
 def test_teacher_without_a_run_is_one_line(tmp_path, capsys):

@@ -125,6 +125,11 @@ _HELP = {
                  "--learning_rate is its step size.",
     "decoder_learning_rate": "--optimizer=sgd: the decoder problem's step size (its loss is "
                              "in nats per image; 0: --learning_rate).",
+    "alignment_examples": "Training inputs of the tangent kernel whose alignment with each target "
+                          "is measured at initialisation (regression.json 'alignment'; 0: none).",
+    "alignment_probes": "Hutchinson probes of the tangent kernel's Frobenius norm.",
+    "descent_steps": "Horizon of the early descent rate (ln L(0) - ln L(s)) / s ranked against "
+                     "the alignment (the last evaluated step s <= this).",
     "log_evals": "Extra evaluations at log-spaced steps in [1, num_steps] (resolve the start).",
     "train_examples": "Training images used (0 = the whole training split).",
     "eval_examples": "Held-out (test split) images, and training images for the train curve.",

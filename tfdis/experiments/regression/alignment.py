@@ -36,8 +36,9 @@ Prediction (stated before any measurement; each part can fail):
 
 Functions: `TangentKernel` (products with J, Jᵀ and K; `frobenius_norm` by Hutchinson),
 `alignment`, `measure_alignment` (A of both targets of both problems for one seed, at that seed's
-initial weights), `descent_rate`, and `rank_correlation` (Spearman over (target, seed) points with
-a bootstrap interval that resamples seeds, pooled over any runs: `tfdis.metrics.stats`).
+initial weights), `descent_rate`, `rank_correlation` (Spearman over (target, seed) points with a
+bootstrap interval that resamples seeds: `tfdis.metrics.stats`), `summarise_alignment` (the
+`alignment` key of regression.json) and `pooled_rank_correlation` (over several runs' keys).
 """
 import numpy as np
 import tensorflow as tf
@@ -220,3 +221,72 @@ def rank_correlation(alignments, rates, seeds, num_resamples=2000, seed=0):
                                             num_resamples, seed)
   return {"value": value, "interval": list(interval), "resamples": "seeds",
           "num_points": len(np.asarray(alignments)), "num_seeds": len(set(np.asarray(seeds)))}
+
+
+def _seed_summary(values, alternative):
+  """Mean, 95% t interval over seeds, per-seed values, and the sign-flip test of `values`."""
+  values = np.asarray(values, np.float64)
+  mean, interval = stats.t_interval(values)
+  test = (stats.sign_flip_test(values, alternative) if np.all(np.isfinite(values))
+          else stats.PValue(float("nan"), float("nan")))
+  return {"mean": mean, "interval": list(interval), "per_seed": values.tolist(),
+          "p_value": test.p_value, "p_value_floor": test.floor, "p_value_alternative": alternative}
+
+
+def summarise_alignment(measured, curves, steps, seeds, descent_steps, num_resamples=2000):
+  """The alignment key of regression.json: A and early descent rates of every target and seed.
+
+  Args:
+    measured: {seed: `measure_alignment`'s output}.
+    curves: {(problem, target, 'train'): {seed: float [E]}} (the training curves).
+    steps: int [E] evaluated steps.
+    seeds: the seeds, in the order of the per-seed lists.
+    descent_steps: the horizon of `descent_rate`.
+    num_resamples: of the rank correlation's seed bootstrap.
+
+  Returns:
+    {problem: {target: {alignment, frobenius, descent_rate: per-seed lists}, 'difference':
+    A(disentangled) - A(entangled) over seeds with its one-sided sign-flip test ("disentangled
+    better aligned"), 'rate_difference' likewise for descent rates, 'agreement': seeds whose
+    two differences have the same sign, 'rank_correlation' (`rank_correlation` over the
+    2 x seeds points), 'seeds'}}.
+  """
+  out = {}
+  for problem in PROBLEMS:
+    entry = {"seeds": list(seeds)}
+    for target in TARGETS:
+      entry[target] = {
+          "alignment": [measured[s][problem][target]["alignment"] for s in seeds],
+          "frobenius": [measured[s][problem][target]["frobenius"] for s in seeds],
+          "descent_rate": [descent_rate(steps, curves[(problem, target, "train")][s],
+                                        descent_steps) for s in seeds]}
+    a = {t: np.asarray(entry[t]["alignment"]) for t in TARGETS}
+    r = {t: np.asarray(entry[t]["descent_rate"]) for t in TARGETS}
+    entry["difference"] = _seed_summary(a["disentangled"] - a["entangled"], "greater")
+    entry["rate_difference"] = _seed_summary(r["disentangled"] - r["entangled"], "greater")
+    entry["agreement"] = int(np.sum(np.sign(a["disentangled"] - a["entangled"]) ==
+                                    np.sign(r["disentangled"] - r["entangled"])))
+    entry["rank_correlation"] = pooled_rank_correlation([{problem: entry}], problem,
+                                                        num_resamples)
+    out[problem] = entry
+  return out
+
+
+def pooled_rank_correlation(alignments, problem, num_resamples=2000, seed=0):
+  """`rank_correlation` of A with descent rates pooled over runs (e.g. the angle sweep).
+
+  Args:
+    alignments: the 'alignment' entries of several regression.json files (`summarise_alignment`).
+      Points of the same training seed share initial weights and batches in every run, so they
+      form one cluster of the bootstrap.
+    problem: encoder or decoder.
+  """
+  a, r, s = [], [], []
+  for entry in alignments:
+    for target in TARGETS:
+      a += entry[problem][target]["alignment"]
+      r += entry[problem][target]["descent_rate"]
+      s += entry[problem]["seeds"]
+  a, r, s = np.asarray(a, np.float64), np.asarray(r, np.float64), np.asarray(s)
+  keep = np.isfinite(a) & np.isfinite(r)
+  return rank_correlation(a[keep], r[keep], s[keep], num_resamples, seed)

@@ -17,7 +17,8 @@ TARGETS = ("disentangled", "entangled")
 SPLITS = ("train", "heldout")
 OPTIMIZERS = ("adam", "sgd")
 # Fields that may change between a run and its resumption without changing any curve.
-RESUMABLE_FIELDS = ("log_every", "fraction", "final_window")
+RESUMABLE_FIELDS = ("log_every", "fraction", "final_window", "alignment_examples",
+                    "alignment_probes", "descent_steps")
 
 
 # TrainConfig fields that describe the teacher's data and networks, which the regression trains.
@@ -55,6 +56,9 @@ class RegressionConfig(config_lib.TrainConfig):
   dense_eval_every: int = 10
   optimizer: str = "adam"
   decoder_learning_rate: float = 0.0
+  alignment_examples: int = 256
+  alignment_probes: int = 32
+  descent_steps: int = 10
   log_evals: int = 0
   train_examples: int = 0
   eval_examples: int = 2000
@@ -92,7 +96,11 @@ class RegressionConfig(config_lib.TrainConfig):
     if self.dense_eval_until < 0:
       raise UsageError(f"--dense_eval_until={self.dense_eval_until} must be >= 0 (0: no dense "
                        "evaluation).")
-    for name in ("num_seeds", "eval_every", "dense_eval_every", "eval_examples", "final_window"):
+    if self.alignment_examples < 0:
+      raise UsageError(f"--alignment_examples={self.alignment_examples} must be >= 0 (0: no "
+                       "alignment).")
+    for name in ("num_seeds", "eval_every", "dense_eval_every", "eval_examples", "final_window",
+                 "alignment_probes", "descent_steps"):
       if getattr(self, name) < 1:
         raise UsageError(f"--{name}={getattr(self, name)} must be a positive integer.")
     if not 0 < self.fraction < 1:

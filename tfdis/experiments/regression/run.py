@@ -15,11 +15,13 @@ from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.experiments.regression.config import PROBLEMS
 from tfdis.experiments.regression.config import RESUMABLE_FIELDS
+from tfdis.experiments.regression import alignment as alignment_lib
 from tfdis.experiments.regression.summary import plot_curves
 from tfdis.experiments.regression.summary import summarise
 from tfdis.experiments.regression.summary import write_csv
 from tfdis.experiments.regression.targets import load_regression_data
 from tfdis.experiments.regression.targets import retarget
+from tfdis.experiments.regression.training import build_models
 from tfdis.experiments.regression.training import train_seed
 from tfdis.model import transforms as transforms_lib
 from tfdis.training import vae_training
@@ -97,12 +99,28 @@ def run_regression(config, teacher_workdir, workdir):
           tf.summary.scalar(f"{problem}/{split}/{target}/seed_{seed}", loss, step=int(step))
   writer.flush()
 
+  measured = {}
+  if config.alignment_examples:
+    began_alignment = time.time()
+    for seed in config.seeds():  # at each seed's initial weights: a pure function of the seed
+      transforms = config.transforms(teacher.num_classes, teacher.latent_dim,
+                                     config.transform_seed_of(seed))
+      model = build_models(model_kwargs, seed)["disentangled"]
+      measured[seed] = alignment_lib.measure_alignment(
+          model, retarget(train_data, transforms), config.alignment_examples,
+          config.alignment_probes, seed)
+    logging.info("Tangent-kernel alignment of %d seeds in %.0f s.", config.num_seeds,
+                 time.time() - began_alignment)
+
   curves = {}
   for seed in config.seeds():
     for key, losses in done[seed].items():
       curves.setdefault(key, {})[seed] = losses
   summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window,
                       config.early_until())
+  if measured:
+    summary["alignment"] = alignment_lib.summarise_alignment(measured, curves, steps,
+                                                             config.seeds(), config.descent_steps)
   write_csv(os.path.join(workdir, "curves.csv"), steps, curves)
   plot_curves(os.path.join(workdir, "regression.png"), steps, curves,
               title=f"{teacher_config.dataset}, T_y = {config.transform}, a = "
