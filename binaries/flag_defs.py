@@ -107,10 +107,24 @@ _HELP = {
     "teacher": "Workdir of the trained VAE whose q*(z | x, y) gives z.",
     "teacher_run": "binaries.reproduce: the plan's trained run whose model is the teacher "
                    "(shared; split for the split-both-teacher control).",
+    "rotation_fraction": "The entangled target is T_y^a z for this a in [0, 1]: T_y^a turns a of "
+                         "the way from I to T_y (1: T_y; rotations only).",
     "per_seed_transforms": "Each seed fits its own T_y (seeded transform_seed + k); false: one "
                            "T_y for every seed.",
     "num_seeds": "Seeds (initialisation and batch order) per pair; seeds are seed, seed + 1, ...",
     "eval_every": "Steps between evaluations of the loss curves.",
+    "dense_eval_until": "Evaluate every --dense_eval_every steps up to this step too (the fine "
+                        "early resolution and the early loss area; 0: none).",
+    "dense_eval_every": "Steps between the dense early evaluations (see --dense_eval_until).",
+    "optimizer": "The regression's optimiser: adam, or sgd (plain, no momentum); "
+                 "--learning_rate is its step size.",
+    "decoder_learning_rate": "--optimizer=sgd: the decoder problem's step size (its loss is "
+                             "in nats per image; 0: --learning_rate).",
+    "alignment_examples": "Training inputs of the tangent kernel whose alignment with each target "
+                          "is measured at initialisation (regression.json 'alignment'; 0: none).",
+    "alignment_probes": "Hutchinson probes of the tangent kernel's Frobenius norm.",
+    "descent_steps": "Horizon of the early descent rate (ln L(0) - ln L(s)) / s ranked against "
+                     "the alignment (the last evaluated step s <= this).",
     "log_evals": "Extra evaluations at log-spaced steps in [1, num_steps] (resolve the start).",
     "train_examples": "Training images used (0 = the whole training split).",
     "eval_examples": "Held-out (test split) images, and training images for the train curve.",

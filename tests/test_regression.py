@@ -68,6 +68,84 @@ def test_summarise_a_slower_entangled_curve():
   assert summary["encoder"]["final_loss"]["p_value_floor"] == 2 / 32
 
 
+def test_dense_early_evaluation_steps():
+  config = regression.RegressionConfig(num_steps=400, eval_every=100, dense_eval_until=50,
+                                       dense_eval_every=10)
+  assert config.eval_steps().tolist() == [0, 10, 20, 30, 40, 50, 100, 200, 300, 400]
+  assert config.early_until() == 50
+  assert regression.RegressionConfig(num_steps=400, eval_every=100).eval_steps().tolist() == [
+      0, 100, 200, 300, 400]
+  with pytest.raises(UsageError, match="--optimizer='rmsprop' is unknown"):
+    regression.RegressionConfig(optimizer="rmsprop").validate()
+  with pytest.raises(UsageError, match="--dense_eval_every=0 must be a positive integer"):
+    regression.RegressionConfig(dense_eval_until=10, dense_eval_every=0).validate()
+  with pytest.raises(UsageError, match="--decoder_learning_rate=0.01 is a step size of "
+                     "--optimizer=sgd"):
+    regression.RegressionConfig(decoder_learning_rate=0.01).validate()
+
+
+def test_summarise_reports_the_training_loss_and_the_early_area():
+  steps = np.array([0, 10, 20, 30, 40, 100, 200])
+  seeds = [0, 1, 2]
+  fast = 1.0 + 9.0 * np.exp(-steps / 10.0)
+  slow = 1.0 + 9.0 * np.exp(-steps / 30.0)
+  curves = {("decoder", "disentangled", "heldout"): {s: fast + 0.5 for s in seeds},
+            ("decoder", "entangled", "heldout"): {s: slow + 0.5 for s in seeds},
+            ("decoder", "disentangled", "train"): {s: fast for s in seeds},
+            ("decoder", "entangled", "train"): {s: fast for s in seeds}}
+  summary = regression.summarise(steps, curves, seeds, fraction=0.9, final_window=2,
+                                 early_until=40)["decoder"]
+  assert set(summary) == {"final_loss", "steps_to_fraction", "auc", "early_auc", "train"}
+  assert set(summary["train"]) == {"final_loss", "steps_to_fraction", "auc", "early_auc"}
+  # The early area covers steps 0-40 only: (1 / 40) Σ trapezoids / L(0).
+  keep = steps <= 40
+  expected = np.sum(np.diff(steps[keep]) * (fast[keep][1:] + fast[keep][:-1]) / 2) / 40 / 10.0
+  assert summary["train"]["early_auc"]["disentangled"]["mean"] == pytest.approx(expected)
+  assert regression.early_auc(steps, fast, 40) == pytest.approx(expected)
+  # Held-out: the entangled curve is slower; training: the two are equal.
+  assert summary["steps_to_fraction"]["difference"]["mean"] > 0
+  assert summary["early_auc"]["difference"]["mean"] > 0
+  assert summary["train"]["steps_to_fraction"]["difference"]["per_seed"] == [0.0] * 3
+  assert summary["train"]["early_auc"]["p_value"] == 1.0
+  assert "early_auc" not in regression.summarise(steps, curves, seeds, 0.9, 2)["decoder"]
+
+
+def test_angle_and_sgd_flagfiles():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  read = lambda name: flag_defs.config_from_flagfiles(regression.RegressionConfig,
+                                                      [f"{REPO}/flags/{name}.cfg"])
+  full = read("regress")
+  for percent in (0, 25, 50, 75, 100):
+    config = read(f"regress_angle_{percent}").validate()
+    assert config.rotation_fraction == percent / 100
+    assert (config.dense_eval_until, config.dense_eval_every, config.num_seeds) == (1000, 10, 8)
+    # Only the angle and the dense evaluation differ from the Fig. 3 row.
+    assert dataclasses.replace(config, rotation_fraction=1.0, dense_eval_until=0) == full
+    assert set(range(0, 1001, 10)) <= set(config.eval_steps().tolist())
+  sgd = read("regress_sgd").validate()
+  assert (sgd.optimizer, sgd.rotation_fraction, sgd.dense_eval_until) == ("sgd", 1.0, 1000)
+  assert sgd.decoder_learning_rate > 0
+  split = read("regress_sgd_split_teacher").validate()
+  assert dataclasses.replace(split, teacher_run="shared") == sgd
+
+
+def test_learning_rate_is_chosen_on_the_disentangled_target_alone(tmp_path):
+  def run(lr, encoder, decoder):
+    result = {p: {"final_loss": {"disentangled": {"mean": d}, "entangled": {"mean": 0.0}}}
+              for p, d in (("encoder", encoder), ("decoder", decoder))}
+    (tmp_path / f"lr_{lr}").mkdir()
+    (tmp_path / f"lr_{lr}" / "regression.json").write_text(json.dumps(result))
+  run(0.1, 0.30, 90.0)
+  run(0.01, 0.40, 80.0)
+  run(0.001, 0.50, 85.0)
+  (tmp_path / "lr_1").mkdir()  # diverged: no regression.json
+  sweep = regression.choose_learning_rates(str(tmp_path))
+  assert sweep["chosen"] == {"encoder": 0.1, "decoder": 0.01}
+  assert sweep["losses"][1.0] == {"encoder": None, "decoder": None}
+  assert sweep["losses"][0.001] == {"encoder": 0.5, "decoder": 85.0}
+
+
 # --- Dataset. ---
 
 
@@ -123,6 +201,31 @@ def test_each_seed_fits_its_own_transform(tiny_teacher):
                              rtol=1e-5)
 
 
+def test_rotation_fraction_turns_the_target_part_of_the_way(tiny_teacher):
+  teacher, images, labels = tiny_teacher
+  whole = regression.RegressionConfig(transform_seed=10)
+  np.testing.assert_array_equal(whole.transforms(10, 3, 10).numpy(),  # a = 1: untouched
+                                transforms_lib.by_name("rotation", 10, 3, seed=10).numpy())
+  half = regression.RegressionConfig(rotation_fraction=0.5)
+  t_half = half.transforms(10, 3, 10).numpy().astype(np.float64)
+  np.testing.assert_allclose(t_half @ t_half, whole.transforms(10, 3, 10).numpy(), atol=1e-5)
+  none = regression.RegressionConfig(rotation_fraction=0.0).transforms(10, 3, 10).numpy()
+  np.testing.assert_allclose(none, np.broadcast_to(np.eye(3), (10, 3, 3)), atol=1e-6)
+  data = regression.build_dataset(teacher, images, labels, t_half, seed=0)
+  # T^(1/2) turns z half the angle T turns it, keeping its length.
+  full = regression.retarget(data, whole.transforms(10, 3, 10))
+  angle = lambda u, v: np.arccos(np.clip(np.sum(u * v, 1) / np.linalg.norm(u, axis=1)
+                                         / np.linalg.norm(v, axis=1), -1, 1))
+  np.testing.assert_allclose(np.linalg.norm(data.tz, axis=1), np.linalg.norm(data.z, axis=1),
+                             rtol=1e-5)
+  assert np.all(angle(data.z, data.tz) <= angle(data.z, full.tz) + 1e-4)
+  assert angle(data.z, data.tz).mean() > 0.2 * angle(data.z, full.tz).mean()
+  with pytest.raises(UsageError, match="--rotation_fraction=0.5 needs rotations"):
+    regression.RegressionConfig(transform="reflection", rotation_fraction=0.5).validate()
+  with pytest.raises(UsageError, match=r"--rotation_fraction=1.5 must lie in \[0, 1\]"):
+    regression.RegressionConfig(rotation_fraction=1.5).validate()
+
+
 # --- Training. ---
 
 
@@ -169,6 +272,33 @@ def test_rotation_transform_gives_different_curves(tiny_teacher):
   for problem in regression.PROBLEMS:
     assert not np.allclose(curves[(problem, "entangled", "heldout")][1:],
                            curves[(problem, "disentangled", "heldout")][1:], rtol=1e-4)
+
+
+def test_sgd_takes_plain_gradient_steps(tiny_teacher):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  teacher, images, labels = tiny_teacher
+  dataset = regression.build_dataset(teacher, images, labels,
+                                     transforms_lib.by_name("rotation", 10, 3, seed=2), seed=0)
+  config = regression.RegressionConfig(optimizer="sgd", learning_rate=0.05, batch_size=8,
+                                       decoder_learning_rate=0.01, jit_compile=False)
+  trainer = regression.PairTrainer(TINY, dataset, config, seed=7)
+  before = [v.numpy().copy() for v in trainer.variables]
+  batch = trainer.batch(0)
+  with tf.GradientTape() as tape:
+    losses = regression.problem_losses(trainer.models["entangled"], *batch[:2], batch[3])
+    total = losses["encoder"] + 0.2 * losses["decoder"]  # decoder step 0.01 = 0.2 x 0.05
+  entangled = trainer.models["entangled"].trainable_variables
+  grads = dict(zip([id(v) for v in entangled],
+                   [tf.convert_to_tensor(g) for g in tape.gradient(total, entangled)]))
+  trainer.step(*batch)
+  assert trainer.completed_steps == 1
+  moved = 0
+  for v, old in zip(trainer.variables, before):
+    if id(v) in grads:  # the entangled network: w - lr g
+      np.testing.assert_allclose(v.numpy(), old - 0.05 * grads[id(v)].numpy(), rtol=1e-5,
+                                 atol=1e-6)
+      moved += int(np.abs(v.numpy() - old).max() > 0)
+  assert moved >= 4
 
 
 def test_bad_config_is_refused_with_the_fix():
@@ -232,6 +362,19 @@ def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
                and r["split"] == "heldout" and r["target"] == "disentangled"]
     final = report[problem]["final_loss"]["disentangled"]["per_seed"]
     assert np.all(np.array(final) < np.array(initial)), (problem, final, initial)  # it learns
+  # The tangent-kernel alignment of every target and seed at initialisation, and its ranking.
+  assert report["config"]["alignment_examples"] == 256
+  for problem in regression.PROBLEMS:
+    entry = report["alignment"][problem]
+    assert entry["seeds"] == [0, 1]
+    for target in regression.TARGETS:
+      assert all(0 < a <= 1 for a in entry[target]["alignment"])
+      assert len(entry[target]["descent_rate"]) == 2 and len(entry[target]["frobenius"]) == 2
+    assert entry["rank_correlation"]["num_points"] == 4
+    assert entry["rank_correlation"]["resamples"] == "seeds"
+    assert 0 <= entry["agreement"] <= 2
+    assert report[problem]["train"]["final_loss"]["disentangled"]["per_seed"] != (
+        report[problem]["final_loss"]["disentangled"]["per_seed"])
   assert (workdir / "regression.png").stat().st_size > 10000
   assert any(f.startswith("events") for f in os.listdir(workdir / "tensorboard"))
 
@@ -247,6 +390,30 @@ def test_smoke_flagfile_end_to_end_and_rerun_resumes(smoke_teacher, tmp_path):
     assert flags.FLAGS.num_steps == 20 and flags.FLAGS.transform == "rotation"
     regress_binary.run()
   assert (workdir / "regression.json").read_bytes() == first
+
+
+def test_smoke_angle_sgd_and_dense_evaluation_through_the_binary(smoke_teacher, tmp_path):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from binaries import regress as regress_binary  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / "angle"
+  with flagsaver.flagsaver():
+    flags.FLAGS(["regress", f"--flagfile={REPO}/flags/regress_smoke.cfg",
+                 f"--teacher={smoke_teacher}", f"--workdir={workdir}", "--rotation_fraction=0.5",
+                 "--dense_eval_until=8", "--dense_eval_every=2", "--optimizer=sgd",
+                 "--learning_rate=0.05", "--decoder_learning_rate=0.0005",
+                 "--alignment_examples=64", "--alignment_probes=8", "--descent_steps=4"],
+                known_only=True)
+    report = regress_binary.run()
+  assert report["steps"] == [0, 2, 4, 5, 6, 8, 10, 15, 20]
+  assert report["rotation_fraction"] == 0.5 and report["config"]["optimizer"] == "sgd"
+  # ‖T^½ - I‖_F: two planes of D = 4 turned by at most π / 2 each, so at most (2 x 4)^½.
+  assert all(0 < d < np.sqrt(8.0) for d in report["transform_distance"])
+  for problem in regression.PROBLEMS:
+    assert set(report[problem]) >= {"final_loss", "steps_to_fraction", "auc", "early_auc", "train"}
+    assert report[problem]["train"]["early_auc"]["disentangled"]["mean"] < 1  # SGD descends
+    rates = report["alignment"][problem]["disentangled"]["descent_rate"]
+    assert all(np.isfinite(rates))
 
 
 def test_teacher_without_a_run_is_one_line(tmp_path, capsys):

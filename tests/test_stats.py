@@ -129,3 +129,29 @@ def test_trend_test_yes_for_a_monotone_series_no_for_a_flat_one():
   assert stats.trend_test(rising, alternative="decreasing", num_random=2000).p_value > 0.99
   flat = [rng.normal(0.0, 0.02, size=5) for _ in range(4)]
   assert stats.trend_test(flat, num_random=2000).p_value > 0.05
+
+
+def test_spearman_by_hand_with_ties():
+  # Ranks of x = [1, 2, 2, 4] are [0, 1.5, 1.5, 3]; y's are [0, 1, 2, 3].
+  rx, ry = np.array([0, 1.5, 1.5, 3]), np.arange(4.0)
+  expected = np.corrcoef(rx, ry)[0, 1]  # 0.9487
+  assert stats.spearman([1, 2, 2, 4], [10, 20, 30, 40]) == pytest.approx(expected)
+  assert stats.spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)   # any monotone map
+  assert stats.spearman([3, 1, 2], [np.exp(-3), np.exp(-1), np.exp(-2)]) == pytest.approx(-1.0)
+  assert np.isnan(stats.spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+  # Four clusters of two points; within each cluster y rises with x, between clusters it falls.
+  x = np.array([0, 1, 10, 11, 20, 21, 30, 31], np.float64)
+  y = np.array([31, 32, 21, 22, 11, 12, 1, 2], np.float64)
+  clusters = np.repeat([7, 8, 9, 10], 2)
+  value, (low, high) = stats.cluster_bootstrap(stats.spearman, (x, y), clusters, 400, seed=1)
+  assert value == pytest.approx(stats.spearman(x, y)) and value < -0.8
+  # Resamples keep each cluster's rising pair, so they scatter around the falling trend.
+  assert -1.0 <= low < high <= 1.0 and low <= value <= high and low < -0.9
+  again = stats.cluster_bootstrap(stats.spearman, (x, y), clusters, 400, seed=1)
+  assert again == (value, (low, high))
+  # With every point its own cluster and a perfect monotone relation, every resample gives 1.
+  assert stats.cluster_bootstrap(stats.spearman, (x, x ** 2), np.arange(8), 200, 0) == (
+      1.0, (1.0, 1.0))

@@ -90,3 +90,72 @@ def test_by_name():
       transforms.random_rotations(G, D, seed=2).numpy())
   with pytest.raises(ValueError, match="identity"):
     transforms.by_name("shear", G, D)
+
+
+# --- Fractional powers T^a. ---
+
+
+def _rotations64(num, dim, seed):
+  return transforms.random_rotations(num, dim, seed).numpy().astype(np.float64)
+
+
+def _reorthogonalise(t):
+  """The nearest orthogonal matrices (polar factor), float64, so float64 tolerances apply."""
+  u, _, vt = np.linalg.svd(t)
+  return u @ vt
+
+
+@pytest.mark.parametrize("dim", [2, 3, 5, 6])
+def test_fractional_powers_compose_to_t(dim):
+  t = _reorthogonalise(_rotations64(G, dim, seed=dim))
+  for a in (0.0, 0.25, 0.5, 0.7, 1.0):
+    ta = transforms.fractional_power(t, a).numpy()
+    rest = transforms.fractional_power(t, 1.0 - a).numpy()
+    assert ta.shape == (G, dim, dim) and ta.dtype == np.float64
+    np.testing.assert_allclose(ta @ rest, t, atol=1e-10)          # T^a T^(1-a) = T
+    np.testing.assert_allclose(ta @ np.swapaxes(ta, 1, 2), np.broadcast_to(np.eye(dim), ta.shape),
+                               atol=1e-10)                         # T^a is orthogonal
+    np.testing.assert_allclose(np.linalg.det(ta), np.ones(G), atol=1e-10)
+  np.testing.assert_allclose(transforms.fractional_power(t, 0.0).numpy(),
+                             np.broadcast_to(np.eye(dim), t.shape), atol=1e-12)
+  np.testing.assert_allclose(transforms.fractional_power(t, 1.0).numpy(), t, atol=1e-10)
+  half = transforms.fractional_power(t, 0.5).numpy()
+  np.testing.assert_allclose(half @ half, t, atol=1e-10)          # a square root
+
+
+def test_fractional_power_of_a_plane_rotation_is_the_fraction_of_its_angle():
+  theta = 2.5
+  t = np.array([[np.cos(theta), -np.sin(theta), 0.0], [np.sin(theta), np.cos(theta), 0.0],
+                [0.0, 0.0, 1.0]])
+  got = transforms.fractional_power(t, 0.4).numpy()
+  expected = np.array([[np.cos(1.0), -np.sin(1.0), 0.0], [np.sin(1.0), np.cos(1.0), 0.0],
+                       [0.0, 0.0, 1.0]])
+  np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_distance_from_identity_grows_with_the_fraction():
+  t = transforms.random_rotations(G, 6, seed=2)
+  fractions = np.linspace(0.0, 1.0, 11)
+  distances = np.stack([transforms.distance_from_identity(transforms.fractional_power(t, a))
+                        for a in fractions])  # [11, G]
+  assert distances.shape == (11, G)
+  np.testing.assert_allclose(distances[0], 0.0, atol=1e-6)
+  assert np.all(np.diff(distances, axis=0) > 1e-3)
+  np.testing.assert_allclose(distances[-1], transforms.distance_from_identity(t), rtol=1e-5)
+
+
+def test_fractional_power_of_a_half_turn_pairs_the_minus_one_axes():
+  # -I in 4 dims is a rotation (det +1) whose eigenvalues are all -1.
+  t = -np.eye(4)
+  half = transforms.fractional_power(t, 0.5).numpy()
+  np.testing.assert_allclose(half @ half, t, atol=1e-12)
+  np.testing.assert_allclose(half @ half.T, np.eye(4), atol=1e-12)
+  # Two planes turned by π / 2: ‖T^a - I‖_F² = 2 x 8 sin²(π / 4) = 8.
+  assert transforms.distance_from_identity(half) == pytest.approx(np.sqrt(8.0), rel=1e-9)
+
+
+def test_fractional_power_refuses_reflections_and_non_orthogonal_matrices():
+  with pytest.raises(ValueError, match=r"T\[0\] is a reflection \(det -1\)"):
+    transforms.fractional_power(transforms.reflections(10, 3), 0.5)
+  with pytest.raises(ValueError, match="not orthogonal"):
+    transforms.fractional_power(2.0 * np.eye(3), 0.5)

@@ -6,6 +6,8 @@ normal_interval        mean of N examples, mean ± z_0.975 s / sqrt(N)
 t_interval             mean of n seeds, mean ± t_{0.975, n-1} s / sqrt(n)
 bootstrap_resamples    a statistic recomputed on items drawn with replacement (SP: the z columns)
 percentile_interval    the central mass of bootstrap resamples
+spearman               rank correlation of paired values (average ranks for ties)
+cluster_bootstrap      a statistic of points recomputed on clusters (seeds) drawn with replacement
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
 sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
 holm                   Holm's step-down adjustment of m p-values (family-wise error over m tests)
@@ -284,3 +286,56 @@ def trend_test(groups, alternative: str = "increasing", num_random: int = 20000,
   for _ in range(num_random):
     hits += jonckheere_statistic(np.split(rng.permutation(pooled), sizes)) >= observed - 1e-9
   return PValue((1.0 + hits) / (1.0 + num_random), 1.0 / (1.0 + num_random))
+
+
+def _average_ranks(values) -> np.ndarray:
+  """Ranks 0 .. n-1 of values [n], ties given their average rank."""
+  values = np.asarray(values, np.float64)
+  ranks = np.empty(len(values))
+  ranks[np.argsort(values, kind="mergesort")] = np.arange(len(values))
+  _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+  return (np.bincount(inverse, weights=ranks) / counts)[inverse]
+
+
+def spearman(x, y) -> float:
+  """Spearman's rank correlation of paired values x [n], y [n]: Pearson's r of their ranks.
+
+  nan when n < 2 or either variable is constant.
+  """
+  rx, ry = _average_ranks(x), _average_ranks(y)
+  rx, ry = rx - rx.mean(), ry - ry.mean()
+  denominator = math.sqrt(float(np.sum(rx * rx) * np.sum(ry * ry)))
+  return float(np.sum(rx * ry) / denominator) if denominator > 0 else float("nan")
+
+
+def cluster_bootstrap(statistic: Callable[..., float], arrays, clusters, num_resamples: int = 2000,
+                      seed: int = 0) -> Tuple[float, Tuple[float, float]]:
+  """A statistic of points with a 95% percentile interval that resamples clusters of points.
+
+  Points of one cluster (the targets of one training seed, which share its initial weights and
+  batches) are not independent, so each resample draws as many clusters as there are, with
+  replacement, and keeps all their points: the interval covers the choice of seeds.
+
+  Args:
+    statistic: fn(*arrays restricted to some points) -> float.
+    arrays: sequence of arrays [M], one entry per point.
+    clusters: [M], the cluster (seed) of each point.
+    num_resamples, seed: of the bootstrap (numpy's default_rng(seed)).
+
+  Returns:
+    (statistic of all points, (low, high)); resamples where the statistic is nan are ignored.
+  """
+  arrays = [np.asarray(a) for a in arrays]
+  names, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+  members = [np.flatnonzero(inverse == k) for k in range(len(names))]
+
+  def resampled(indices):  # int [R, num_clusters] -> [R]
+    out = []
+    for row in indices:
+      points = np.concatenate([members[k] for k in row])
+      out.append(statistic(*[a[points] for a in arrays]))
+    return np.asarray(out, np.float64)
+
+  samples = bootstrap_resamples(resampled, len(names), num_resamples, seed, chunk=500)
+  low, high = percentile_interval(samples)
+  return float(statistic(*arrays)), (float(low), float(high))

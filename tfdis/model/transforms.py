@@ -27,6 +27,13 @@ Families (all return a float32 tf.Tensor [G, D, D]):
 
 Generating a family is the sampling step (numpy, seeded); `apply` is the pure
 maths.
+
+`fractional_power(T, a)` gives T^a, the point a of the way along the shortest
+path of rotations from I (a = 0) to T (a = 1): in the real Schur form
+T = Q S Q^T, each 2 x 2 block, a rotation by its principal angle θ in (-π, π), is
+replaced by the rotation by a θ (the regression's dose-response in the angle,
+paper Sec. 3). It is defined only for det T = +1: a reflection (det -1) is
+joined to I by no continuous path of orthogonal matrices, so it is refused.
 """
 from typing import Callable, Dict
 
@@ -107,6 +114,79 @@ def identity(num_labels: int, dim: int, seed: int = 0) -> tf.Tensor:
   del seed
   _check_sizes(num_labels, dim)
   return tf.eye(dim, batch_shape=[num_labels], dtype=tf.float32)
+
+
+def _check_orthogonal(matrices: np.ndarray, what: str) -> None:
+  gram = np.einsum("...ji,...jk->...ik", matrices, matrices)
+  error = np.abs(gram - np.eye(matrices.shape[-1])).max(initial=0.0)
+  if error > 1e-4:
+    raise ValueError(f"{what} is not orthogonal (|T^T T - I| reaches {error:.2g}); give a stack "
+                     "of orthogonal matrices.")
+
+
+def _power_of_one(matrix: np.ndarray, a: float) -> np.ndarray:
+  """T^a of one rotation T, float64 [D, D] (see `fractional_power`)."""
+  import scipy.linalg  # pylint: disable=g-import-not-at-top
+  dim = matrix.shape[0]
+  schur, basis = scipy.linalg.schur(matrix, output="real")  # T = Q S Q^T, S block diagonal
+  power = np.zeros_like(schur)
+  half_turns = []  # 1 x 1 blocks of eigenvalue -1, paired into planes turned by a π below
+  i = 0
+  while i < dim:
+    if i + 1 < dim and schur[i + 1, i] != 0.0:  # a 2 x 2 block [[cos θ, -sin θ], [sin θ, cos θ]]
+      theta = a * np.arctan2(schur[i + 1, i] - schur[i, i + 1], schur[i, i] + schur[i + 1, i + 1])
+      power[i:i + 2, i:i + 2] = [[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]
+      i += 2
+    else:
+      if schur[i, i] > 0:
+        power[i, i] = 1.0
+      else:
+        half_turns.append(i)
+      i += 1
+  for i, j in zip(half_turns[0::2], half_turns[1::2]):
+    c, s = np.cos(a * np.pi), np.sin(a * np.pi)
+    power[i, i], power[i, j], power[j, i], power[j, j] = c, -s, s, c
+  return basis @ power @ basis.T
+
+
+def fractional_power(transforms, a: float) -> tf.Tensor:
+  """T^a of rotations T: the rotation a of the way from I to T along the shortest path.
+
+  In the real Schur form T = Q S Q^T (Q orthogonal, S block diagonal: 2 x 2 rotations by
+  principal angles θ_k in (-π, π), and 1 x 1 blocks ±1), T^a = Q S^a Q^T, where S^a turns each
+  plane by a θ_k and keeps the +1 axes. Eigenvalues -1 (half turns, θ = π) have no unique
+  principal power: they are paired, in Schur order, into planes turned by a π, one valid
+  choice. So T^0 = I, T^1 = T, T^a T^b = T^(a + b), T^a is a rotation, and
+  ‖T^a - I‖_F = (Σ_k 8 sin²(a θ_k / 2))^½ grows with a in [0, 1].
+
+  Args:
+    transforms: float [..., D, D], each matrix a rotation (orthogonal, det +1).
+    a: the fraction; any real number (a in [0, 1] interpolates between I and T).
+
+  Returns:
+    float [..., D, D] tf.Tensor, in the dtype of `transforms` (computed in float64).
+
+  Raises:
+    ValueError: a matrix is not orthogonal, or is a reflection (det -1), which no continuous
+      path of orthogonal matrices joins to I, so T^a has no meaning between them.
+  """
+  transforms = tf.convert_to_tensor(transforms)
+  matrices = transforms.numpy().astype(np.float64)
+  _check_orthogonal(matrices, "fractional_power's T")
+  flat = matrices.reshape((-1,) + matrices.shape[-2:])
+  determinants = np.linalg.det(flat)
+  if np.any(determinants < 0):
+    raise ValueError(f"fractional_power's T[{int(np.argmax(determinants < 0))}] is a reflection "
+                     "(det -1), which no path of rotations joins to I; use rotations "
+                     "(--transform=rotation, same_rotation or identity).")
+  powers = np.stack([_power_of_one(m, float(a)) for m in flat]) if len(flat) else flat
+  return tf.constant(powers.reshape(matrices.shape), transforms.dtype)
+
+
+def distance_from_identity(transforms) -> np.ndarray:
+  """‖T - I‖_F of each matrix of float [..., D, D]: float64 [...]."""
+  matrices = np.asarray(transforms, np.float64)
+  return np.linalg.norm(matrices - np.eye(matrices.shape[-1]), axis=(-2, -1))
 
 
 def apply(transforms: tf.Tensor, labels: tf.Tensor, z: tf.Tensor) -> tf.Tensor:

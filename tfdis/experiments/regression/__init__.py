@@ -9,24 +9,32 @@ from the same initialisation on the same batches:
 data          z_i ~ q*(z | x_i, y_i)                   one draw per image, fixed seed
 T_y           drawn afresh for each training seed      (--per_seed_transforms; seeds sample
                                                         rotations as well as initialisations)
+T_y^a         --rotation_fraction a in [0, 1]:         the rotation a of the way from I to T_y
+              the target is T_y^a z                    (a = 1: T_y; a = 0: z itself)
 encoder       (x, y) -> z        vs   (x, y) -> T_y z      loss  mean_d (μ_q(x, y)_d - target_d)²
 decoder       (y, z) -> x        vs   (y, T_y z) -> x      loss  -ln p(x | y, code)  (nats / image)
 networks      the teacher's encoder / decoder architecture, fresh weights (shared unless
               --encoder_split / --decoder_split route layers by label)
-optimiser     Adam, same learning rate, steps, batch order and initial weights for both targets
+optimiser     Adam (--optimizer=sgd: plain SGD), same learning rate, steps, batch order and
+              initial weights for both targets
 ```
 
 Both targets are equally learnable in principle (T_y is invertible and known given y), so the paper
 finds similar final losses, but faster convergence on the disentangled target z.
 
-Per seed and curve (held-out loss L(s) at the evaluated steps: s = 0, e, 2e, ..., S and, to resolve
-the fast start, --log_evals steps spaced evenly in log s) we measure
+Per seed and curve (loss L(s) at the evaluated steps: s = 0, e, 2e, ..., S and, to resolve the
+fast start, --log_evals steps spaced evenly in log s and every --dense_eval_every steps up to
+--dense_eval_until) we measure
 
 ```none
 final          L_final = mean of the last k evaluations (k = --final_window)
 steps_to_90    min { s : L(s) <= L(0) - f (L(0) - L_final) },  f = --fraction (0.9)
 auc            (1 / S) ∫_0^S L(s) ds / L(0)   (trapezoid; the mean loss as a fraction of L(0))
+early_auc      the same over [0, S_e], S_e = --dense_eval_until (when set): the early loss area
 ```
+
+each on the held-out loss and, beside it, on the training loss (the same first --eval_examples
+training images throughout), so optimisation can be told from generalisation.
 
 `steps_to_90` uses each curve's *own* L_final: it measures how fast a curve settles, separately
 from where it settles (reported by `final` and the entangled / disentangled ratio). A threshold
@@ -49,6 +57,7 @@ Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile
   training  the pair of networks per seed and their loss curves: `train_seed`
   summary   convergence speed, final loss and their tests over seeds; curves.csv, regression.png
   run       the whole experiment with resuming: `run_regression`
+  alignment the tangent-kernel prediction of why z is fitted faster, and its measurement
 
 The names below are the package's interface (binaries.regress, binaries.flag_defs, the
 reproduction, tests).
@@ -59,6 +68,9 @@ from tfdis.experiments.regression.config import SPLITS
 from tfdis.experiments.regression.config import TARGETS
 from tfdis.experiments.regression.config import TEACHER_FIELDS
 from tfdis.experiments.regression.run import run_regression
+from tfdis.experiments.regression.config import OPTIMIZERS
+from tfdis.experiments.regression.summary import choose_learning_rates
+from tfdis.experiments.regression.summary import early_auc
 from tfdis.experiments.regression.summary import final_loss
 from tfdis.experiments.regression.summary import normalised_auc
 from tfdis.experiments.regression.summary import plot_curves

@@ -15,11 +15,13 @@ from tfdis import files
 from tfdis.errors import UsageError
 from tfdis.experiments.regression.config import PROBLEMS
 from tfdis.experiments.regression.config import RESUMABLE_FIELDS
+from tfdis.experiments.regression import alignment as alignment_lib
 from tfdis.experiments.regression.summary import plot_curves
 from tfdis.experiments.regression.summary import summarise
 from tfdis.experiments.regression.summary import write_csv
 from tfdis.experiments.regression.targets import load_regression_data
 from tfdis.experiments.regression.targets import retarget
+from tfdis.experiments.regression.training import build_models
 from tfdis.experiments.regression.training import train_seed
 from tfdis.model import transforms as transforms_lib
 from tfdis.training import vae_training
@@ -81,8 +83,8 @@ def run_regression(config, teacher_workdir, workdir):
   writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
   todo = [s for s in config.seeds() if s not in done]
   for k, seed in enumerate(todo):
-    transforms = transforms_lib.by_name(config.transform, teacher.num_classes, teacher.latent_dim,
-                                        config.transform_seed_of(seed))
+    transforms = config.transforms(teacher.num_classes, teacher.latent_dim,
+                                   config.transform_seed_of(seed))
     seed_train = retarget(train_data, transforms)
     seed_eval = {split: retarget(data, transforms) for split, data in eval_sets.items()}
     done[seed] = train_seed(model_kwargs, seed_train, seed_eval, config, seed, workdir,
@@ -97,17 +99,40 @@ def run_regression(config, teacher_workdir, workdir):
           tf.summary.scalar(f"{problem}/{split}/{target}/seed_{seed}", loss, step=int(step))
   writer.flush()
 
+  measured = {}
+  if config.alignment_examples:
+    began_alignment = time.time()
+    for seed in config.seeds():  # at each seed's initial weights: a pure function of the seed
+      transforms = config.transforms(teacher.num_classes, teacher.latent_dim,
+                                     config.transform_seed_of(seed))
+      model = build_models(model_kwargs, seed)["disentangled"]
+      measured[seed] = alignment_lib.measure_alignment(
+          model, retarget(train_data, transforms), config.alignment_examples,
+          config.alignment_probes, seed)
+    logging.info("Tangent-kernel alignment of %d seeds in %.0f s.", config.num_seeds,
+                 time.time() - began_alignment)
+
   curves = {}
   for seed in config.seeds():
     for key, losses in done[seed].items():
       curves.setdefault(key, {})[seed] = losses
-  summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window)
+  summary = summarise(steps, curves, config.seeds(), config.fraction, config.final_window,
+                      config.early_until())
+  if measured:
+    summary["alignment"] = alignment_lib.summarise_alignment(measured, curves, steps,
+                                                             config.seeds(), config.descent_steps)
   write_csv(os.path.join(workdir, "curves.csv"), steps, curves)
   plot_curves(os.path.join(workdir, "regression.png"), steps, curves,
-              title=f"{teacher_config.dataset}, T_y = {config.transform}, "
-                    f"{config.num_seeds} seeds (band: min-max)")
+              title=f"{teacher_config.dataset}, T_y = {config.transform}, a = "
+                    f"{config.rotation_fraction:g}, {config.optimizer}, {config.num_seeds} seeds "
+                    "(band: held-out min-max)", early_until=config.early_until())
   result = dict(summary, transform=config.transform,
                 transform_seeds=[config.transform_seed_of(s) for s in config.seeds()],
+                rotation_fraction=config.rotation_fraction,
+                # mean over labels of ‖T_y^a - I‖_F, per seed: how far the target is rotated
+                transform_distance=[float(transforms_lib.distance_from_identity(config.transforms(
+                    teacher.num_classes, teacher.latent_dim, config.transform_seed_of(s))).mean())
+                                    for s in config.seeds()],
                 dataset=teacher_config.dataset,
                 teacher=os.path.abspath(teacher_workdir), steps=steps,
                 num_train_examples=len(train_data), num_heldout_examples=len(heldout),
@@ -125,5 +150,12 @@ def run_regression(config, teacher_workdir, workdir):
                  s["steps_to_fraction"]["entangled"]["mean"], s["steps_to_fraction"]["p_value"],
                  s["auc"]["disentangled"]["mean"], s["auc"]["entangled"]["mean"],
                  s["auc"]["p_value"])
+    if "train" in s:
+      t = s["train"]
+      logging.info("%s, training loss: final %.4g vs %.4g; steps to %d%%: %.0f vs %.0f (p=%.3g)",
+                   problem, t["final_loss"]["disentangled"]["mean"],
+                   t["final_loss"]["entangled"]["mean"], round(100 * config.fraction),
+                   t["steps_to_fraction"]["disentangled"]["mean"],
+                   t["steps_to_fraction"]["entangled"]["mean"], t["steps_to_fraction"]["p_value"])
   logging.info("Results in %s", workdir)
   return files.jsonable(result)

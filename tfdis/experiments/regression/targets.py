@@ -85,8 +85,7 @@ def load_regression_data(teacher, teacher_config, config):
     train_images, train_labels = (train_images[:config.train_examples],
                                   train_labels[:config.train_examples])
   test_images, test_labels = test_images[:config.eval_examples], test_labels[:config.eval_examples]
-  transforms = transforms_lib.by_name(config.transform, teacher.num_classes, teacher.latent_dim,
-                                      config.transform_seed)
+  transforms = config.transforms(teacher.num_classes, teacher.latent_dim, config.transform_seed)
   train_data = build_dataset(teacher, train_images, train_labels, transforms, config.seed)
   heldout = build_dataset(teacher, test_images, test_labels, transforms, config.seed + 1)
   return train_data, heldout

@@ -53,11 +53,14 @@ def build_models(model_kwargs, seed):
   return dict(zip(TARGETS, (first, second)))
 
 
+make_optimizer = training_steps.make_optimizer  # Keras Adam, or plain SGD without momentum
+
+
 class PairTrainer:
   """The trainer `loop.fit` runs: both targets of both problems in one XLA-compiled step.
 
-  The four losses depend on disjoint weights (each model's encoder and decoder), and Adam acts
-  element-wise, so one step on their sum is exactly four separate Adam steps. Batch b is
+  The four losses depend on disjoint weights (each model's encoder and decoder), and Adam and SGD
+  act element-wise, so one step on their sum is exactly four separate steps. Batch b is
   `steps.BatchOrder(N, B, seed)` of `train_data`.
   """
 
@@ -65,13 +68,21 @@ class PairTrainer:
     self.models = build_models(model_kwargs, seed)
     self.train_data = train_data
     self.variables = [v for name in TARGETS for v in self.models[name].trainable_variables]
-    self.optimizer = training_steps.adam(config.learning_rate, self.variables)
+    self.optimizer = make_optimizer(config.optimizer, config.learning_rate, self.variables)
     self.checkpoint = tf.train.Checkpoint(weights=list(self.variables), optimizer=self.optimizer)
     self._order = training_steps.BatchOrder(len(train_data), config.batch_size, seed)
 
+    # SGD with --decoder_learning_rate: the decoder losses weighted by its ratio to learning_rate,
+    # which is exactly an SGD step of that size on the decoders (the weights are disjoint).
+    decoder_scale = (config.decoder_learning_rate / config.learning_rate
+                     if config.decoder_learning_rate else 1.0)
+
     def loss_fn(images, labels, z, tz):
       losses = _pair_losses(self.models, images, labels, z, tz)
-      return tf.add_n(list(losses.values())), losses
+      if decoder_scale == 1.0:
+        return tf.add_n(list(losses.values())), losses
+      return tf.add_n([v * decoder_scale if k.startswith("decoder/") else v
+                       for k, v in losses.items()]), losses
 
     def evaluate(images, labels, z, tz):
       return _pair_losses(self.models, images, labels, z, tz)
