@@ -27,6 +27,11 @@ measurement) that is constant across z -- a decoder that ignores z -- has no ran
 correlation: SP is then NaN with `degenerate = True` and a warning naming the
 entries, never a perfect score.
 
+SP on correctly labelled samples (`style_preservation_on_correct`) keeps only the z columns whose
+image under every label the digit classifier reads as that label: a wrong-class image has no style
+of its label, and a decoder that draws no digit at all should not score on noise. It reports how
+many columns remain and is undefined below MIN_CORRECT_COLUMNS of them.
+
 `sample_style_grid` is the sampling, `measure_grid` the morphometrics and
 `style_preservation` the pure maths (numpy; Spearman with average ranks for ties
 is implemented here, scipy is not a dependency).
@@ -276,6 +281,70 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
       per_measurement_interval=per_measurement_interval, pair_matrix=rho.mean(axis=0),
       rho=rho, names=names, degenerate=bool(bad), degenerate_entries=bad, num_z=num_z,
       resamples=resamples)
+
+
+MIN_CORRECT_COLUMNS = 10  # fewer z columns read correctly under every label: SP on them undefined
+
+
+@dataclasses.dataclass
+class CorrectColumnsSP:
+  """SP over the z columns whose images are all read as their intended labels.
+
+  Attributes:
+    sp: the StylePreservation of the kept columns (None when undefined).
+    num_columns: columns kept (every label's image of the column read as that label).
+    num_z: columns measured, M.
+    columns: int [num_columns], the indices of the kept columns.
+    undefined_reason: why SP on the kept columns is undefined ("" when it is defined).
+  """
+  sp: Optional[StylePreservation]
+  num_columns: int
+  num_z: int
+  columns: np.ndarray
+  undefined_reason: str
+
+
+def correct_columns(correct) -> np.ndarray:
+  """int [M'] indices of the columns of correct bool [L, M] that are correct under every label."""
+  correct = np.asarray(correct, bool)
+  if correct.ndim != 2:
+    raise ValueError(f"correct must be [L, M] (label x z column), got shape {correct.shape}.")
+  return np.nonzero(correct.all(axis=0))[0]
+
+
+def style_preservation_on_correct(measurements, correct, names: Optional[Sequence[str]] = None,
+                                  num_bootstrap: int = 1000, seed: int = 0,
+                                  confidence: float = 0.95, rtol: float = 1e-6,
+                                  min_columns: int = MIN_CORRECT_COLUMNS) -> CorrectColumnsSP:
+  """SP of the z columns whose every image the classifier reads as its intended label.
+
+  A wrong-class image has no style of the label it was asked for, yet raw SP correlates it with the
+  others: this SP drops its whole column (the shared z), so every pair is compared on one set of z.
+
+  Args:
+    measurements: float [L, M, K], measurement k of mu_p(l, z_m).
+    correct: bool [L, M], classifier(mu_p(l, z_m)) == l.
+    names, num_bootstrap, seed, confidence, rtol: as `style_preservation` (the bootstrap resamples
+      the kept columns).
+    min_columns: fewer kept columns than this (or than 3) leave SP undefined.
+
+  Returns:
+    CorrectColumnsSP; with every column correct its sp equals `style_preservation` of all of them.
+  """
+  measurements = np.asarray(measurements, np.float64)
+  correct = np.asarray(correct, bool)
+  if correct.shape != measurements.shape[:2]:
+    raise ValueError(f"correct must be [L, M] = {measurements.shape[:2]} like the measurements' "
+                     f"first two axes, got {correct.shape}.")
+  columns = correct_columns(correct)
+  num_z = measurements.shape[1]
+  needed = max(3, int(min_columns))
+  if len(columns) < needed:
+    return CorrectColumnsSP(None, len(columns), num_z, columns,
+                            f"only {len(columns)} of {num_z} z columns are read as their intended "
+                            f"label under every label (SP on correct samples needs {needed})")
+  sp = style_preservation(measurements[:, columns], names, num_bootstrap, seed, confidence, rtol)
+  return CorrectColumnsSP(sp, len(columns), num_z, columns, "")
 
 
 @dataclasses.dataclass
