@@ -74,6 +74,22 @@ def test_evaluate_writes_numbers_with_intervals_and_grids(smoke_run, classifier_
                              rtol=1e-5)
   for name in ("grid_model.png", "grid_entangled.png", "grids.png"):
     assert (workdir / name).stat().st_size > 0
+  # Style scores beside raw SP, each defined or undefined with its reason, and printed so.
+  for part in (report, report["entangled"]):
+    assert set(part) >= {"sp_on_correct", "null", "style"}
+    assert part["sp_on_correct"]["num_z"] == 24
+    if part["style"]["defined"]:
+      assert part["null"]["resampled"] == "z columns and rotation draws"
+      low, high = part["null"]["delta"]["interval"]
+      assert low <= part["null"]["delta"]["value"] <= high
+    else:
+      assert part["style"]["reason"] and part["sp_on_correct"]["value"] is None
+  assert len(report["untrained"]["style_per_init"]) == 2
+  printed = result.stdout
+  assert printed.count("SP (raw)") == 4  # model, entangled, two untrained initialisations
+  assert "model: LP" in printed and "entangled: LP" in printed
+  assert (("SP on correct samples" in printed and "calibrated scale" in printed)
+          or "style scores undefined" in printed)
 
 
 def test_evaluate_refuses_a_workdir_without_a_run(tmp_path):
@@ -94,6 +110,9 @@ def test_untrained_baseline_starts_where_training_starts():
                                            always_zero, measure)
   assert untrained["init_seeds"] == [3, 4, 5]
   assert untrained["lp"]["per_init"] == [0.1, 0.1, 0.1]
+  for style in untrained["style_per_init"]:  # LP at chance: no style score, and why
+    assert not style["style"]["defined"] and "not above 2 x chance" in style["style"]["reason"]
+    assert style["sp_on_correct"]["value"] is None and style["null"] is None
   sp = untrained["sp"]["per_init"]
   assert len(set(sp)) == 3  # three different networks
   mean, interval = stats.t_interval(sp)
