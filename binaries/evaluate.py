@@ -2,6 +2,7 @@
 
   python -m binaries.evaluate --workdir=runs/shared [--transform=rotation|reflection]
   python -m binaries.evaluate --generator=<SavedModel | .keras | grid folder> --output_dir=<dir>
+  python -m binaries.evaluate --calibrate --output_dir=reports/calibration
 
 Writes <workdir>/evaluation.json and grid_model.png, grid_entangled.png, grids.png; with
 --generator (anyone's generator, tfdis.metrics.generator), the same into --output_dir. Prints, per
@@ -47,6 +48,10 @@ def print_summary(results):
 def run(flags_obj=FLAGS):
   """Library seam for tests: the config from flags, evaluated, its summary printed."""
   config = flag_defs.config_from_flags(evaluation.EvaluationConfig, flags_obj)
+  if config.calibrate:
+    table = evaluation.run_calibration(config)
+    print(calibration.markdown(table), end="")
+    return table
   if config.generator:
     if flags_obj.workdir:
       raise UsageError("Give --workdir (a tfdis run) or --generator (anyone's generator, written "

@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from tfdis import files
+from tfdis.metrics import morphometrics
 from tfdis.metrics import stats
 from tfdis.metrics import style_preservation
 
@@ -110,13 +111,22 @@ def perturb(images, style):
   return np.clip(out, 0.0, 1.0)
 
 
-def column_styles(rng, num_labels, num_columns, rho):
-  """Style vectors float [L, M, 4]: sqrt(rho) c_m + sqrt(1 - rho) e_{l,m} (see the docstring)."""
+def mix_styles(shared, own, rho):
+  """Style vectors float [L, M, 4]: sqrt(rho) c_m + sqrt(1 - rho) e_{l,m} (see the docstring).
+
+  Args:
+    shared: float [M, 4], c_m; own: float [L, M, 4], e_{l,m}; rho: in [0, 1].
+  """
   if not 0.0 <= rho <= 1.0:
     raise ValueError(f"rho={rho} must be in [0, 1].")
-  shared = rng.standard_normal((1, num_columns, STYLE_DIM))
+  return np.sqrt(rho) * np.asarray(shared)[None] + np.sqrt(1.0 - rho) * np.asarray(own)
+
+
+def column_styles(rng, num_labels, num_columns, rho):
+  """Style vectors float [L, M, 4] of `mix_styles` with fresh c and e drawn from rng."""
+  shared = rng.standard_normal((num_columns, STYLE_DIM))
   own = rng.standard_normal((num_labels, num_columns, STYLE_DIM))
-  return np.sqrt(rho) * shared + np.sqrt(1.0 - rho) * own
+  return mix_styles(shared, own, rho)
 
 
 def permuted_styles(rng, styles):
@@ -132,6 +142,106 @@ def digit_columns(rng, images, labels, num_labels, num_columns):
     rows.append(np.asarray(images)[rng.choice(pool, num_columns, replace=False)])
   out = np.asarray(rows, np.float64)
   return out[..., 0] if out.ndim == 5 else out
+
+
+def calibration_sp(digits, styles, names=morphometrics.MEASUREMENTS):
+  """SP (no interval) of real digits float [L, M, H, W] perturbed by styles float [L, M, 4]."""
+  num_labels, num_columns = digits.shape[:2]
+  images = perturb(digits.reshape((-1,) + digits.shape[2:]), styles.reshape(-1, STYLE_DIM))
+  grid = images.reshape(digits.shape)[..., None]  # [L, M, H, W, 1]
+  measurements = style_preservation.measure_grid(grid, names)
+  return style_preservation.style_preservation(measurements, names, num_bootstrap=0).value
+
+
+def _over_seeds(values):
+  mean, (low, high) = stats.t_interval(values)
+  return {"value": mean, "interval": [low, high]}
+
+
+def calibrate(images, labels, rhos=RHOS, num_seeds=5, num_columns=100, seed=0):
+  """SP of real digits against the shared share rho, with the ceiling (rho = 1) and the null.
+
+  Every seed draws its own digits d, shared c and own e (numpy default_rng([seed, s])) and uses
+  them at every rho, so the curve of one seed moves only with rho.
+
+  Args:
+    images: real test digits float [N, H, W, 1] in [0, 1]; labels: int [N].
+    rhos: the shared shares, each in [0, 1).
+    num_seeds: seeds (the unit of the intervals: 95% t over seeds).
+    num_columns: M, columns per grid (every label needs M digits).
+    seed: the first number of every seed's generator.
+
+  Returns:
+    The table: {"rows": [{"rho", "sp": {"value", "interval", "per_seed"}}], "ceiling": {"rho": 1,
+    "sp"}, "null": {"sp"}, "interval": what it is over, and the settings}.
+  """
+  num_labels = int(np.max(labels)) + 1
+  per_rho = {rho: [] for rho in tuple(rhos) + (1.0,)}
+  null = []
+  for s in range(num_seeds):
+    rng = np.random.default_rng([seed, s])
+    digits = digit_columns(rng, images, labels, num_labels, num_columns)
+    shared = rng.standard_normal((num_columns, STYLE_DIM))
+    own = rng.standard_normal((num_labels, num_columns, STYLE_DIM))
+    for rho in per_rho:
+      per_rho[rho].append(calibration_sp(digits, mix_styles(shared, own, rho)))
+    null.append(calibration_sp(digits, permuted_styles(rng, mix_styles(shared, own, 1.0))))
+  entry = lambda values: dict(_over_seeds(values), per_seed=[float(v) for v in values])
+  return {"rows": [{"rho": float(rho), "sp": entry(per_rho[rho])} for rho in rhos],
+          "ceiling": {"rho": 1.0, "sp": entry(per_rho[1.0])},
+          "null": {"sp": entry(null)},
+          "interval": "95% t interval over seeds (each seed: its own digits and perturbations)",
+          "num_seeds": num_seeds, "num_columns": num_columns, "num_labels": num_labels,
+          "seed": seed, "measurements": list(morphometrics.MEASUREMENTS)}
+
+
+def markdown(table):
+  """The table as markdown: rho, SP (95% t over seeds); the ceiling and the null last."""
+  fmt = lambda e: f"{e['value']:.3f} [{e['interval'][0]:.3f}, {e['interval'][1]:.3f}]"
+  lines = [f"SP of real MNIST test digits whose columns share a part rho of their perturbation "
+           f"(thickness, shear, width, height); {table['num_labels']} labels x "
+           f"{table['num_columns']} columns, mean over {table['num_seeds']} seeds with its "
+           f"{table['interval']}.", "", "| rho (shared share) | SP |", "| --- | --- |"]
+  lines += [f"| {row['rho']:.2f} | {fmt(row['sp'])} |" for row in table["rows"]]
+  lines += [f"| 1.00 (ceiling: every perturbation shared) | {fmt(table['ceiling']['sp'])} |",
+            f"| null (rho = 1 perturbations permuted across columns per label) | "
+            f"{fmt(table['null']['sp'])} |"]
+  return "\n".join(lines) + "\n"
+
+
+def plot(table, path):
+  """The curve SP against rho with 95% intervals over seeds, the ceiling and the null, as a PNG."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  rows = table["rows"] + [table["ceiling"]]
+  rho = np.array([row["rho"] for row in rows])
+  value = np.array([row["sp"]["value"] for row in rows])
+  low = np.array([row["sp"]["interval"][0] for row in rows])
+  high = np.array([row["sp"]["interval"][1] for row in rows])
+  figure, axes = plt.subplots(figsize=(5.5, 4.0))
+  axes.errorbar(rho, value, yerr=[value - low, high - value], marker="o", capsize=3,
+                label="real digits, shared share rho (rho = 1: ceiling)")
+  null = table["null"]["sp"]
+  axes.axhspan(null["interval"][0], null["interval"][1], color="grey", alpha=0.3,
+               label="null: perturbations permuted across columns")
+  axes.axhline(0.0, color="black", linewidth=0.5)
+  axes.set_xlabel("rho: share of the perturbation variance common to a column")
+  axes.set_ylabel("SP (mean rank correlation across labels)")
+  axes.set_title(f"SP calibrated on real MNIST digits ({table['num_seeds']} seeds, "
+                 f"95% t intervals)", fontsize=9)
+  axes.legend(fontsize=8, loc="upper left")
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def write_calibration(table, folder):
+  """table.json, table.md and curve.png of a `calibrate` table into `folder`."""
+  os.makedirs(folder, exist_ok=True)
+  files.write_json(os.path.join(folder, "table.json"), files.jsonable(table))
+  files.write_text(os.path.join(folder, "table.md"), markdown(table))
+  plot(table, os.path.join(folder, "curve.png"))
 
 
 def read_table(path=TABLE):
