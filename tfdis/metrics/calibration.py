@@ -206,6 +206,8 @@ def markdown(table):
   lines += [f"| 1.00 (ceiling: every perturbation shared) | {fmt(table['ceiling']['sp'])} |",
             f"| null (rho = 1 perturbations permuted across columns per label) | "
             f"{fmt(table['null']['sp'])} |"]
+  lines += ["", "Regenerated (with the curve, curve.png) by `python -m binaries.evaluate --calibrate "
+            "--output_dir=reports/calibration`."]
   return "\n".join(lines) + "\n"
 
 
