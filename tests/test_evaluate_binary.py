@@ -126,3 +126,36 @@ def test_untrained_baseline_starts_where_training_starts():
       seed=measure.seed + 2, names=scores.measurement_names(info.image_shape),
       num_bootstrap=measure.num_bootstrap)
   assert before_training.value == pytest.approx(sp[0], abs=1e-12)
+
+
+def test_calibrate_needs_an_output_dir(capsys):
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from binaries import evaluate as evaluate_binary  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver(calibrate=True, output_dir=""):
+    with pytest.raises(SystemExit) as exit_info:
+      evaluate_binary.main(["evaluate"])
+  assert exit_info.value.code == 2
+  assert "--output_dir is required with --calibrate" in capsys.readouterr().err
+
+
+def test_the_printed_summary_places_sp_on_the_committed_calibration(capsys):
+  from binaries import evaluate as evaluate_binary  # pylint: disable=g-import-not-at-top
+  from tfdis.metrics import calibration  # pylint: disable=g-import-not-at-top
+  table = calibration.read_table()
+  sp_at = table["rows"][3]["sp"]["value"]  # rho = 0.6
+  entry = lambda v: {"value": v, "interval": [v - 0.01, v + 0.01]}
+  model = {"lp": entry(0.97), "sp": dict(entry(0.5), num_z=200),
+           "sp_on_correct": dict(entry(sp_at), num_columns=150, num_z=200),
+           "null": {"delta": entry(0.45), "sp_null": entry(0.05), "num_draws": 5,
+                    "resampled": "z columns and rotation draws"},
+           "style": {"defined": True, "reason": ""}}
+  untrained = {"lp": entry(0.1), "sp": dict(entry(0.6), num_z=200),
+               "sp_on_correct": {"value": None, "interval": [None, None], "num_columns": 0,
+                                 "num_z": 200},
+               "null": None, "style": {"defined": False, "reason": "LP 0.100 is at chance"}}
+  evaluate_binary.print_summary(dict(model, entangled=untrained))
+  printed = capsys.readouterr().out
+  assert "SP on correct samples 0.392" in printed or f"SP on correct samples {sp_at:.3f}" in printed
+  assert "150 of 200 z columns" in printed and "ΔSP 0.450 [0.440, 0.460]" in printed
+  assert "rho = 0.60" in printed
+  assert "entangled: LP 0.100" in printed and "style scores undefined: LP 0.100 is at chance" in printed
