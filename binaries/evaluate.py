@@ -38,11 +38,12 @@ def print_summary(results):
     print("\n".join(scores.summary_lines(part, name, calibration.locate_text)))
   untrained = results.get("untrained")
   if untrained:
-    for seed, lp, sp, style in zip(untrained["init_seeds"], untrained["lp"]["per_init"],
-                                   untrained["sp"]["per_init"], untrained["style_per_init"]):
-      print("\n".join(scores.summary_lines(
-          dict(style, lp={"value": lp}, sp={"value": sp, "num_z": style["sp_on_correct"]["num_z"]}),
-          f"untrained (init seed {seed})")))
+    for seed, lp, sp, interval, style in zip(
+        untrained["init_seeds"], untrained["lp"]["per_init"], untrained["sp"]["per_init"],
+        untrained["sp"]["per_init_interval"], untrained["style_per_init"]):
+      sp = {"value": sp, "interval": interval, "num_z": style["sp_on_correct"]["num_z"]}
+      print("\n".join(scores.summary_lines(dict(style, lp={"value": lp}, sp=sp),
+                                           f"untrained (init seed {seed})")))
 
 
 def run(flags_obj=FLAGS):

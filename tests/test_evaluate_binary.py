@@ -159,3 +159,20 @@ def test_the_printed_summary_places_sp_on_the_committed_calibration(capsys):
   assert "150 of 200 z columns" in printed and "ΔSP 0.450 [0.440, 0.460]" in printed
   assert "rho = 0.60" in printed
   assert "entangled: LP 0.100" in printed and "style scores undefined: LP 0.100 is at chance" in printed
+
+
+def test_the_printed_summary_of_an_untrained_init_names_only_the_intervals_it_has(capsys):
+  from binaries import evaluate as evaluate_binary  # pylint: disable=g-import-not-at-top
+  style = {"sp_on_correct": {"value": None, "interval": [None, None], "num_columns": 0,
+                             "num_z": 24},
+           "null": None, "style": {"defined": False, "reason": "LP at chance"}}
+  entry = {"value": 0.3, "interval": [0.25, 0.35]}
+  results = {"lp": entry, "sp": dict(entry, num_z=24), **style,
+             "untrained": {"init_seeds": [0, 1], "lp": {"per_init": [0.1, 0.1]},
+                           "sp": {"per_init": [0.55, None],
+                                  "per_init_interval": [[0.5, 0.6], [None, None]]},
+                           "style_per_init": [style, style]}}
+  evaluate_binary.print_summary(results)
+  printed = capsys.readouterr().out
+  assert "untrained (init seed 0): LP 0.100\n  SP (raw) 0.550 [0.500, 0.600] (bootstrap 95%" in printed
+  assert "untrained (init seed 1): LP 0.100\n  SP (raw) n/a\n  style scores undefined" in printed

@@ -254,9 +254,12 @@ def summary_lines(result, name="model", scale=None):
     scale: optional sp -> text, where an SP sits on the calibrated scale
       (`tfdis.metrics.calibration.locate_text`).
   """
-  lines = [f"{name}: LP {_format(result['lp'])} (Wilson 95%, over samples)",
-           f"  SP (raw) {_format(result['sp'])} (bootstrap 95%, over {result['sp']['num_z']} z "
-           "columns)"]
+  has_interval = lambda e: None not in e.get("interval", (None,))
+  lines = [f"{name}: LP {_format(result['lp'])}"
+           + (" (Wilson 95%, over samples)" if has_interval(result["lp"]) else ""),
+           f"  SP (raw) {_format(result['sp'])}"
+           + (f" (bootstrap 95%, over {result['sp']['num_z']} z columns)"
+              if has_interval(result["sp"]) else "")]
   style = result.get("style")
   if style is None:
     return lines
