@@ -95,6 +95,8 @@ _HELP = {
                            "serving_default, else its only one).",
     "num_classes": "Labels K of a --generator (y in 0 .. K-1).",
     "output_dir": "Where binaries.evaluate --generator writes evaluation.json and the grids.",
+    "calibrate": "binaries.evaluate: instead of a model, calibrate SP on real digits "
+                 "(tfdis.metrics.calibration) into --output_dir: table.json, table.md, curve.png.",
     "lp_samples_per_class": "Samples per label for LP.",
     "num_bootstrap": "Bootstrap resamples for the SP interval.",
     "elbo_examples": "Test examples for the ELBO (0 = the whole test split).",

@@ -25,7 +25,7 @@ from tfdis.metrics import style_preservation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K, D, M = 10, 30, 24
-SETTINGS = dict(num_z=M, lp_samples_per_class=30, num_bootstrap=100, seed=0)
+SETTINGS = dict(num_z=M, lp_samples_per_class=30, num_bootstrap=100, seed=0, null_rotations=1)
 
 
 def _parallelogram(height, width, slant):
@@ -225,3 +225,121 @@ def test_evaluate_takes_a_workdir_or_a_generator_not_both(tmp_path, capsys):
       evaluate_binary.main(["evaluate"])
   assert exit_info.value.code == 2
   assert "Give --workdir (a tfdis run) or --generator" in capsys.readouterr().err
+
+
+def _nearest_neighbour_classifier(count=3000):
+  """1-nearest-neighbour on `count` MNIST training digits: classify(images [N, 28, 28, 1])."""
+  from tfdis.data import datasets  # pylint: disable=g-import-not-at-top
+  images, labels = datasets.load_arrays("mnist", "train")
+  reference = images[:count].reshape(count, -1).astype(np.float32)
+  reference_labels = labels[:count]
+  norms = (reference ** 2).sum(axis=1)
+
+  def classify(batch):
+    flat = np.asarray(batch, np.float32).reshape(len(batch), -1)
+    return reference_labels[np.argmin(norms[None, :] - 2.0 * flat @ reference.T, axis=1)]
+  return classify
+
+
+@pytest.fixture(scope="module")
+def digits():
+  """One real MNIST test digit per label, float [10, 28, 28], and a 1-NN digit classifier."""
+  from tfdis.data import datasets  # pylint: disable=g-import-not-at-top
+  images, labels = datasets.load_arrays("mnist", "test")
+  base = np.stack([images[np.nonzero(labels == y)[0][0], ..., 0] for y in range(K)])
+  return base.astype(np.float64), _nearest_neighbour_classifier()
+
+
+def _perturbed_digits(base):
+  """generate(y, z): the real digit of label y perturbed by the style vector z[:4] (shared by
+  every label: style-preserving by construction)."""
+  from tfdis.metrics import calibration  # pylint: disable=g-import-not-at-top
+
+  def generate(y, z):
+    y, z = np.asarray(y), np.asarray(z, np.float64)
+    return calibration.perturb(base[y], z[:, :calibration.STYLE_DIM])[..., None].astype(np.float32)
+  return generate
+
+
+NULL_SETTINGS = dict(num_z=40, lp_samples_per_class=20, num_bootstrap=200, seed=0,
+                     null_rotations=5)
+
+
+def test_null_of_a_label_permuted_generator_is_its_sp():
+  """Style from z[3y:3y+3]: no more aligned than under fresh rotations, so ΔSP is about 0."""
+  result = scores.score_generator(generator_lib.from_callable(_generate("permuted"), K, D),
+                                  _classify, **NULL_SETTINGS)
+  null = result["null"]
+  assert result["style"] == {"defined": True, "reason": ""}
+  assert abs(null["delta"]["value"]) < 0.05
+  assert null["delta"]["interval"][0] < 0.0 < null["delta"]["interval"][1]
+  assert null["num_draws"] == 5 and len(null["sp_null"]["per_draw"]) == 5
+  assert null["resampled"] == "z columns and rotation draws"
+  assert result["sp_on_correct"]["num_columns"] == 40  # the mark is always right
+  assert result["reference"]["null"] is None  # the reference is scored without a null
+
+
+def test_null_of_perturbed_real_digits_leaves_their_sp(digits):
+  base, classify = digits
+  result = scores.score_generator(generator_lib.from_callable(_perturbed_digits(base), K, 6),
+                                  classify, **NULL_SETTINGS)
+  assert result["style"]["defined"], result["style"]
+  assert result["lp"]["interval"][0] > 0.6
+  delta = result["null"]["delta"]
+  assert delta["value"] > 0.5 and delta["interval"][0] > 0.4
+  assert abs(result["null"]["sp_null"]["value"]) < 0.1
+  on_correct = result["sp_on_correct"]
+  assert 10 <= on_correct["num_columns"] <= 40 and on_correct["interval"][0] > 0.5
+
+
+def test_wrong_labels_leave_style_undefined(measured):
+  wrong = measured["wrong_label"]["callable"]
+  assert not wrong["style"]["defined"]
+  assert "is not above 2 x chance (0.20)" in wrong["style"]["reason"]
+  assert wrong["sp_on_correct"]["value"] is None and wrong["null"] is None
+  grid = measured["style_ignores_y"]["grid"]
+  assert grid["null"] is None and grid["style"]["defined"]
+  assert grid["sp_on_correct"]["value"] == pytest.approx(grid["sp"]["value"])
+
+
+def _mlp_decoder(seed, latent_dim=6):
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(seed)
+  y = keras.Input(shape=(K,))
+  z = keras.Input(shape=(latent_dim,))
+  h = keras.layers.Dense(256, activation="relu")(keras.ops.concatenate([y, z], axis=-1))
+  h = keras.layers.Dense(256, activation="relu")(h)
+  images = keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, activation="sigmoid")(h))
+  return keras.Model([y, z], images)
+
+
+def test_a_trained_decoder_is_told_apart_from_its_untrained_initialisations(digits):
+  """A small MLP decoder fitted to perturbed real digits vs the same MLP at three initialisations:
+  their raw SP may be as high, but their style scores are undefined or lie below. The classifier
+  reads the nearest of the ten real digits (cosine)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  base, _ = digits
+  templates = base.reshape(K, -1) / np.linalg.norm(base.reshape(K, -1), axis=1, keepdims=True)
+  classify = lambda images: np.argmax(np.asarray(images).reshape(len(images), -1) @ templates.T,
+                                      axis=1)
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, K, 3000)
+  z = rng.standard_normal((3000, 6)).astype(np.float32)
+  target = np.asarray(_perturbed_digits(base)(y, z))
+  trained = _mlp_decoder(seed=0)
+  trained.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+  trained.fit([np.eye(K, dtype=np.float32)[y], z], target, batch_size=100, epochs=10, verbose=0)
+  score = lambda model: scores.lp_and_sp(
+      lambda labels, codes: model([tf.one_hot(labels, K), codes]), K, 6, (28, 28, 1), classify,
+      30, 10, 200, 0, null_rotations=2)
+  trained_scores = score(trained)
+  assert trained_scores["style"]["defined"], trained_scores["style"]
+  for seed in (1, 2, 3):
+    untrained = score(_mlp_decoder(seed))
+    if untrained["style"]["defined"]:
+      for key in ("sp_on_correct", "delta"):
+        ours = trained_scores[key] if key == "sp_on_correct" else trained_scores["null"][key]
+        theirs = untrained[key] if key == "sp_on_correct" else untrained["null"][key]
+        assert ours["interval"][0] > theirs["interval"][1], (key, ours, theirs)
+    else:
+      assert untrained["sp_on_correct"]["value"] is None and untrained["style"]["reason"]

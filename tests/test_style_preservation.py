@@ -114,3 +114,35 @@ def test_reflected_decoder_reverses_half_the_pairs():
   # Labels 0, 1 get -I and 2, 3, 4 get +I: 4 of 10 pairs keep the order, 6 reverse it.
   reflected = _sp_of(_bar_decoder(transforms.reflections(L, D)))
   assert reflected.value == pytest.approx((4 - 6) / 10, abs=0.05)
+
+
+def test_sp_on_correct_samples_equals_raw_sp_when_every_sample_is_correct():
+  rng = np.random.default_rng(2)
+  base = rng.standard_normal((30, 3))  # [M, K]
+  measurements = np.stack([base + 0.5 * rng.standard_normal((30, 3)) for _ in range(4)])
+  raw = sp.style_preservation(measurements, num_bootstrap=50, seed=3)
+  on_correct = sp.style_preservation_on_correct(measurements, np.ones((4, 30), bool),
+                                                num_bootstrap=50, seed=3)
+  assert on_correct.num_columns == on_correct.num_z == 30 and not on_correct.undefined_reason
+  assert on_correct.sp.value == raw.value and on_correct.sp.interval == raw.interval
+
+
+def test_sp_on_correct_samples_drops_the_columns_with_a_wrong_sample():
+  rng = np.random.default_rng(4)
+  base = rng.standard_normal((40, 2))  # [M, K]: 20 columns share their style, 20 do not
+  measurements = np.stack([base.copy() for _ in range(3)])  # [L=3, M, K]
+  measurements[:, 20:] = rng.standard_normal((3, 20, 2))
+  correct = np.ones((3, 40), bool)
+  correct[1, 20:30] = False  # one wrong label each in columns 20..39
+  correct[2, 30:] = False
+  result = sp.style_preservation_on_correct(measurements, correct, num_bootstrap=0)
+  np.testing.assert_array_equal(result.columns, np.arange(20))
+  assert result.num_columns == 20 and result.sp.value == pytest.approx(1.0)
+  assert sp.style_preservation(measurements, num_bootstrap=0).value < 0.7
+  # The same with all but 9 columns wrong: undefined, and the reason says how many remain.
+  correct[0, 9:] = False
+  few = sp.style_preservation_on_correct(measurements, correct, num_bootstrap=0)
+  assert few.sp is None and few.num_columns == 9
+  assert "only 9 of 40 z columns" in few.undefined_reason
+  with pytest.raises(ValueError, match=r"correct must be \[L, M\]"):
+    sp.style_preservation_on_correct(measurements, correct[:, :5])

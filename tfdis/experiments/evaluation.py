@@ -10,7 +10,10 @@ trained model μ_p and for its entangled counterpart μ'_p(y, z) = μ_p(y, T_y z
   SP    mean over Morpho-MNIST measurements and label pairs of the rank correlation across shared z
         (`tfdis.metrics.style_preservation`); percentile bootstrap 95% interval over the z columns.
 
-The intervals are those of `tfdis.metrics.stats`.
+The intervals are those of `tfdis.metrics.stats`. Beside raw SP each generator gets the style
+scores of `tfdis.metrics.scores`: SP on correctly labelled samples, the null ΔSP against fresh
+label-dependent rotations of z (interval over z columns and rotation draws), and whether style is
+defined at all (not where LP is at chance); `binaries.evaluate` prints them.
 
 Untrained baseline: the same architecture measured at initialisation (`measure_untrained`), over
 `untrained_inits` initialisations (seeds seed, seed + 1, ... of the run: the first is the trained
@@ -38,12 +41,11 @@ from tfdis import files
 from tfdis.data import datasets
 from tfdis.errors import UsageError
 from tfdis.errors import check_integer_fields
+from tfdis.metrics import calibration
 from tfdis.metrics import classifier as classifier_lib
-from tfdis.metrics import label_preservation
 from tfdis.metrics import generator as generator_lib
 from tfdis.metrics import scores
 from tfdis.metrics import stats
-from tfdis.metrics import style_preservation
 from tfdis.model import entangled
 from tfdis.model import transforms as transforms_lib
 from tfdis.model import vae
@@ -71,6 +73,8 @@ class EvaluationConfig:
   num_classes: int = 10
   dataset: str = "mnist"
   output_dir: str = ""
+  # The SP calibration on real digits instead of a model (tfdis.metrics.calibration).
+  calibrate: bool = False
 
   def validate(self):
     check_integer_fields(self)
@@ -116,29 +120,30 @@ def measure_untrained(train_config, image_shape, num_classes, classify, config):
 
   Returns:
     {"init_seeds": [...], "lp": {value, interval, per_init}, "sp": {value, interval, per_init,
-    per_init_interval}}: value is the mean over initialisations, interval its 95% t interval
-    over them; an SP that is undefined for an initialisation (an output constant across z) is
-    None there and left out of the mean.
+    per_init_interval}, "style_per_init": [{sp_on_correct, null, style}]}: value is the mean over
+    initialisations, interval its 95% t interval over them; an SP that is undefined for an
+    initialisation (an output constant across z) is None there and left out of the mean. The
+    style scores of each initialisation are those of `tfdis.metrics.scores` (None, with the
+    reason, where its LP is at chance).
   """
   seeds = [train_config.seed + k for k in range(config.untrained_inits)]
-  lps, sps, sp_intervals = [], [], []
+  lps, sps, sp_intervals, styles = [], [], [], []
   for seed in seeds:
     keras.utils.set_random_seed(seed)
     model = vae.ConditionalVAE(**train_config.model_kwargs(image_shape, num_classes)).build_all()
-    lp = label_preservation.compute_label_preservation(
-        model.decode_mean, classify, num_classes, config.lp_samples_per_class, model.latent_dim,
-        seed=config.seed + 1)
     with warnings.catch_warnings():  # an untrained output may be constant across z: SP undefined
       warnings.simplefilter("ignore")
-      sp = style_preservation.compute_style_preservation(
-          model.decode_mean, num_classes, config.num_z, model.latent_dim, seed=config.seed + 2,
-          names=scores.measurement_names(image_shape), num_bootstrap=config.num_bootstrap)
-    lps.append(float(lp.value))
-    finite = sp.value is not None and np.isfinite(sp.value)
-    sps.append(float(sp.value) if finite else None)
-    sp_intervals.append([float(v) for v in sp.interval] if finite else [None, None])
+      scored = files.jsonable(scores.lp_and_sp(
+          model.decode_mean, num_classes, model.latent_dim, image_shape, classify, config.num_z,
+          config.lp_samples_per_class, config.num_bootstrap, config.seed))
+    lps.append(float(scored["lp"]["value"]))
+    sps.append(scored["sp"]["value"])
+    sp_intervals.append(scored["sp"]["interval"] if sps[-1] is not None else [None, None])
+    styles.append({"sp_on_correct": scored["sp_on_correct"], "null": scored["null"],
+                   "style": scored["style"]})
   return {"init_seeds": seeds, "lp": dict(stats.mean_over_runs(lps), per_init=lps),
-          "sp": dict(stats.mean_over_runs(sps), per_init=sps, per_init_interval=sp_intervals)}
+          "sp": dict(stats.mean_over_runs(sps), per_init=sps, per_init_interval=sp_intervals),
+          "style_per_init": styles}
 
 
 def save_grids(folder, decoders, num_classes, latent_dim, config):
@@ -207,6 +212,19 @@ def evaluate_generator(config):
   logging.info("LP %.3f | SP %s %s; written to %s", results["lp"]["value"],
                results["sp"]["value"], results["sp"]["interval"], out)
   return results
+
+
+def run_calibration(config):
+  """Writes the SP calibration on real MNIST test digits (`tfdis.metrics.calibration.calibrate`,
+  its default sizes) into `config.output_dir`: table.json, table.md and curve.png."""
+  if not config.output_dir:
+    raise UsageError("--output_dir is required with --calibrate; give the folder for table.json, "
+                     "table.md and curve.png (the committed one is reports/calibration).")
+  images, labels = datasets.load_arrays("mnist", "test")
+  logging.info("Calibrating SP on real MNIST test digits ...")
+  table = calibration.calibrate(images, labels, seed=config.seed)
+  calibration.write_calibration(table, config.output_dir)
+  return table
 
 
 def _check_image_shape(shape, expected, path, dataset):

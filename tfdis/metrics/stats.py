@@ -8,6 +8,7 @@ bootstrap_resamples    a statistic recomputed on items drawn with replacement (S
 percentile_interval    the central mass of bootstrap resamples
 spearman               rank correlation of paired values (average ranks for ties)
 cluster_bootstrap      a statistic of points recomputed on clusters (seeds) drawn with replacement
+resample_draws         a mean over random draws (rotations) redrawn in every bootstrap resample
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
 sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
 holm                   Holm's step-down adjustment of m p-values (family-wise error over m tests)
@@ -150,6 +151,26 @@ def bootstrap_resamples(statistic: Callable[[np.ndarray], np.ndarray], num_items
     size = min(chunk, num_resamples - start)
     samples.append(statistic(rng.integers(0, num_items, size=(size, num_items))))
   return np.concatenate(samples)
+
+
+def resample_draws(values, seed: int) -> np.ndarray:
+  """Mean over n random draws, with the draws resampled too: values [n, R] -> [R].
+
+  values[k, r] is a statistic of draw k (a fresh random rotation, say) on bootstrap resample r
+  (of the z columns). Resample r averages n draws taken with replacement from the n, so an
+  interval of the result covers both the resampled items and the luck of which draws were made.
+
+  Args:
+    values: float [n, R].
+    seed: seeds numpy's default_rng for the draw indices.
+
+  Returns:
+    float [R].
+  """
+  values = np.asarray(values, np.float64)
+  count, num_resamples = values.shape
+  picks = np.random.default_rng(seed).integers(0, count, size=(num_resamples, count))  # [R, n]
+  return values[picks, np.arange(num_resamples)[:, None]].mean(axis=1)
 
 
 def percentile_interval(samples, confidence: float = 0.95, axis: int = 0) -> np.ndarray:

@@ -27,6 +27,15 @@ measurement) that is constant across z -- a decoder that ignores z -- has no ran
 correlation: SP is then NaN with `degenerate = True` and a warning naming the
 entries, never a perfect score.
 
+SP on correctly labelled samples (`style_preservation_on_correct`) keeps only the z columns whose
+image under every label the digit classifier reads as that label: a wrong-class image has no style
+of its label, and a decoder that draws no digit at all should not score on noise. It reports how
+many columns remain and is undefined below MIN_CORRECT_COLUMNS of them.
+
+The null on the same model (`null_corrected`): ΔSP = SP(mu_p(y, z)) - mean_k SP(mu_p(y, S^k_y z))
+over n fresh independent Haar rotations S^k_y, one per label and draw. An interval of ΔSP
+resamples both the z columns and the n draws.
+
 `sample_style_grid` is the sampling, `measure_grid` the morphometrics and
 `style_preservation` the pure maths (numpy; Spearman with average ranks for ties
 is implemented here, scipy is not a dependency).
@@ -278,6 +287,70 @@ def style_preservation(measurements, names: Optional[Sequence[str]] = None,
       resamples=resamples)
 
 
+MIN_CORRECT_COLUMNS = 10  # fewer z columns read correctly under every label: SP on them undefined
+
+
+@dataclasses.dataclass
+class CorrectColumnsSP:
+  """SP over the z columns whose images are all read as their intended labels.
+
+  Attributes:
+    sp: the StylePreservation of the kept columns (None when undefined).
+    num_columns: columns kept (every label's image of the column read as that label).
+    num_z: columns measured, M.
+    columns: int [num_columns], the indices of the kept columns.
+    undefined_reason: why SP on the kept columns is undefined ("" when it is defined).
+  """
+  sp: Optional[StylePreservation]
+  num_columns: int
+  num_z: int
+  columns: np.ndarray
+  undefined_reason: str
+
+
+def correct_columns(correct) -> np.ndarray:
+  """int [M'] indices of the columns of correct bool [L, M] that are correct under every label."""
+  correct = np.asarray(correct, bool)
+  if correct.ndim != 2:
+    raise ValueError(f"correct must be [L, M] (label x z column), got shape {correct.shape}.")
+  return np.nonzero(correct.all(axis=0))[0]
+
+
+def style_preservation_on_correct(measurements, correct, names: Optional[Sequence[str]] = None,
+                                  num_bootstrap: int = 1000, seed: int = 0,
+                                  confidence: float = 0.95, rtol: float = 1e-6,
+                                  min_columns: int = MIN_CORRECT_COLUMNS) -> CorrectColumnsSP:
+  """SP of the z columns whose every image the classifier reads as its intended label.
+
+  A wrong-class image has no style of the label it was asked for, yet raw SP correlates it with the
+  others: this SP drops its whole column (the shared z), so every pair is compared on one set of z.
+
+  Args:
+    measurements: float [L, M, K], measurement k of mu_p(l, z_m).
+    correct: bool [L, M], classifier(mu_p(l, z_m)) == l.
+    names, num_bootstrap, seed, confidence, rtol: as `style_preservation` (the bootstrap resamples
+      the kept columns).
+    min_columns: fewer kept columns than this (or than 3) leave SP undefined.
+
+  Returns:
+    CorrectColumnsSP; with every column correct its sp equals `style_preservation` of all of them.
+  """
+  measurements = np.asarray(measurements, np.float64)
+  correct = np.asarray(correct, bool)
+  if correct.shape != measurements.shape[:2]:
+    raise ValueError(f"correct must be [L, M] = {measurements.shape[:2]} like the measurements' "
+                     f"first two axes, got {correct.shape}.")
+  columns = correct_columns(correct)
+  num_z = measurements.shape[1]
+  needed = max(3, int(min_columns))
+  if len(columns) < needed:
+    return CorrectColumnsSP(None, len(columns), num_z, columns,
+                            f"only {len(columns)} of {num_z} z columns are read as their intended "
+                            f"label under every label (SP on correct samples needs {needed})")
+  sp = style_preservation(measurements[:, columns], names, num_bootstrap, seed, confidence, rtol)
+  return CorrectColumnsSP(sp, len(columns), num_z, columns, "")
+
+
 @dataclasses.dataclass
 class SPDifference:
   """SP(b) - SP(a) of two generators measured on the same z, with its paired interval.
@@ -307,6 +380,71 @@ def difference(sp_a: StylePreservation, sp_b: StylePreservation,
     interval = tuple(float(v) for v in stats.percentile_interval(
         sp_b.resamples - sp_a.resamples, confidence))
   return SPDifference(value=sp_b.value - sp_a.value, interval=interval)
+
+
+@dataclasses.dataclass
+class NullCorrectedSP:
+  """ΔSP = SP(mu_p(y, z)) - mean over n fresh label-dependent rotations S_y of SP(mu_p(y, S_y z)).
+
+  SP(mu_p(y, S_y z)) is the SP the same generator keeps when every label reads its own rotation
+  of z: style carried by what no rotation changes (|z|), or by the images' shared look whatever z
+  (an untrained decoder's grey noise). ΔSP is the part of SP owed to aligning the labels' z.
+
+  Attributes:
+    value: ΔSP (nan when degenerate).
+    interval: (low, high) percentile bootstrap interval; each resample redraws the z columns
+      (shared by every grid) and the n rotations (with replacement): `resampled` says so.
+    sp: SP(mu_p(y, z)).
+    null: mean over the n rotations of SP(mu_p(y, S_y z)).
+    null_interval: (low, high), the same resamples.
+    null_per_draw: float [n], SP of each rotation draw.
+    num_draws: n.
+    resampled: what the intervals resample.
+  """
+  value: float
+  interval: Tuple[float, float]
+  sp: float
+  null: float
+  null_interval: Tuple[float, float]
+  null_per_draw: np.ndarray
+  num_draws: int
+  resampled: str = "z columns and rotation draws"
+
+
+def null_corrected(measurements, null_measurements, names: Optional[Sequence[str]] = None,
+                   num_bootstrap: int = 1000, seed: int = 0, confidence: float = 0.95,
+                   rtol: float = 1e-6) -> NullCorrectedSP:
+  """ΔSP of a grid against the same generator under n fresh rotations: the pure maths.
+
+  Args:
+    measurements: float [L, M, K] of mu_p(l, z_m).
+    null_measurements: float [n, L, M, K], draw k of mu_p(l, S^k_l z_m) on the same z_m.
+    names, num_bootstrap, seed, confidence, rtol: as `style_preservation`; the z columns of
+      resample r are those of every grid's own interval (one seed, one shape), and the rotation
+      draws of resample r are redrawn from seed + 1 (`stats.resample_draws`).
+
+  Returns:
+    NullCorrectedSP (nan with a warning when a grid is degenerate).
+  """
+  measurements = np.asarray(measurements, np.float64)
+  null_measurements = np.asarray(null_measurements, np.float64)
+  if null_measurements.ndim != 4 or null_measurements.shape[1:] != measurements.shape:
+    raise ValueError(f"null_measurements must be [n, L, M, K] with [L, M, K] = "
+                     f"{measurements.shape}, got {null_measurements.shape}.")
+  score = lambda m: style_preservation(m, names, num_bootstrap, seed, confidence, rtol)
+  model = score(measurements)
+  nulls = [score(m) for m in null_measurements]
+  null_per_draw = np.array([n.value for n in nulls])
+  interval = null_interval = (float("nan"), float("nan"))
+  if num_bootstrap > 0 and not (model.degenerate or any(n.degenerate for n in nulls)):
+    null_resamples = stats.resample_draws(np.stack([n.resamples for n in nulls]), seed + 1)
+    interval = tuple(float(v) for v in stats.percentile_interval(
+        model.resamples - null_resamples, confidence))
+    null_interval = tuple(float(v) for v in stats.percentile_interval(null_resamples, confidence))
+  null = float(null_per_draw.mean())
+  return NullCorrectedSP(value=model.value - null, interval=interval, sp=model.value, null=null,
+                         null_interval=null_interval, null_per_draw=null_per_draw,
+                         num_draws=len(nulls))
 
 
 def paired_difference(measurements_a, measurements_b, names: Optional[Sequence[str]] = None,
