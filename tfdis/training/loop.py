@@ -21,7 +21,12 @@ and `fit` alone owns the rest:
   signals            SIGTERM and Ctrl-C checkpoint the last completed step and end with one line
   divergence         every step's outputs must be finite and in range (`out_of_range`), and the
                      weights finite at every checkpoint and at the end; else training stops with
-                     the last good checkpoint kept
+                     the last good checkpoint kept. With `check_every=N` the outputs are kept on
+                     the device and read in one transfer every N steps (and before every progress
+                     line, hook, checkpoint, interruption and the end), so no step waits for the
+                     host; the error names the first bad step all the same, training has then run
+                     at most N - 1 steps past it, and no checkpoint is written from unchecked
+                     steps. The numbers trained are the same for every N.
   progress           a line with steps/s and ETA every `log_every` steps; TensorBoard scalars in
                      <workdir>/tensorboard
   hooks              `EveryN(n, fn)` / `AtSteps(steps, fn)` call fn(step) after those steps,
@@ -84,7 +89,7 @@ def _raise_interrupt(signum, frame):
 
 
 def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(), max_to_keep=2,
-        later_steps=0, log_prefix="", scalar_prefix="train/"):
+        later_steps=0, log_prefix="", scalar_prefix="train/", check_every=1):
   """Trains (or resumes) `trainer` up to `num_steps` completed steps.
 
   Args:
@@ -98,6 +103,8 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     later_steps: steps of later `fit` calls of the same job, counted in the ETA.
     log_prefix: start of each progress line (e.g. which seeds).
     scalar_prefix: start of each TensorBoard scalar's name.
+    check_every: steps whose outputs are checked together, in one transfer from the device
+      (1: after every step); see the module docstring.
 
   Returns:
     Wall seconds spent in the loop in this call.
@@ -108,6 +115,8 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     UsageError: interrupted (after checkpointing the last completed step); the workdir holds
       more steps than `num_steps`; a checkpoint could not be written.
   """
+  if check_every < 1:
+    raise ValueError(f"check_every={check_every} must be a positive integer.")
   if checkpoint_every and not workdir:
     raise ValueError("Checkpoints need a workdir; give one or checkpoint_every=None.")
   manager, last_saved = None, None
@@ -143,6 +152,18 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     if why:
       stop(f"The run diverged ({why})", done)
 
+  pending = []  # (done, outputs) of steps not checked yet (check_every > 1)
+
+  def check_pending():
+    """Checks the pending steps' outputs, read from the device in one transfer, in step order."""
+    if not pending:
+      return
+    stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs).numpy(),
+                                    *[outputs for _, outputs in pending])
+    for i, (done, _) in enumerate(pending):
+      check(tf.nest.map_structure(lambda array, i=i: array[i], stacked), done)
+    pending.clear()
+
   def check_weights(done):
     if not checkpoints.all_finite(trainer.variables):
       stop("The weights became NaN or infinite", done)
@@ -173,13 +194,21 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     for step in range(start, num_steps):
       outputs = trainer.step(*trainer.batch(step))
       done = step + 1
-      check(outputs, done)
+      due = [hook for hook in hooks if hook.due(done)]
+      saving = manager and is_due(done, checkpoint_every)
+      if check_every == 1:
+        check(outputs, done)
+      else:
+        pending.append((done, outputs))
+        if (len(pending) >= check_every or due or saving or done == num_steps or
+            is_due(done, log_every)):
+          check_pending()
       if is_due(done, log_every):
         rate = (done - window_step) / max(time.time() - window_start, 1e-9)
         window_start, window_step = time.time(), done
         log(outputs, done, rate)
-      run_hooks([hook for hook in hooks if hook.due(done)], done)
-      if manager and is_due(done, checkpoint_every):
+      run_hooks(due, done)
+      if saving:
         check_weights(done)
         checkpoints.save(manager, done, trainer.variables)
         last_saved = done
@@ -187,6 +216,7 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
   except (KeyboardInterrupt, _Interrupted) as e:
     where = "run the same command again to resume"
     if manager:
+      check_pending()  # a diverged step stops here, before anything is saved
       if (trainer.completed_steps > start and trainer.completed_steps != last_saved
           and checkpoints.all_finite(trainer.variables)):
         checkpoints.save(manager, trainer.completed_steps, trainer.variables)
