@@ -81,7 +81,12 @@ def bench_seeds(quick, hidden_units, log=print):
   return rows
 
 
-def bench_reference(quick, batch_size, hidden_units, log=print, loop_variants=None):
+# Training-loop settings timed beside the default one in the `reference` section's segments.
+REFERENCE_LOOP_VARIANTS = {"tfdis_check_every_100": dict(check_every=100)}
+
+
+def bench_reference(quick, batch_size, hidden_units, log=print,
+                    loop_variants=REFERENCE_LOOP_VARIANTS):
   """The `reference` section: {model: dict of `benchmarks.reference.run_model`}."""
   try:
     from benchmarks import reference  # pylint: disable=g-import-not-at-top
