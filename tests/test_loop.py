@@ -108,6 +108,35 @@ def test_checking_every_n_steps_trains_the_same_numbers(tmp_path):
     loop.fit(_LinearTrainer(), None, num_steps=2, log_every=1, check_every=0)
 
 
+class _MultiStepTrainer(_LinearTrainer):
+  """Runs several steps per call (here simply one after another) and records each call."""
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self.calls = []
+
+  def run_steps(self, start, count):
+    self.calls.append((start, count))
+    return [self.step(*self.batch(s)) for s in range(start, start + count)]
+
+
+def test_several_steps_per_call_end_at_every_log_hook_and_checkpoint(tmp_path):
+  calls = []
+  trainer = _MultiStepTrainer()
+  loop.fit(trainer, str(tmp_path / "a"), num_steps=11, log_every=5, checkpoint_every=4,
+           steps_per_call=3, hooks=[loop.AtSteps([2], calls.append)])
+  # Calls end at step 2 (hook), 4 (checkpoint), 5 (log, one step: the trainer's own step),
+  # 8 (checkpoint), 10 (log) and 11 (the last).
+  assert trainer.calls == [(0, 2), (2, 2), (5, 3), (8, 2)]
+  assert calls == [2] and trainer.batches == list(range(11))
+  assert _latest_step(str(tmp_path / "a")) == 11
+  straight = _LinearTrainer()
+  loop.fit(straight, None, num_steps=11, log_every=5)
+  np.testing.assert_array_equal(trainer.w.numpy(), straight.w.numpy())
+  with pytest.raises(ValueError, match="steps_per_call=2 must be 1, or .* run_steps"):
+    loop.fit(_LinearTrainer(), None, num_steps=2, log_every=1, steps_per_call=2)
+
+
 def test_nan_found_by_a_batched_check_names_its_step_and_is_never_checkpointed(tmp_path):
   trainer = _LinearTrainer(nan_from=6)  # the 7th step's loss (and from then the weights) is NaN
   with pytest.raises(loop.NonFiniteLossError, match="NaN or infinite by step 7.*step 4"):
