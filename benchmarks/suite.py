@@ -82,7 +82,9 @@ def bench_seeds(quick, hidden_units, log=print):
 
 
 # Training-loop settings timed beside the default one in the `reference` section's segments.
-REFERENCE_LOOP_VARIANTS = {"tfdis_check_every_100": dict(check_every=100)}
+REFERENCE_LOOP_VARIANTS = {"tfdis_check_every_100": dict(check_every=100),
+                           "tfdis_check_every_100_steps_per_call_10": dict(check_every=100,
+                                                                          steps_per_call=10)}
 
 
 def bench_reference(quick, batch_size, hidden_units, log=print,

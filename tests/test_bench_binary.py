@@ -99,7 +99,9 @@ def test_reference_section_writes_tfdis_over_jax_ratios(tmp_path):
     assert r["best_form"] == min(forms, key=lambda f: r["step_seconds"]["jax_" + f])
     jax_step = r["step_seconds"]["jax_" + r["best_form"]]
     assert r["step_ratio"] == pytest.approx(r["step_seconds"]["tfdis"] / jax_step)
-    assert set(r["segment_seconds"]) == {"tfdis", "tfdis_check_every_100", "jax_" + r["best_form"]}
+    assert set(r["segment_seconds"]) == {"tfdis", "tfdis_check_every_100",
+                                         "tfdis_check_every_100_steps_per_call_10",
+                                         "jax_" + r["best_form"]}
     assert r["segment_ratio"] == pytest.approx(
         r["segment_seconds"]["tfdis"] / r["segment_seconds"]["jax_" + r["best_form"]])
     assert report["reference_ratios"][name] == {"step": r["step_ratio"],
