@@ -1,6 +1,7 @@
 """tfdis: style and content disentanglement in conditional VAEs, measured.
 
-Install with `pip install -e .[test]` (see README.md), or as a library with `pip install .`.
+Install with `pip install -e .[test]` (see README.md), or as a library with `pip install .`;
+`.[bench]` adds JAX for the reference benchmark.
 
 The flagfiles in flags/ ship inside the package as tfdis/flags (with their subfolders), so an
 installed tfdis reads `--flagfile=flags/...` from its own copy (tfdis.flagfiles.FLAGS_ROOT).
@@ -42,5 +43,8 @@ setuptools.setup(
     # tests/test_wheel.py builds the wheel offline (pip wheel --no-build-isolation): it needs
     # setuptools and wheel in the environment itself. pytest-xdist runs the suite on both cores
     # (README's test command).
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "setuptools>=61", "wheel"]},
+    # bench: the plain JAX reference of binaries.bench --sections=reference
+    # (benchmarks/reference_jax.py; tested with jax 0.10.2, optax 0.2.8).
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "setuptools>=61", "wheel"],
+                    "bench": ["jax>=0.4.30", "optax>=0.2.2"]},
 )

@@ -10,6 +10,10 @@ summary, and returns (and, given a workdir, writes as bench.json) every number:
           model's Adam update in place of its own), and the shared step's GFLOP/s against the
           machine's matmul rate (`benchmarks.steps`), for the MLP and the conv model
   seeds   throughput of S seeds trained together against S sequential runs (`benchmarks.seeds`)
+  reference  tfdis against a plain JAX + optax reference of the same MLP models (shared and
+          split), one step and a 1 000-step segment with the input pipeline, as tfdis / JAX
+          ratios (`benchmarks.reference`; needs the optional extra `bench`); the flagfiles'
+          batch, or --bench_batch_size with `quick`
 
 `quick` times fewer layers, strategies, rounds and seed counts.
 """
@@ -21,7 +25,8 @@ from benchmarks import steps as step_bench
 from tfdis import files
 from tfdis.errors import UsageError
 
-SECTIONS = ("layers", "steps", "seeds")
+SECTIONS = ("layers", "steps", "seeds", "reference")
+DEFAULT_SECTIONS = ("layers", "steps", "seeds")  # reference needs the extra `bench`
 QUICK_LAYERS = ("dense 784->512",)
 
 
@@ -76,7 +81,37 @@ def bench_seeds(quick, hidden_units, log=print):
   return rows
 
 
-def run_bench(sections=SECTIONS, quick=False, batch_size=260, hidden_units=512,
+# Training-loop settings timed beside the default one in the `reference` section's segments.
+REFERENCE_LOOP_VARIANTS = {"tfdis_check_every_100": dict(check_every=100),
+                           "tfdis_check_every_100_steps_per_call_10": dict(check_every=100,
+                                                                          steps_per_call=10)}
+
+
+def bench_reference(quick, batch_size, hidden_units, log=print,
+                    loop_variants=REFERENCE_LOOP_VARIANTS):
+  """The `reference` section: {model: dict of `benchmarks.reference.run_model`}."""
+  try:
+    from benchmarks import reference  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise UsageError(f"--sections=reference needs JAX ({e}); install it with "
+                     "pip install -e .[bench].") from None
+  overrides = dict(hidden_units=hidden_units)
+  if quick:
+    overrides["batch_size"] = batch_size
+  results = reference.run(overrides=overrides, rounds=3 if quick else 15,
+                          segment_rounds=1 if quick else 3, segment_steps=20 if quick else 1000,
+                          loop_variants=loop_variants, log=log)
+  log("tfdis / plain JAX reference (median; best reference form of any-order labels):")
+  for name, r in results.items():
+    variants = "".join(f"  {v} {x:.2f}x" for v, x in r["segment_ratio_variants"].items()
+                       if v != "tfdis")
+    log(f"  {name:<14} batch {r['batch_size']}  step {r['step_ratio']:.2f}x  "
+        f"{r['segment_steps']}-step segment {r['segment_ratio']:.2f}x  (JAX form "
+        f"{r['best_form']}){variants}")
+  return results
+
+
+def run_bench(sections=DEFAULT_SECTIONS, quick=False, batch_size=260, hidden_units=512,
               matmul_size=2048, workdir=None, log=print, architectures=("mlp", "conv")):
   """Runs the chosen sections; returns the results dict, also written to <workdir>/bench.json.
 
@@ -94,11 +129,13 @@ def run_bench(sections=SECTIONS, quick=False, batch_size=260, hidden_units=512,
     {'quick', and per section run: 'layers' (rows), 'steps' (the MLP's dict) and 'steps_conv'
     (the conv model's), with their 'train_step_split_over_shared' and
     'train_step_split_over_floor' repeated at the top level (the conv model's with a '_conv'
-    suffix), 'seeds' (rows)}.
+    suffix), 'seeds' (rows), 'reference' ({model: its dict}) with 'reference_ratios'
+    ({model: {'step', 'segment'}}: tfdis / JAX)}.
   """
   unknown = set(sections) - set(SECTIONS)
   if unknown:
-    raise UsageError(f"--sections names {sorted(unknown)}; use layers, steps and/or seeds.")
+    raise UsageError(f"--sections names {sorted(unknown)}; use layers, steps, seeds and/or "
+                     "reference.")
   results = {"quick": quick}
   if "layers" in sections:
     results["layers"] = bench_layers(quick, batch_size, log)
@@ -114,6 +151,10 @@ def run_bench(sections=SECTIONS, quick=False, batch_size=260, hidden_units=512,
         results[key + suffix] = steps[key]
   if "seeds" in sections:
     results["seeds"] = bench_seeds(quick, hidden_units, log)
+  if "reference" in sections:
+    results["reference"] = bench_reference(quick, batch_size, hidden_units, log)
+    results["reference_ratios"] = {name: {"step": r["step_ratio"], "segment": r["segment_ratio"]}
+                                   for name, r in results["reference"].items()}
   if workdir:
     path = os.path.join(files.prepare(workdir), "bench.json")
     files.write_json(path, results)

@@ -9,7 +9,8 @@ its floor, for the MLP and the conv model, the shared step's GFLOP/s against thi
 rate, and the throughput of S seeds trained together against S sequential runs (S = 1, 4, 16); see
 `benchmarks.suite`. With --workdir, writes <workdir>/bench.json (the whole-step ratios under
 `train_step_split_over_shared` and `train_step_split_over_floor`, `..._conv` for the conv model).
---quick times fewer layers and rounds.
+--sections=reference times tfdis against a plain JAX reference of the same models
+(`benchmarks.reference`; bench.json's `reference_ratios`). --quick times fewer layers and rounds.
 """
 from binaries import common  # first: it sets the TF log level before TensorFlow loads
 

@@ -176,7 +176,8 @@ _HELP = {
     "bench_architectures": "Models of the steps section: mlp (flags/base.cfg), conv.",
     "bench_hidden_units": "Hidden width of the timed VAEs (512 = flags/base.cfg).",
     "matmul_size": "Side of the square matmul that measures the machine's rate.",
-    "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one).",
+    "sections": "What to time: layers, steps, seeds (S seeds trained together vs one by one), "
+                "reference (tfdis against plain JAX; needs pip install -e .[bench]).",
 }
 _CHOICES = {"architecture": networks.ARCHITECTURES, "likelihood": model_lib.LIKELIHOODS,
             "strategy": steps.STRATEGIES, "optimizer": steps.OPTIMIZERS,

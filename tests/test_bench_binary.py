@@ -79,3 +79,32 @@ def test_run_bench_rejects_an_unknown_section():
     suite.run_bench(sections=["layers", "gpu"])
   with pytest.raises(UsageError, match=r"--bench_architectures names \['resnet'\]"):
     suite.run_bench(sections=["steps"], architectures=["mlp", "resnet"])
+
+
+def test_reference_section_writes_tfdis_over_jax_ratios(tmp_path):
+  pytest.importorskip("jax")
+  pytest.importorskip("optax")
+  result = subprocess.run(
+      [sys.executable, "-m", "binaries.bench", "--quick", "--bench_batch_size=20",
+       "--bench_hidden_units=16", "--sections=reference", f"--workdir={tmp_path}"], cwd=REPO,
+      capture_output=True, text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads((tmp_path / "bench.json").read_text())
+  assert set(report) == {"quick", "reference", "reference_ratios"}
+  assert set(report["reference"]) == {"shared", "split_encoder", "split_decoder", "split"}
+  for name, r in report["reference"].items():
+    assert r["batch_size"] == 20 and r["segment_steps"] == 20
+    forms = {"gather"} if name == "shared" else {"gather", "masked"}
+    assert set(r["step_seconds"]) == {"tfdis"} | {"jax_" + f for f in forms}
+    assert r["best_form"] == min(forms, key=lambda f: r["step_seconds"]["jax_" + f])
+    jax_step = r["step_seconds"]["jax_" + r["best_form"]]
+    assert r["step_ratio"] == pytest.approx(r["step_seconds"]["tfdis"] / jax_step)
+    assert set(r["segment_seconds"]) == {"tfdis", "tfdis_check_every_100",
+                                         "tfdis_check_every_100_steps_per_call_10",
+                                         "jax_" + r["best_form"]}
+    assert r["segment_ratio"] == pytest.approx(
+        r["segment_seconds"]["tfdis"] / r["segment_seconds"]["jax_" + r["best_form"]])
+    assert report["reference_ratios"][name] == {"step": r["step_ratio"],
+                                               "segment": r["segment_ratio"]}
+    assert r["jit_compile"] == (name == "shared")  # as the flagfiles set it
+    assert f"{name:<14} batch 20  step {r['step_ratio']:.2f}x" in result.stdout

@@ -96,6 +96,60 @@ def test_nan_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
   assert np.isfinite(restored.w.numpy()).all()
 
 
+def test_checking_every_n_steps_trains_the_same_numbers(tmp_path):
+  every_step, batched = _LinearTrainer(), _LinearTrainer()
+  loop.fit(every_step, str(tmp_path / "a"), num_steps=11, log_every=4, checkpoint_every=5)
+  loop.fit(batched, str(tmp_path / "b"), num_steps=11, log_every=4, checkpoint_every=5,
+           check_every=3)
+  np.testing.assert_array_equal(batched.w.numpy(), every_step.w.numpy())
+  assert batched.batches == every_step.batches == list(range(11))
+  assert _latest_step(str(tmp_path / "b")) == 11
+  with pytest.raises(ValueError, match="check_every=0"):
+    loop.fit(_LinearTrainer(), None, num_steps=2, log_every=1, check_every=0)
+
+
+class _MultiStepTrainer(_LinearTrainer):
+  """Runs several steps per call (here simply one after another) and records each call."""
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self.calls = []
+
+  def run_steps(self, start, count):
+    self.calls.append((start, count))
+    return [self.step(*self.batch(s)) for s in range(start, start + count)]
+
+
+def test_several_steps_per_call_end_at_every_log_hook_and_checkpoint(tmp_path):
+  calls = []
+  trainer = _MultiStepTrainer()
+  loop.fit(trainer, str(tmp_path / "a"), num_steps=11, log_every=5, checkpoint_every=4,
+           steps_per_call=3, hooks=[loop.AtSteps([2], calls.append)])
+  # Calls end at step 2 (hook), 4 (checkpoint), 5 (log, one step: the trainer's own step),
+  # 8 (checkpoint), 10 (log) and 11 (the last).
+  assert trainer.calls == [(0, 2), (2, 2), (5, 3), (8, 2)]
+  assert calls == [2] and trainer.batches == list(range(11))
+  assert _latest_step(str(tmp_path / "a")) == 11
+  straight = _LinearTrainer()
+  loop.fit(straight, None, num_steps=11, log_every=5)
+  np.testing.assert_array_equal(trainer.w.numpy(), straight.w.numpy())
+  with pytest.raises(ValueError, match="steps_per_call=2 must be 1, or .* run_steps"):
+    loop.fit(_LinearTrainer(), None, num_steps=2, log_every=1, steps_per_call=2)
+
+
+def test_nan_found_by_a_batched_check_names_its_step_and_is_never_checkpointed(tmp_path):
+  trainer = _LinearTrainer(nan_from=6)  # the 7th step's loss (and from then the weights) is NaN
+  with pytest.raises(loop.NonFiniteLossError, match="NaN or infinite by step 7.*step 4"):
+    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=100, checkpoint_every=4,
+             check_every=5)
+  # Steps 5-8 were checked together before the checkpoint of step 8, which was not written.
+  assert trainer.batches == list(range(8))
+  assert _latest_step(str(tmp_path)) == 4
+  restored = _LinearTrainer()
+  restored.checkpoint.restore(tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+  assert np.isfinite(restored.w.numpy()).all()
+
+
 class _OutOfRangeTrainer(_LinearTrainer):
   """Flags a loss above `limit` as diverged, as the VAE trainer does for its ELBO."""
 
@@ -111,6 +165,15 @@ def test_a_finite_loss_out_of_range_stops_like_nan(tmp_path):
   trainer = _OutOfRangeTrainer(limit=0.0)  # every loss is above 0
   with pytest.raises(loop.NonFiniteLossError, match=r"diverged \(loss .* > 0.0\) by step 1"):
     loop.fit(trainer, str(tmp_path), num_steps=20, log_every=4, checkpoint_every=2)
+  assert _latest_step(str(tmp_path)) is None
+
+
+def test_an_interrupt_checks_the_unchecked_steps_before_saving(tmp_path):
+  trainer = _OutOfRangeTrainer(limit=0.0, interrupt_at=3)  # every loss is out of range
+  with pytest.raises(loop.NonFiniteLossError, match=r"diverged \(loss .* > 0.0\) by step 1"):
+    loop.fit(trainer, str(tmp_path), num_steps=20, log_every=100, checkpoint_every=10,
+             check_every=10)
+  assert trainer.completed_steps == 3  # steps 1-3 ran unchecked; none of them was saved
   assert _latest_step(str(tmp_path)) is None
 
 

@@ -178,3 +178,20 @@ def test_tracking_scores_the_generator_during_training_and_survives_resume(tiny_
   (entry,) = files.read_json(str(tmp_path / "fake" / "tracking.json"))
   assert entry["lp"]["value"] == pytest.approx(0.1) and entry["step"] == 3
   assert entry["sp"] == series[-1]["sp"]  # the same model and z as the run's last entry
+
+
+@pytest.mark.parametrize("overrides", [dict(jit_compile=False), dict(decoder_split="all")])
+def test_several_steps_per_call_train_the_same_weights(tiny_mnist, overrides):
+  """loop.fit(steps_per_call=K) runs VAETrainer.run_steps; at these sizes it gives the same bits."""
+  images, labels = tiny_mnist["train"]
+  info = data.DatasetInfo("mnist", tuple(images.shape[1:]))
+  weights, elbos = [], []
+  for steps_per_call in (1, 4):
+    trainer = train.VAETrainer(_config(**overrides), images, labels, info,
+                               steps.make_strategy("default"))
+    loop.fit(trainer, None, num_steps=7, log_every=5, steps_per_call=steps_per_call)
+    weights.append(_weights(trainer.model))
+    elbos.append(float(trainer.step(*trainer.batch(7))["elbo"]))
+  for a, b in zip(*weights):
+    np.testing.assert_array_equal(a, b)
+  assert elbos[0] == elbos[1] and trainer.completed_steps == 8

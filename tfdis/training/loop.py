@@ -11,6 +11,8 @@ batch(step)       the arguments of step `step` (a pure function of the step and 
 step(*batch)      the compiled optimisation step; returns tensors (NaN-checked, and summarised)
 scalars(outputs)  {name: float} to log for one step's outputs
 out_of_range(outputs)  optional: None, or why a step's finite outputs show a diverged run
+run_steps(start, n)    optional (for `steps_per_call`): steps start ... start + n - 1 in one
+                       compiled call; returns the n steps' outputs, in order
 ```
 
 and `fit` alone owns the rest:
@@ -21,7 +23,17 @@ and `fit` alone owns the rest:
   signals            SIGTERM and Ctrl-C checkpoint the last completed step and end with one line
   divergence         every step's outputs must be finite and in range (`out_of_range`), and the
                      weights finite at every checkpoint and at the end; else training stops with
-                     the last good checkpoint kept
+                     the last good checkpoint kept. With `check_every=N` the outputs are kept on
+                     the device and read in one transfer every N steps (and before every progress
+                     line, hook, checkpoint, interruption and the end), so no step waits for the
+                     host; the error names the first bad step all the same, training has then run
+                     at most N - 1 steps past it, and no checkpoint is written from unchecked
+                     steps. The numbers trained are the same for every N.
+  calls              with `steps_per_call=K` a trainer's `run_steps` runs up to K steps in one
+                     compiled call, cut short so that every progress line, hook and checkpoint
+                     still falls after its own step (opt in: the same steps compiled as one
+                     program, whose fusions XLA may choose otherwise; the tests find the same
+                     weights at small sizes)
   progress           a line with steps/s and ETA every `log_every` steps; TensorBoard scalars in
                      <workdir>/tensorboard
   hooks              `EveryN(n, fn)` / `AtSteps(steps, fn)` call fn(step) after those steps,
@@ -84,7 +96,8 @@ def _raise_interrupt(signum, frame):
 
 
 def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(), max_to_keep=2,
-        later_steps=0, log_prefix="", scalar_prefix="train/"):
+        later_steps=0, log_prefix="", scalar_prefix="train/", check_every=1,
+        steps_per_call=1):
   """Trains (or resumes) `trainer` up to `num_steps` completed steps.
 
   Args:
@@ -98,6 +111,9 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     later_steps: steps of later `fit` calls of the same job, counted in the ETA.
     log_prefix: start of each progress line (e.g. which seeds).
     scalar_prefix: start of each TensorBoard scalar's name.
+    check_every: steps whose outputs are checked together, in one transfer from the device
+      (1: after every step); see the module docstring.
+    steps_per_call: most steps per compiled call (> 1 needs the trainer's `run_steps`).
 
   Returns:
     Wall seconds spent in the loop in this call.
@@ -108,6 +124,11 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     UsageError: interrupted (after checkpointing the last completed step); the workdir holds
       more steps than `num_steps`; a checkpoint could not be written.
   """
+  if check_every < 1:
+    raise ValueError(f"check_every={check_every} must be a positive integer.")
+  if steps_per_call < 1 or (steps_per_call > 1 and not hasattr(trainer, "run_steps")):
+    raise ValueError(f"steps_per_call={steps_per_call} must be 1, or a positive integer for a "
+                     "trainer with run_steps.")
   if checkpoint_every and not workdir:
     raise ValueError("Checkpoints need a workdir; give one or checkpoint_every=None.")
   manager, last_saved = None, None
@@ -143,6 +164,18 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
     if why:
       stop(f"The run diverged ({why})", done)
 
+  pending = []  # (done, outputs) of steps not checked yet (check_every > 1)
+
+  def check_pending():
+    """Checks the pending steps' outputs, read from the device in one transfer, in step order."""
+    if not pending:
+      return
+    stacked = tf.nest.map_structure(lambda *xs: tf.stack(xs).numpy(),
+                                    *[outputs for _, outputs in pending])
+    for i, (done, _) in enumerate(pending):
+      check(tf.nest.map_structure(lambda array, i=i: array[i], stacked), done)
+    pending.clear()
+
   def check_weights(done):
     if not checkpoints.all_finite(trainer.variables):
       stop("The weights became NaN or infinite", done)
@@ -164,29 +197,57 @@ def fit(trainer, workdir, num_steps, log_every, checkpoint_every=None, hooks=(),
       if result is not None and not checkpoints.all_finite([result]):
         stop(f"A hook's value ({result}) became NaN or infinite", done)
 
+  def call_size(step):
+    """Steps of the call starting at `step`: up to steps_per_call, ending at the next step that
+    logs, runs a hook, checkpoints or is the last."""
+    for count in range(1, steps_per_call):
+      done = step + count
+      if (done == num_steps or is_due(done, log_every) or
+          (manager and is_due(done, checkpoint_every)) or any(h.due(done) for h in hooks)):
+        return count
+    return steps_per_call
+
+  def run(step):
+    """The outputs of the steps of one call starting at `step`."""
+    count = call_size(step) if steps_per_call > 1 else 1
+    if count == 1:
+      return [trainer.step(*trainer.batch(step))]
+    return trainer.run_steps(step, count)
+
   previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM,)}
   began = time.time()
   window_start, window_step = began, start
   try:
     if start == 0:
       run_hooks([hook for hook in hooks if hook.due(0)], 0)
-    for step in range(start, num_steps):
-      outputs = trainer.step(*trainer.batch(step))
-      done = step + 1
-      check(outputs, done)
-      if is_due(done, log_every):
-        rate = (done - window_step) / max(time.time() - window_start, 1e-9)
-        window_start, window_step = time.time(), done
-        log(outputs, done, rate)
-      run_hooks([hook for hook in hooks if hook.due(done)], done)
-      if manager and is_due(done, checkpoint_every):
-        check_weights(done)
-        checkpoints.save(manager, done, trainer.variables)
-        last_saved = done
+    step = start
+    while step < num_steps:
+      for outputs in run(step):
+        step += 1
+        done = step
+        due = [hook for hook in hooks if hook.due(done)]
+        saving = manager and is_due(done, checkpoint_every)
+        if check_every == 1:
+          check(outputs, done)
+        else:
+          pending.append((done, outputs))
+          if (len(pending) >= check_every or due or saving or done == num_steps or
+              is_due(done, log_every)):
+            check_pending()
+        if is_due(done, log_every):
+          rate = (done - window_step) / max(time.time() - window_start, 1e-9)
+          window_start, window_step = time.time(), done
+          log(outputs, done, rate)
+        run_hooks(due, done)
+        if saving:
+          check_weights(done)
+          checkpoints.save(manager, done, trainer.variables)
+          last_saved = done
     check_weights(trainer.completed_steps)
   except (KeyboardInterrupt, _Interrupted) as e:
     where = "run the same command again to resume"
     if manager:
+      check_pending()  # a diverged step stops here, before anything is saved
       if (trainer.completed_steps > start and trainer.completed_steps != last_saved
           and checkpoints.all_finite(trainer.variables)):
         checkpoints.save(manager, trainer.completed_steps, trainer.variables)

@@ -76,6 +76,7 @@ class VAETrainer:
     self.variables = self.model.weights
     self.checkpoint = steps.model_checkpoint(self.model, optimizer=self.optimizer)
     self.step = self._make_step()
+    self._run_steps = None  # built on first use (loop.fit's steps_per_call)
 
   def _noise(self, step):
     """The reparameterisation noise [B, D] of `step` (global batch; drawn outside XLA)."""
@@ -116,6 +117,35 @@ class VAETrainer:
       return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
               for k, v in means.items()}
     return distributed_step
+
+  def run_steps(self, start, count):
+    """Steps start ... start + count - 1 in one compiled call (a while loop over the batches of
+    those steps, each step as `self.step`); returns the list of their batch means."""
+    if self.strategy.num_replicas_in_sync != 1:
+      raise UsageError(f"Several steps per call run on one device; use --strategy=default, not "
+                       f"--strategy={self.config.strategy}.")
+    if self._run_steps is None:
+      self._run_steps = self._make_run_steps()
+    batches = [self.batch(step) for step in range(start, start + count)]
+    stacked = self._run_steps(np.stack([b[0] for b in batches]),
+                              np.stack([b[1] for b in batches]),
+                              tf.stack([b[2] for b in batches]))  # {term: [count]}
+    return [{k: v[i] for k, v in stacked.items()} for i in range(count)]
+
+  def _make_run_steps(self):
+    adam_step = steps.adam_step(self.loss, self.model.trainable_variables, self.optimizer)
+    keys = ("elbo", "elbo_x_given_y", "log_likelihood", "kl", "log_prior_y")
+
+    def run_steps(images, labels, noise):  # [K, B, H, W, C], [K, B], [K, B, D]
+      count = images.shape[0]
+
+      def body(i, means):
+        terms = adam_step(images[i], labels[i], noise[i])
+        return i + 1, [m.write(i, tf.reduce_mean(terms[k])) for m, k in zip(means, keys)]
+      means = [tf.TensorArray(tf.float32, size=count) for _ in keys]
+      _, means = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), means))
+      return {k: m.stack() for k, m in zip(keys, means)}
+    return tf.function(run_steps, jit_compile=self.config.jit_compile, autograph=False)
 
   @property
   def completed_steps(self):
