@@ -155,3 +155,25 @@ def test_cluster_bootstrap_resamples_whole_clusters():
   # With every point its own cluster and a perfect monotone relation, every resample gives 1.
   assert stats.cluster_bootstrap(stats.spearman, (x, x ** 2), np.arange(8), 200, 0) == (
       1.0, (1.0, 1.0))
+
+
+def test_permutation_test_exact_by_hand():
+  # a = [3, 4], b = [1, 2]: of the C(4, 2) = 6 splits, {3, 4} | {1, 2} and its mirror reach
+  # |difference| 2: p = 2 / 6, the floor for two groups of two.
+  p = stats.permutation_test([3.0, 4.0], [1.0, 2.0])
+  assert p.p_value == pytest.approx(2 / 6) and p.floor == pytest.approx(2 / 6)
+  # Five against five, fully separated: p = floor = 2 / 252.
+  p = stats.permutation_test(np.arange(5.0) + 10, np.arange(5.0))
+  assert p.p_value == pytest.approx(2 / 252) and p.floor == pytest.approx(2 / 252)
+  # Identical groups: p = 1.
+  assert stats.permutation_test([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]).p_value == 1.0
+
+
+def test_welch_from_summaries_matches_welch_on_the_values():
+  a, b = np.array([0.8, 0.78, 0.82, 0.79, 0.81]), np.array([0.6, 0.7, 0.65, 0.62])
+  mean_a, (low_a, _) = stats.t_interval(a)
+  mean_b, (low_b, _) = stats.t_interval(b)
+  got = stats.welch_from_summaries(mean_a, mean_a - low_a, 5, mean_b, mean_b - low_b, 4)
+  want = stats.welch_interval(a, b)
+  assert got[0] == pytest.approx(want[0])
+  np.testing.assert_allclose(got[1], want[1], rtol=1e-9)

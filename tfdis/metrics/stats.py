@@ -11,6 +11,8 @@ cluster_bootstrap      a statistic of points recomputed on clusters (seeds) draw
 resample_draws         a mean over random draws (rotations) redrawn in every bootstrap resample
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
 sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
+permutation_test       difference of means of two groups of seeds, exact over the group labels
+welch_from_summaries   the Welch interval from two groups' means and t intervals (values not kept)
 holm                   Holm's step-down adjustment of m p-values (family-wise error over m tests)
 trend_test             ordered groups of seeds (e.g. layers), Jonckheere-Terpstra, H0 "no order"
 format_p               how every p-value and floor is printed
@@ -299,13 +301,51 @@ def trend_test(groups, alternative: str = "increasing", num_random: int = 20000,
   groups = [np.asarray(g, np.float64) for g in groups]
   if alternative == "decreasing":
     groups = [-g for g in groups]
-  sizes = np.cumsum([len(g) for g in groups])[:-1]
   pooled = np.concatenate(groups)
-  observed = jonckheere_statistic(groups)
+  labels = np.repeat(np.arange(len(groups)), [len(g) for g in groups])  # [N]
+  # below[i, j]: 1 when value i < value j, 1/2 on a tie, so J = sum of below over i in an
+  # earlier group than j.
+  below = (pooled[:, None] < pooled[None, :]) + 0.5 * (pooled[:, None] == pooled[None, :])
+  statistic = lambda l: np.einsum("ij,rij->r", below, l[:, :, None] < l[:, None, :])
+  observed = statistic(labels[None])[0]
+  rng = np.random.default_rng(seed)
+  hits = 0
+  for start in range(0, num_random, 1000):
+    shuffled = rng.permuted(np.tile(labels, (min(1000, num_random - start), 1)), axis=1)
+    hits += int((statistic(shuffled) >= observed - 1e-9).sum())
+  return PValue((1.0 + hits) / (1.0 + num_random), 1.0 / (1.0 + num_random))
+
+
+def permutation_test(a, b, max_exact: int = 20, num_random: int = 20000, seed: int = 0) -> PValue:
+  """Two-sided permutation test of mean(a) - mean(b) for two groups of independent runs (seeds).
+
+  H0: the pooled values are exchangeable between the groups. The p-value is the fraction of
+  reassignments of the pooled values to groups of the same sizes whose |difference of means| is
+  at least the observed one (the observed assignment counted). Exact over all C(n_a + n_b, n_a)
+  assignments when n_a + n_b <= max_exact, with floor 2 / C(n_a + n_b, n_a) (the mirrored
+  assignment ties when n_a = n_b, else 1 / C); otherwise `num_random` seeded random assignments,
+  counted as (1 + hits) / (1 + num_random), floor 1 / (1 + num_random).
+
+  Returns:
+    PValue(p_value, floor).
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  pooled, n = np.concatenate([a, b]), len(a)
+  observed = abs(a.mean() - b.mean())
+  tolerance = 1e-12 * max(1.0, float(np.abs(pooled).max()))
+  total = pooled.sum()
+  if len(pooled) <= max_exact:
+    picks = np.array(list(itertools.combinations(range(len(pooled)), n)))  # [C, n_a]
+    sums = pooled[picks].sum(axis=1)
+    differences = np.abs(sums / n - (total - sums) / len(b))
+    hits = differences >= observed - tolerance
+    floor = (2.0 if n == len(b) else 1.0) / len(picks)
+    return PValue(float(hits.mean()), min(1.0, floor))
   rng = np.random.default_rng(seed)
   hits = 0
   for _ in range(num_random):
-    hits += jonckheere_statistic(np.split(rng.permutation(pooled), sizes)) >= observed - 1e-9
+    chosen = rng.permutation(pooled)
+    hits += abs(chosen[:n].mean() - chosen[n:].mean()) >= observed - tolerance
   return PValue((1.0 + hits) / (1.0 + num_random), 1.0 / (1.0 + num_random))
 
 
@@ -360,3 +400,19 @@ def cluster_bootstrap(statistic: Callable[..., float], arrays, clusters, num_res
   samples = bootstrap_resamples(resampled, len(names), num_resamples, seed, chunk=500)
   low, high = percentile_interval(samples)
   return float(statistic(*arrays)), (float(low), float(high))
+
+
+def welch_from_summaries(mean_a, half_a, n_a, mean_b, half_b, n_b,
+                         quantiles=T975) -> Tuple[float, Tuple[float, float]]:
+  """`welch_interval` from two groups' means and 95% t half-widths (n values each), for groups
+  whose values are not kept (an untrained architecture's initialisations): s = half sqrt(n) / t."""
+  sd = lambda half, n: half * math.sqrt(n) / (quantiles[n - 2] if n - 1 <= len(quantiles) else Z975)
+  va, vb = sd(half_a, n_a) ** 2 / n_a, sd(half_b, n_b) ** 2 / n_b
+  difference = float(mean_a - mean_b)
+  if va + vb == 0:
+    return difference, (difference, difference)
+  df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+  df = max(1, int(math.floor(df + 1e-9)))
+  t = quantiles[df - 1] if df <= len(quantiles) else Z975
+  half = t * math.sqrt(va + vb)
+  return difference, (difference - half, difference + half)
