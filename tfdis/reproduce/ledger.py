@@ -241,3 +241,32 @@ def machine_time(runs, records):
       "hosts": dict(sorted(hosts.items())),
       "threads": dict(sorted(threads.items())),
   }
+
+
+MACHINE_TIME_HEADING = "## Machine time"
+
+
+def machine_time_lines(spent):
+  """The report's "Machine time" section (markdown lines) of `machine_time`'s dict."""
+  ratio = lambda wall, estimate: f"{wall / estimate:.2f}" if estimate and wall else "n/a"
+  listing = lambda counts: "; ".join(f"{k} ({n} runs)" for k, n in counts.items())
+  unknown = sum(r["unknown_wall"] for r in spent["stages"].values())
+  lines = [MACHINE_TIME_HEADING, "",
+           f"Total: **{files.format_seconds(spent['wall_seconds'])}** of wall time over "
+           f"{spent['runs']} runs ({spent['wall_seconds'] / 3600:.1f} h; the plan's cost model: "
+           f"{files.format_seconds(spent['estimated_seconds'])}, measured / model "
+           f"{ratio(spent['wall_seconds'], spent['estimated_seconds'])}). A run's wall time is "
+           "the time from its start to its record, summed over the calls that ran it (pauses and "
+           "time other processes held the CPU included); runs that shared a machine each count in "
+           "full. Hosts: " + listing(spent["hosts"]) + ". Threads per process: " +
+           listing(spent["threads"]) + "." +
+           (f" Runs without a recorded wall time: {unknown}." if unknown else "") +
+           " This section is the only part of the report that depends on the calls that made "
+           "it; everything above is a function of the results alone.", "",
+           "| stage | runs | wall time | cost model | measured / model |",
+           "| --- | --- | --- | --- | --- |"]
+  for stage, row in spent["stages"].items():
+    lines.append(f"| {stage} | {row['runs']} | {files.format_seconds(row['wall_seconds'])} | "
+                 f"{files.format_seconds(row['estimated_seconds'])} | "
+                 f"{ratio(row['wall_seconds'], row['estimated_seconds'])} |")
+  return lines

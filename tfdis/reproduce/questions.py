@@ -150,3 +150,14 @@ def added_questions(models, summaries, competitions=None):
   """Every row of the report's "Added questions" table, in the order above."""
   return (training_raised_style(models, summaries) + layer_trend(models, summaries) +
           fig2_differences(summaries) + pipeline_checks(competitions))
+
+
+def markdown_lines(rows):
+  """The report's "Added questions" section: each question, what was measured, the finding."""
+  if not rows:
+    return []
+  lines = ["", "## Added questions", "",
+           "Questions the paper does not ask, answered from the same runs; findings, not claims "
+           "(`tfdis/reproduce/questions.py` says what each interval and test resamples).", "",
+           "| question | measured | finding |", "| --- | --- | --- |"]
+  return lines + [f"| {r['question']} | {r['measured']} | {r['answer']} |" for r in rows]

@@ -37,7 +37,7 @@ from tfdis.metrics import style_preservation
 # The thresholds at which `threshold_sensitivity` re-judges every run, around the library's one
 # pair (SP_NOT_PRESERVING, SP_PRESERVING): how much of a verdict rests on where the lines are drawn.
 SENSITIVITY_TAU_LO = (0.1, style_preservation.SP_NOT_PRESERVING, 0.3)
-SENSITIVITY_TAU_HI = (0.4, style_preservation.SP_PRESERVING, 0.6)
+SENSITIVITY_TAU_HI = (0.3, 0.4, style_preservation.SP_PRESERVING, 0.6)
 
 
 def _sp_value(run, key):
