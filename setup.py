@@ -3,7 +3,7 @@
 Install with `pip install -e .[test]` (see README.md), or as a library with `pip install .`.
 
 The flagfiles in flags/ ship inside the package as tfdis/flags (with their subfolders), so an
-installed tfdis reads `--flagfile=flags/...` from its own copy (tfdis.flag_defs.FLAGS_ROOT).
+installed tfdis reads `--flagfile=flags/...` from its own copy (tfdis.flagfiles.FLAGS_ROOT).
 """
 import setuptools
 

@@ -16,7 +16,7 @@ from binaries import common  # first: it sets the TF log level before TensorFlow
 from absl import app
 from absl import flags
 
-from tfdis import flag_defs
+from binaries import flag_defs
 
 flag_defs.define_flags("bench")
 FLAGS = flags.FLAGS

@@ -56,11 +56,11 @@ def run_cli(fn):
 
   Before fn runs, the command line's flagfiles are checked for one that includes itself.
   """
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
   from tfdis.errors import UsageError  # pylint: disable=g-import-not-at-top
   signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt from here on
   try:
-    flag_defs.check_flagfile_includes(sys.argv[1:])
+    flagfiles.check_flagfile_includes(sys.argv[1:])
     return fn()
   except UsageError as e:
     fail(e)
@@ -91,7 +91,7 @@ def parse_flags(argv):
   """absl's flag parsing, with the project's `--flagfile=flags/...` found from any folder.
 
   When a flagfile named on the command line is not in the current folder but is under
-  tfdis.flag_defs.FLAGS_ROOT (the repository root, or the installed package's copy of flags/),
+  tfdis.flagfiles.FLAGS_ROOT (the repository root, or the installed package's copy of flags/),
   absl parses with the current folder set to FLAGS_ROOT, so the includes inside those files resolve
   too; flagfiles found in the current folder are then given to absl by absolute path. Parsing only
   stores flag values, so a relative --workdir still means the caller's folder. Otherwise this is
@@ -107,7 +107,7 @@ def parse_flags(argv):
     The arguments that are no flags, program name first.
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
   argv = list(argv)
   named = []  # (index in argv, the text before the path, the path as absl reads it)
   for i in range(1, len(argv)):
@@ -119,7 +119,7 @@ def parse_flags(argv):
       prefix = argv[i][:argv[i].index("=") + 1]
       named.append((i, prefix, os.path.expanduser(argv[i][len(prefix):].strip())))
   in_root = any(not os.path.isfile(path)
-                and os.path.isfile(os.path.join(flag_defs.FLAGS_ROOT, path))
+                and os.path.isfile(os.path.join(flagfiles.FLAGS_ROOT, path))
                 for _, _, path in named)
   paths = [path for _, _, path in named]
   if in_root:
@@ -127,7 +127,7 @@ def parse_flags(argv):
       if os.path.isfile(path):
         paths[k] = os.path.abspath(path)
         argv[i] = prefix + paths[k]
-  with flag_defs.in_folder(flag_defs.FLAGS_ROOT) if in_root else contextlib.nullcontext():
+  with flagfiles.in_folder(flagfiles.FLAGS_ROOT) if in_root else contextlib.nullcontext():
     _check_flagfiles(paths)
     try:
       return flags.FLAGS(argv)
@@ -160,7 +160,7 @@ def _check_flagfiles(paths, chain=()):
   without the file or the line; a folder or a missing file as an unreadable one. Lines are read as
   absl reads them: blank ones and those starting with `#` or `//` are skipped, nested
   `--flagfile=` paths are resolved against the current folder. An include loop is left to
-  `tfdis.flag_defs.check_flagfile_includes`.
+  `tfdis.flagfiles.check_flagfile_includes`.
   """
   for path in paths:
     real = os.path.realpath(path)

@@ -15,7 +15,7 @@ from absl import flags
 import tensorflow as tf
 
 from tfdis.experiments import competition
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 
 flag_defs.define_flags("compete")

@@ -12,7 +12,7 @@ from absl import app
 from absl import flags
 
 from tfdis.experiments import evaluation
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 from tfdis.errors import UsageError
 

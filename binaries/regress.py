@@ -12,7 +12,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 from tfdis.experiments import regression
 

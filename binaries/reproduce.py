@@ -20,8 +20,9 @@ from binaries import common  # first: it sets the TF log level before TensorFlow
 from absl import app
 from absl import flags
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis.reproduce import plan
+from tfdis.reproduce.config import PaperConfig
 
 flag_defs.define_flags("reproduce")
 FLAGS = flags.FLAGS
@@ -29,7 +30,7 @@ FLAGS = flags.FLAGS
 
 def run(flags_obj=FLAGS):
   """Library seam for tests: the config from flags, reproduced (or, --list_runs, listed)."""
-  paper = flag_defs.config_from_flags(plan.PaperConfig, flags_obj)
+  paper = flag_defs.config_from_flags(PaperConfig, flags_obj)
   if paper.list_runs:
     print(plan.listing(paper, flags_obj.workdir or ""))
     return None

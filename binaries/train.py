@@ -10,7 +10,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from tfdis import flag_defs
+from binaries import flag_defs
 from tfdis import files
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training

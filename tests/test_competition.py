@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tests.test_style_preservation import _bar_decoder
 from tfdis.errors import UsageError
-from tfdis import flag_defs
+from tfdis import flagfiles
 from tfdis.experiments import competition
 from tfdis.metrics import style_preservation
 from tfdis.model import transforms
@@ -82,7 +82,7 @@ def test_judge_names_the_winner_of_synthetic_runs():
 
 def _smoke_config(**overrides):
   """CompetitionConfig of flags/compete_smoke.cfg (read from the file, so the two agree)."""
-  return flag_defs.config_from_flagfiles(
+  return flagfiles.config_from_flagfiles(
       competition.CompetitionConfig, [os.path.join(REPO, "flags", "compete_smoke.cfg")], overrides)
 
 

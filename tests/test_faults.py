@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from binaries import evaluate as evaluate_binary  # noqa: F401  (defines its flags)
 from binaries import train as train_binary  # noqa: F401  (defines its flags)
-from tfdis import flag_defs
+from tfdis import flagfiles
 from tfdis import files
 from tfdis.experiments import evaluation
 from tfdis.training import config as config_lib
@@ -32,9 +32,9 @@ from tfdis.training import steps
 from tfdis.training import vae_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE = dataclasses.asdict(flag_defs.config_from_flagfiles(
+SMOKE = dataclasses.asdict(flagfiles.config_from_flagfiles(
     config_lib.TrainConfig, [os.path.join(REPO, "flags/smoke.cfg")]))  # 20 steps, ckpt every 10
-EVALUATE_SMOKE = dataclasses.asdict(flag_defs.config_from_flagfiles(
+EVALUATE_SMOKE = dataclasses.asdict(flagfiles.config_from_flagfiles(
     evaluation.EvaluationConfig, [os.path.join(REPO, "flags/evaluate_smoke.cfg")]))
 
 

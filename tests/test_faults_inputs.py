@@ -20,8 +20,9 @@ import keras
 import numpy as np
 import pytest
 
+from binaries import flag_defs
 from tfdis import errors
-from tfdis import flag_defs
+from tfdis import flagfiles
 from tfdis.metrics import generator as generator_lib
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
@@ -93,7 +94,7 @@ def _tree(folder):
 def finished(tmp_path_factory):
   """A finished smoke run (20 steps), trained once in this process for the module."""
   workdir = tmp_path_factory.mktemp("finished") / "run"
-  config = flag_defs.config_from_flagfiles(config_lib.TrainConfig,
+  config = flagfiles.config_from_flagfiles(config_lib.TrainConfig,
                                            [os.path.join(REPO, "flags/smoke.cfg")])
   vae_training.train_and_evaluate(config, str(workdir))
   return workdir

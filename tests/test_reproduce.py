@@ -12,11 +12,13 @@ import types
 
 import pytest
 
-from tfdis import flag_defs
+from binaries import flag_defs
+from tfdis import flagfiles
 from tfdis.metrics import stats
 from tfdis.reproduce import ledger
 from tfdis.reproduce import report
 from tfdis.reproduce import plan as reproduce
+from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.errors import UsageError
 
@@ -37,13 +39,13 @@ def test_flagfiles_are_read_by_absl_with_includes_and_later_lines_win(tmp_path):
   base.write_text("# comment\n--hidden_units=64\n--latent_dim=8\n--jit_compile=true\n")
   top = tmp_path / "top.cfg"
   top.write_text(f"--flagfile={base}\n\n--latent_dim=3\n--nojit_compile\n--num_steps=7\n")
-  config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(top)], {"num_steps": 9})
+  config = flagfiles.config_from_flagfiles(config_lib.TrainConfig, [str(top)], {"num_steps": 9})
   assert (config.hidden_units, config.latent_dim, config.jit_compile, config.num_steps) == (
       64, 3, False, 9)
   assert config.batch_size == config_lib.TrainConfig().batch_size  # not in the file: the default
   later = tmp_path / "later.cfg"
   later.write_text("--latent_dim=5\n")
-  assert flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(top), str(later)]).latent_dim == 5
+  assert flagfiles.config_from_flagfiles(config_lib.TrainConfig, [str(top), str(later)]).latent_dim == 5
 
 
 @pytest.mark.parametrize("text, match", [
@@ -56,12 +58,12 @@ def test_bad_flagfiles_are_refused_with_the_line(tmp_path, text, match):
   path = tmp_path / "bad.cfg"
   path.write_text(text)
   with pytest.raises(UsageError, match=match):
-    flag_defs.config_from_flagfiles(config_lib.TrainConfig, [str(path)])
+    flagfiles.config_from_flagfiles(config_lib.TrainConfig, [str(path)])
 
 
 def test_a_missing_flagfile_is_refused():
   with pytest.raises(UsageError, match="does not exist"):
-    flag_defs.config_from_flagfiles(config_lib.TrainConfig, ["flags/no_such.cfg"])
+    flagfiles.config_from_flagfiles(config_lib.TrainConfig, ["flags/no_such.cfg"])
 
 
 def test_every_flagfile_reads_into_its_binary_config():
@@ -75,17 +77,17 @@ def test_every_flagfile_reads_into_its_binary_config():
   for folder, _, names in os.walk(os.path.join(REPO, "flags")):
     for name in names:
       path = os.path.relpath(os.path.join(folder, name), REPO)
-      config = flag_defs.config_from_flagfiles(flag_defs.binary_config(binary_of(path)), [path])
+      config = flagfiles.config_from_flagfiles(flag_defs.binary_config(binary_of(path)), [path])
       if not path.endswith("paper.cfg") and "scales" not in path:
         config.validate()
       checked.append(path)
-  assert len(checked) == 50
+  assert len(checked) == 52
 
 
 # --- the plan -----------------------------------------------------------------------------------
 
 def _paper(scale, **kw):
-  return flag_defs.config_from_flagfiles(reproduce.PaperConfig, ["flags/paper.cfg"],
+  return flagfiles.config_from_flagfiles(PaperConfig, ["flags/paper.cfg"],
                                          dict(scale=scale, **kw))
 
 
@@ -107,7 +109,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert (reproduce.plan(_paper("quick"))[2].name, len(reproduce.plan(_paper("quick")))) == (
       "shared_seed2", 12 * 3 + 13)
   assert len(reproduce.plan(_paper("full", model_seeds=2))) == 12 * 2 + 13
-  assert by_name["shared"].config == flag_defs.config_from_flagfiles(config_lib.TrainConfig,
+  assert by_name["shared"].config == flagfiles.config_from_flagfiles(config_lib.TrainConfig,
                                                                      ["flags/shared.cfg"])
   assert by_name["split"].config.num_steps == 20000
   assert (by_name["split"].config.encoder_split, by_name["split"].config.decoder_split) == (
@@ -129,7 +131,7 @@ def test_full_scale_runs_every_flagfile_as_it_is():
   assert reproduce.plan(alone)[-1].config == by_name["competition/reflection_y_masked"].config
   # What the open claims need: 5 seeds of every model of Figs. 1, 2, 4; 8 regression seeds; the
   # eight App. B conditions with 20 seeds each, at flags/compete.cfg's training length.
-  compete_steps = flag_defs.config_from_flagfiles(flag_defs.binary_config("compete"),
+  compete_steps = flagfiles.config_from_flagfiles(flag_defs.binary_config("compete"),
                                                   ["flags/compete.cfg"]).num_steps
   app_b = [(r.config.transform, v, r.config.seeds, r.config.num_steps) for r in runs
            if r.stage == "competition" for v in r.config.variants() if v in (

@@ -103,3 +103,29 @@ def test_welch_interval_by_hand():
   assert (low, high) == pytest.approx((1.5 - half, 1.5 + half))
   assert np.isnan(stats.welch_interval([1.0], b)[1][0])
   assert stats.welch_interval([2.0, 2.0], [1.0, 1.0]) == (1.0, (1.0, 1.0))
+
+
+def test_holm_against_hand_computed_values():
+  # m = 4: sorted 0.01, 0.02, 0.03, 0.5 -> 4 * 0.01 = 0.04, 3 * 0.02 = 0.06, 2 * 0.03 = 0.06,
+  # 1 * 0.5 = 0.5; returned in the input's order.
+  adjusted = stats.holm([0.03, 0.5, 0.01, 0.02])
+  np.testing.assert_allclose(adjusted, [0.06, 0.5, 0.04, 0.06])
+  # Monotone step-down: a later raw p smaller after scaling still takes the running maximum.
+  np.testing.assert_allclose(stats.holm([0.01, 0.011]), [0.02, 0.02])
+  # Capped at 1, None left out of m.
+  assert stats.holm([0.6, None, 0.9]) == [pytest.approx(1.0), None, pytest.approx(1.0)]
+
+
+def test_jonckheere_statistic_by_hand():
+  # Pairs (g < h): [1, 2] vs [3]: 2; [1, 2] vs [2, 5]: 1 + 0.5 + 2 = 3.5; [3] vs [2, 5]: 1.
+  assert stats.jonckheere_statistic([[1, 2], [3], [2, 5]]) == 6.5
+
+
+def test_trend_test_yes_for_a_monotone_series_no_for_a_flat_one():
+  rng = np.random.default_rng(3)
+  rising = [rng.normal(0.1 * layer, 0.02, size=5) for layer in range(4)]
+  p = stats.trend_test(rising, num_random=2000)
+  assert p.p_value < 0.01 and p.floor == pytest.approx(1 / 2001)
+  assert stats.trend_test(rising, alternative="decreasing", num_random=2000).p_value > 0.99
+  flat = [rng.normal(0.0, 0.02, size=5) for _ in range(4)]
+  assert stats.trend_test(flat, num_random=2000).p_value > 0.05

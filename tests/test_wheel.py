@@ -21,7 +21,7 @@ import pytest
 
 from binaries import common
 from binaries import train  # pylint: disable=unused-import  (defines the flags parsed below)
-from tfdis import flag_defs
+from tfdis import flagfiles
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Without PYTHONPATH, nothing but the new virtualenv and the dependencies it borrows is importable.
@@ -157,5 +157,5 @@ def test_parse_flags_refuses_a_missing_flagfile_in_one_line(elsewhere, capsys):
   assert exit_info.value.code == 2
   assert capsys.readouterr().err.startswith("error: Flagfile flags/missing.cfg does not exist")
   # It failed while the current folder was FLAGS_ROOT, where flags/smoke.cfg is.
-  assert os.path.isfile(os.path.join(flag_defs.FLAGS_ROOT, "flags", "smoke.cfg"))
+  assert os.path.isfile(os.path.join(flagfiles.FLAGS_ROOT, "flags", "smoke.cfg"))
   assert os.getcwd() == str(elsewhere)

@@ -8,6 +8,8 @@ bootstrap_resamples    a statistic recomputed on items drawn with replacement (S
 percentile_interval    the central mass of bootstrap resamples
 sign_flip_test         paired differences over n seeds, H0 "symmetric about 0"; exact for small n
 sign_test              signs of paired differences over n seeds, H0 "each sign 1/2"; exact binomial
+holm                   Holm's step-down adjustment of m p-values (family-wise error over m tests)
+trend_test             ordered groups of seeds (e.g. layers), Jonckheere-Terpstra, H0 "no order"
 format_p               how every p-value and floor is printed
 ```
 
@@ -221,3 +223,64 @@ def sign_test(differences, alternative: str = "two-sided") -> PValue:
   if alternative == "two-sided":
     return PValue(min(1.0, 2.0 * min(upper, lower)), min(1.0, 2.0 / 2 ** n))
   raise ValueError(f"alternative={alternative!r} is not 'greater', 'less' or 'two-sided'.")
+
+
+def holm(p_values):
+  """Holm's step-down adjusted p-values of m tests (family-wise error rate at any level).
+
+  The p-values sorted ascending, p_(1) <= ... <= p_(m), are adjusted to
+  max_{j <= i} min(1, (m - j + 1) p_(j)) and returned in the input's order; a test is rejected at
+  level alpha when its adjusted p-value is <= alpha. None entries (untested) stay None and do not
+  count in m.
+
+  Returns:
+    list of adjusted p-values (floats, or None).
+  """
+  indexed = [(p, i) for i, p in enumerate(p_values) if p is not None]
+  m = len(indexed)
+  adjusted = [None] * len(p_values)
+  running = 0.0
+  for rank, (p, i) in enumerate(sorted(indexed)):
+    running = max(running, min(1.0, (m - rank) * p))
+    adjusted[i] = running
+  return adjusted
+
+
+def jonckheere_statistic(groups) -> float:
+  """J = sum over ordered pairs of groups g < h of #(x_g < x_h) + #(x_g = x_h) / 2."""
+  total = 0.0
+  for g in range(len(groups)):
+    for h in range(g + 1, len(groups)):
+      a = np.asarray(groups[g], np.float64)[:, None]
+      b = np.asarray(groups[h], np.float64)[None, :]
+      total += float((a < b).sum()) + 0.5 * float((a == b).sum())
+  return total
+
+
+def trend_test(groups, alternative: str = "increasing", num_random: int = 20000,
+               seed: int = 0) -> PValue:
+  """Jonckheere-Terpstra test of an ordered alternative over groups of independent runs.
+
+  groups: a list of k groups in their order (e.g. the split layer l-0, l-1, l-2, l-3), each the
+  per-seed values of that group; the unit is the seed. H0: every value is exchangeable across
+  groups (no effect of the order); 'increasing' tests for values growing along the order,
+  'decreasing' for values falling. The p-value is a permutation p-value over `num_random` seeded
+  random reassignments of the pooled values to groups of the same sizes, counted as
+  (1 + #{J* >= J}) / (1 + num_random), so its floor is 1 / (1 + num_random).
+
+  Returns:
+    PValue(p_value, floor).
+  """
+  if alternative not in ("increasing", "decreasing"):
+    raise ValueError(f"alternative={alternative!r} is not 'increasing' or 'decreasing'.")
+  groups = [np.asarray(g, np.float64) for g in groups]
+  if alternative == "decreasing":
+    groups = [-g for g in groups]
+  sizes = np.cumsum([len(g) for g in groups])[:-1]
+  pooled = np.concatenate(groups)
+  observed = jonckheere_statistic(groups)
+  rng = np.random.default_rng(seed)
+  hits = 0
+  for _ in range(num_random):
+    hits += jonckheere_statistic(np.split(rng.permutation(pooled), sizes)) >= observed - 1e-9
+  return PValue((1.0 + hits) / (1.0 + num_random), 1.0 / (1.0 + num_random))

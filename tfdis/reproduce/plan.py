@@ -57,29 +57,17 @@ import time
 from absl import logging
 import tensorflow as tf
 
-from tfdis import flag_defs
 from tfdis import files
+from tfdis import flagfiles
 from tfdis.errors import UsageError
-from tfdis.errors import check_integer_fields
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
 from tfdis.reproduce import ledger
+from tfdis.reproduce.config import STAGES
 from tfdis.reproduce import report
 from tfdis.training import config as config_lib
 from tfdis.training import vae_training
-
-SCALES = ("smoke", "quick", "full")
-# Seeds (independent trainings) of every model of Figs. 1, 2 and 4 per scale (--model_seeds).
-MODEL_SEEDS = {"smoke": 1, "quick": 3, "full": 5}
-
-STAGES = (
-    ("shared", "Fig. 1: the shared model and its entangled counterpart"),
-    ("split", "Fig. 2: split encoder, split decoder, split both"),
-    ("appendix_a", "Fig. 4 (App. A): one side split, single layers of the other split"),
-    ("regression", "Fig. 3 (Sec. 3): regression to z versus T_y z"),
-    ("competition", "Figs. 5, 6 (App. B): encoder versus decoder, win rates"),
-)
 
 # Per scale and stage, the flagfile layered on each run's own ("evaluate": binaries.evaluate of the
 # trained runs); a stage not listed keeps its flagfile's settings.
@@ -102,68 +90,6 @@ SCALE_FLAGFILES = {
         "competition": "flags/scales/smoke_competition.cfg",
     },
 }
-
-
-@dataclasses.dataclass
-class PaperConfig:
-  """The flags of binaries.reproduce (flags/paper.cfg): which flagfiles make up the paper."""
-  scale: str = ""
-  shared: str = "flags/shared.cfg"
-  split: str = "flags/split_encoder.cfg,flags/split_decoder.cfg,flags/split.cfg"
-  appendix_a: str = ",".join(f"flags/appendix_a/{side}_split_{other}_l{layer}.cfg"
-                             for side, other in (("encoder", "decoder"), ("decoder", "encoder"))
-                             for layer in range(4))
-  regression: str = ("flags/regress.cfg,flags/regress_control.cfg,"
-                     "flags/regress_split_teacher.cfg")
-  competition: str = ("flags/compete_rotation.cfg,flags/compete_reflection.cfg,"
-                      "flags/compete_checks.cfg")
-  competition_seeds: int = 0
-  model_seeds: int = 0
-  classifier_dir: str = ""
-  ledger: str = ""
-  num_shards: int = 1
-  shard_index: int = 0
-  max_hours: float = 0.0
-  stages: str = ""
-  list_runs: bool = False
-
-  def validate(self):
-    check_integer_fields(self)
-    files.check_shard(self.num_shards, self.shard_index)
-    if self.num_shards > 1 and not self.ledger:
-      raise UsageError(f"--num_shards={self.num_shards} needs --ledger=<folder>, the folder every "
-                       "shard writes its records to (and the report is built from).")
-    unknown = [s for s in self.chosen_stages() if s not in dict(STAGES)]
-    if unknown:
-      raise UsageError(f"--stages={self.stages!r}: no stage {unknown[0]!r}; choose among "
-                       f"{', '.join(dict(STAGES))} (comma list; empty: every stage).")
-    existing = self.ledger
-    while existing and not os.path.exists(existing):
-      existing = os.path.dirname(existing.rstrip("/"))
-    if existing and not os.path.isdir(existing):
-      raise UsageError(f"--ledger={self.ledger}: {existing} is a file; give a folder for the "
-                       "run records (new, or one a ledger run wrote).")
-    if not self.max_hours >= 0:
-      raise UsageError(f"--max_hours={self.max_hours} must be >= 0 (0: no time budget).")
-    if self.scale not in SCALES:
-      raise UsageError(f"--scale={self.scale!r}: choose smoke (about a minute, checks the "
-                       "pipeline), quick (about 30 minutes on 2 CPU cores) or full (the paper's "
-                       "settings; about 5 hours, estimated).")
-    if not self.shared.strip() or "," in self.shared:
-      raise UsageError(f"--shared={self.shared!r} must name one flagfile (the shared model; the "
-                       "regression's teacher).")
-    return self
-
-  def chosen_stages(self):
-    """The stages this call runs (--stages; every stage when empty)."""
-    chosen = [s.strip() for s in self.stages.split(",") if s.strip()]
-    return chosen or [name for name, _ in STAGES]
-
-  def files(self, stage):
-    return [p.strip() for p in getattr(self, stage).split(",") if p.strip()]
-
-  def seeds_per_model(self):
-    return self.model_seeds or MODEL_SEEDS[self.scale]
 
 
 @dataclasses.dataclass
@@ -236,7 +162,7 @@ def plan(paper):
   scale_files = lambda stage: [scale[stage]] if stage in scale else []
   layered = lambda path, stage: [path] + scale_files(stage)
   classifier = {"classifier_dir": paper.classifier_dir} if paper.classifier_dir else {}
-  evaluation_config = flag_defs.config_from_flagfiles(
+  evaluation_config = flagfiles.config_from_flagfiles(
       evaluation.EvaluationConfig, scale_files("evaluate"), classifier).validate()
   runs = []
   for stage, _ in STAGES:
@@ -244,7 +170,7 @@ def plan(paper):
       if stage in ("shared", "split", "appendix_a"):
         name = "shared" if stage == "shared" else (
             _name(path) if stage == "split" else "appendix_a/" + _name(path))
-        config = flag_defs.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
+        config = flagfiles.config_from_flagfiles(config_lib.TrainConfig, layered(path, stage))
         config.validate()
         for k in range(paper.seeds_per_model()):  # seed, seed + 1, ...: the first is the teacher
           seed = config.seed + k
@@ -252,7 +178,7 @@ def plan(paper):
                           dataclasses.replace(config, seed=seed), evaluation_config,
                           condition=name))
       elif stage == "regression":
-        config = flag_defs.config_from_flagfiles(regression.RegressionConfig,
+        config = flagfiles.config_from_flagfiles(regression.RegressionConfig,
                                                  layered(path, stage)).validate()
         teacher = next((r for r in runs if r.kind == "train" and r.name == config.teacher_run),
                        None)
@@ -266,7 +192,7 @@ def plan(paper):
         runs.append(Run("regression/" + _name(path), stage, "regression", path, config,
                         teacher=teacher.name, teacher_run=teacher))
       else:
-        config = flag_defs.config_from_flagfiles(
+        config = flagfiles.config_from_flagfiles(
             competition.CompetitionConfig, layered(path, stage),
             dict(classifier, num_shards=1, shard_index=0, aggregate=False))
         if paper.competition_seeds:

@@ -54,8 +54,8 @@ def measure_null_distributions(config, workdir, num_seeds=2, datasets_override=N
   is slow on CPU (8 routed layers); `null_records` on an already trained split-both run (such as
   runs/split) measures the same null.
 
-    python -c "from tfdis import flag_defs; from tfdis.experiments import competition as c;
-        c.measure_null_distributions(flag_defs.config_from_flagfiles(
+    python -c "from tfdis import flagfiles; from tfdis.experiments import competition as c;
+        c.measure_null_distributions(flagfiles.config_from_flagfiles(
             c.CompetitionConfig, ['flags/compete_rotation.cfg']), 'runs/compete_nulls')"
   """
   config.validate()

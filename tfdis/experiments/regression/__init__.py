@@ -50,7 +50,7 @@ Expected (flags/regress.cfg, teacher runs/shared, 2-core CPU): see that flagfile
   summary   convergence speed, final loss and their tests over seeds; curves.csv, regression.png
   run       the whole experiment with resuming: `run_regression`
 
-The names below are the package's interface (binaries.regress, tfdis.flag_defs, the
+The names below are the package's interface (binaries.regress, binaries.flag_defs, the
 reproduction, tests).
 """
 from tfdis.experiments.regression.config import PROBLEMS

@@ -1,4 +1,4 @@
-"""Every flag of the binaries, defined in one place, and flagfiles read into configs through absl.
+"""Every flag of the binaries, defined in one place.
 
 As in tensorflow/models (`official/utils/flags`), each flag has exactly one definition here: one
 type, one default and one help text. A binary calls `define_flags("<binary>")` for the flags it
@@ -9,37 +9,27 @@ RegressionConfig, CompetitionConfig, PaperConfig); a name held by several of the
 there too (`flag_specs` refuses to build otherwise), so a binary given no flags builds its config's
 defaults.
 
-`config_from_flags` builds a config from parsed flags. `config_from_flagfiles` parses flagfiles
-with absl on a fresh `flags.FlagValues` holding the config's definitions (nested `--flagfile=`
-includes, later lines win), so a driver running several binaries' flagfiles in one process
-(tfdis.reproduce) reads each exactly as its binary would.
+`config_from_flags` builds a config from parsed flags. Reading flagfiles into configs, which the
+library does too (tfdis.reproduce), is tfdis.flagfiles'.
 """
 import collections
-import contextlib
 import dataclasses
 import functools
-import os
 
 from absl import flags
 
-from tfdis.errors import UsageError
+from tfdis import flagfiles
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
 from tfdis.model import networks
 from tfdis.model import transforms
 from tfdis.model import vae as model_lib
+from tfdis.reproduce.config import PaperConfig
 from tfdis.training import config as config_lib
 from tfdis.training import steps
 
 FLAGS = flags.FLAGS
-
-# The folder holding flags/, the flagfiles, which name each other by paths relative to it: the
-# repository root in a checkout or an editable install; the package itself when tfdis is installed
-# from a wheel, which ships flags/ as tfdis/flags (setup.py).
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-FLAGS_ROOT = (_PACKAGE_DIR if os.path.isdir(os.path.join(_PACKAGE_DIR, "flags"))
-              else os.path.dirname(_PACKAGE_DIR))
 
 _HELP = {
     # Every binary.
@@ -186,13 +176,12 @@ FlagSpec = collections.namedtuple("FlagSpec", "name type default help choices lo
 
 def _binaries():
   """{binary: (its config class or None, the other flags it reads)}."""
-  from tfdis.reproduce import plan  # pylint: disable=g-import-not-at-top  (plan imports this)
   return {
       "train": (config_lib.TrainConfig, ("workdir",)),
       "evaluate": (evaluation.EvaluationConfig, ("workdir",)),
       "regress": (regression.RegressionConfig, ("workdir", "teacher")),
       "compete": (competition.CompetitionConfig, ("workdir",)),
-      "reproduce": (plan.PaperConfig, ("workdir",)),
+      "reproduce": (PaperConfig, ("workdir",)),
       "bench": (None, ("workdir", "quick", "bench_batch_size", "bench_hidden_units",
                        "matmul_size", "sections", "bench_architectures")),
   }
@@ -220,22 +209,11 @@ def _define(spec, flag_values):
   """Defines one flag on flag_values, unless this module defined it already."""
   if spec.name in flag_values:
     if flag_values.find_module_defining_flag(spec.name) != __name__:
-      raise ValueError(f"--{spec.name} is defined outside tfdis.flag_defs; define every flag "
+      raise ValueError(f"--{spec.name} is defined outside binaries.flag_defs; define every flag "
                        "here only.")
     return
-  args = (spec.name, spec.default, spec.help)
-  if spec.choices:
-    flags.DEFINE_enum(spec.name, spec.default, spec.choices, spec.help, flag_values=flag_values)
-  elif spec.type is bool:
-    flags.DEFINE_bool(*args, flag_values=flag_values)
-  elif spec.type is int:
-    flags.DEFINE_integer(*args, lower_bound=spec.lower_bound, flag_values=flag_values)
-  elif spec.type is float:
-    flags.DEFINE_float(*args, flag_values=flag_values)
-  elif spec.type is list:
-    flags.DEFINE_list(*args, flag_values=flag_values)
-  else:
-    flags.DEFINE_string(*args, flag_values=flag_values)
+  flagfiles.define_flag(spec.name, spec.type, spec.default, spec.help, flag_values,
+                        spec.choices, spec.lower_bound, module_name=__name__)
 
 
 def binary_config(binary):
@@ -259,88 +237,4 @@ def define_flags(binary, flag_values=FLAGS):
 
 def config_from_flags(config_class, flag_values=FLAGS):
   """`config_class` from the parsed flags of its fields."""
-  return config_class(**{f.name: flag_values[f.name].value
-                         for f in dataclasses.fields(config_class)})
-
-
-@contextlib.contextmanager
-def in_folder(path):
-  """Runs the body with `path` as the current folder, then returns to the caller's folder."""
-  caller_dir = os.getcwd()
-  os.chdir(path)
-  try:
-    yield
-  finally:
-    os.chdir(caller_dir)
-
-
-def _existing(path):
-  """`path` as given if it exists, else relative to FLAGS_ROOT; UsageError if neither."""
-  for candidate in (path, os.path.join(FLAGS_ROOT, path)):
-    if os.path.isfile(candidate):
-      return candidate
-  raise UsageError(f"Flagfile {path} does not exist (looked in the current folder and in "
-                   f"{FLAGS_ROOT}); give the path of a file under flags/.")
-
-
-def _flagfiles_named(lines):
-  """The paths of the `--flagfile=` / `--flagfile <path>` arguments among `lines`."""
-  named = []
-  for i, line in enumerate(lines):
-    line = line.strip()
-    if line.startswith("--flagfile="):
-      named.append(line[len("--flagfile="):])
-    elif line == "--flagfile" and i + 1 < len(lines):
-      named.append(lines[i + 1].strip())
-  return named
-
-
-def check_flagfile_includes(argv, chain=()):
-  """Raises UsageError when a flagfile named in `argv` includes itself, directly or not.
-
-  absl skips such an include with a warning and goes on, so part of what the user wrote would be
-  silently dropped. Paths resolve as absl resolves them: against the current folder.
-  """
-  for path in _flagfiles_named(argv):
-    real = os.path.realpath(path)
-    if real in chain:
-      loop = " -> ".join(list(chain[chain.index(real):]) + [real])
-      raise UsageError(f"Flagfile {path} includes itself ({loop}); remove that --flagfile line.")
-    if os.path.isfile(real):
-      with open(real) as f:
-        check_flagfile_includes(f.read().splitlines(), chain + (real,))
-
-
-def config_from_flagfiles(config_class, paths, overrides=None):
-  """`config_class` from flagfiles parsed by absl in order (later ones win), then `overrides`.
-
-  Flags the files do not set keep their defaults. A flag that is no field of `config_class` is an
-  error: the file was written for another binary. Nested `--flagfile=` paths are resolved as absl
-  does, against the current folder, or against FLAGS_ROOT when `paths` are found only
-  there (so a driver finds flags/... from any folder).
-
-  Args:
-    config_class: a config dataclass whose fields are flags of this module.
-    paths: flagfile paths.
-    overrides: optional {field: value} applied after the files.
-  """
-  found = [_existing(p) for p in paths]
-  in_root = any(p != f for p, f in zip(paths, found))
-  argv = ["flagfile"] + [f"--flagfile={os.path.abspath(f)}" for f in found]
-  flag_values = flags.FlagValues()
-  specs = flag_specs()
-  for field in dataclasses.fields(config_class):
-    _define(specs[field.name], flag_values)
-  where = ", ".join(paths)
-  try:
-    with in_folder(FLAGS_ROOT) if in_root else contextlib.nullcontext():
-      check_flagfile_includes(argv)
-      rest = flag_values(argv)
-  except flags.UnrecognizedFlagError as e:
-    raise UsageError(f"{where}: --{e.flagname} is not a setting of {config_class.__name__}; is "
-                     "this the flagfile of another binary?") from None
-  except flags.Error as e:
-    raise UsageError(f"{where}: {e}") from None
-  if len(rest) > 1:
-    raise UsageError(f"{where}: {rest[1]!r} is not a --flag line.")
-  return dataclasses.replace(config_from_flags(config_class, flag_values), **(overrides or {}))
+  return flagfiles.config_from_flags(config_class, flag_values)
