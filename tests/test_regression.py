@@ -146,6 +146,23 @@ def test_learning_rate_is_chosen_on_the_disentangled_target_alone(tmp_path):
   assert sweep["losses"][0.001] == {"encoder": 0.5, "decoder": 85.0}
 
 
+def test_dose_response_trend_over_seeds():
+  def result(a, gaps):
+    entry = {"steps_to_fraction": {"difference": {"per_seed": gaps}}}
+    return {"rotation_fraction": a, "transform_distance": [2 * a, 2 * a],
+            "encoder": entry, "decoder": dict(entry, train=entry)}
+  # Three seeds: the gap grows with a in seeds 0 and 1; seed 2's gap is flat (no trend: 0).
+  runs = [result(1.0, [300, 200, 5]), result(0.0, [0, 0, 5]), result(0.5, [100, 50, 5])]
+  got = regression.dose_response(runs)["encoder"]
+  assert got["fractions"] == [0.0, 0.5, 1.0] and got["distance"] == [0.0, 1.0, 2.0]
+  assert [g["mean"] for g in got["gap"]] == pytest.approx([5 / 3, 155 / 3, 505 / 3])
+  assert got["seed_trend"]["per_seed"] == [1.0, 1.0, 0.0]
+  # Sign flips of (1, 1, 0): the observed mean is matched by 2 of the 8 patterns (the 0 flips too).
+  assert got["seed_trend"]["p_value"] == 2 / 8 and got["seed_trend"]["p_value_floor"] == 1 / 8
+  train = regression.dose_response(runs, split="train")["decoder"]
+  assert train["seed_trend"]["per_seed"] == [1.0, 1.0, 0.0]
+
+
 # --- Dataset. ---
 
 

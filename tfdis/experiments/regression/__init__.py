@@ -70,6 +70,7 @@ from tfdis.experiments.regression.config import TEACHER_FIELDS
 from tfdis.experiments.regression.run import run_regression
 from tfdis.experiments.regression.config import OPTIMIZERS
 from tfdis.experiments.regression.summary import choose_learning_rates
+from tfdis.experiments.regression.summary import dose_response
 from tfdis.experiments.regression.summary import early_auc
 from tfdis.experiments.regression.summary import final_loss
 from tfdis.experiments.regression.summary import normalised_auc

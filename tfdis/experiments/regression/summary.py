@@ -119,6 +119,40 @@ def summarise(steps, curves, seeds, fraction=0.9, final_window=3, early_until=0)
   return summary
 
 
+def dose_response(results, metric="steps_to_fraction", split="heldout"):
+  """The gap (entangled - disentangled) against the rotation fraction a, with a trend test.
+
+  Args:
+    results: regression.json dicts of runs alike but for --rotation_fraction (the angle sweep,
+      flags/regress_angle_*.cfg), with the same seeds.
+    metric: a metric of `summarise` (steps_to_fraction, auc, early_auc, final_loss).
+    split: heldout or train.
+
+  Returns:
+    {problem: {'fractions': sorted a, 'distance': mean ‖T_y^a - I‖_F per a, 'gap': per a, the
+    mean difference over seeds with its 95% t interval, 'seed_trend': per seed, Spearman's
+    correlation of its gap with a (0 where the gap does not vary), their mean, and the one-sided
+    sign-flip test over seeds of "the gap grows with a", with its floor}}.
+  """
+  results = sorted(results, key=lambda r: r["rotation_fraction"])
+  fractions = [r["rotation_fraction"] for r in results]
+  out = {}
+  for problem in PROBLEMS:
+    if not all(problem in r and (split == "heldout" or "train" in r[problem]) for r in results):
+      continue
+    pick = lambda r: r[problem] if split == "heldout" else r[problem]["train"]
+    gaps = np.array([pick(r)[metric]["difference"]["per_seed"] for r in results])  # [A, seeds]
+    trends = np.nan_to_num([stats.spearman(fractions, gaps[:, k]) for k in range(gaps.shape[1])])
+    test = stats.sign_flip_test(trends, "greater")
+    out[problem] = {
+        "fractions": fractions,
+        "distance": [float(np.mean(r["transform_distance"])) for r in results],
+        "gap": [_interval_summary(g) for g in gaps],
+        "seed_trend": dict(_interval_summary(trends), p_value=test.p_value,
+                           p_value_floor=test.floor, p_value_alternative="greater")}
+  return out
+
+
 def choose_learning_rates(folder):
   """Each problem's step size from a sweep: the lowest DISENTANGLED held-out final loss.
 
