@@ -21,16 +21,30 @@ import sys
 SUBCOMMANDS = ("train", "evaluate", "reproduce", "compete", "regress", "bench")
 
 
-def summary(name):
-  """The first line of binaries/<name>.py's docstring, read without importing it (no TF)."""
+def docstring(name):
+  """binaries/<name>.py's docstring as written (line continuations kept), read without importing
+  it (no TF)."""
   spec = importlib.util.find_spec(f"binaries.{name}")
   with open(spec.origin, encoding="utf-8") as f:
-    docstring = ast.get_docstring(ast.parse(f.read())) or ""
-  return docstring.strip().splitlines()[0] if docstring.strip() else ""
+    source = f.read()
+  tree = ast.parse(source)
+  if not (tree.body and isinstance(tree.body[0], ast.Expr)
+          and isinstance(getattr(tree.body[0], "value", None), ast.Constant)):
+    return ""
+  node = tree.body[0]
+  text = "\n".join(source.splitlines()[node.lineno - 1:node.end_lineno]).strip()
+  return text.strip('"').strip("'").strip()
+
+
+def summary(name):
+  """The first line of binaries/<name>.py's docstring."""
+  text = docstring(name)
+  return text.splitlines()[0] if text else ""
 
 
 def flag_api():
   """(flag_specs, flag_names) of the flag definitions: the one place that knows their module."""
+  from binaries import common  # pylint: disable=g-import-not-at-top,unused-import  (quiet TF)
   try:
     from binaries import flag_defs  # pylint: disable=g-import-not-at-top
   except ImportError:
@@ -40,12 +54,9 @@ def flag_api():
 
 def subcommand_help(name):
   """The text of `tfdis <name> --help`: the module's docstring, then its flags, one line each."""
-  spec = importlib.util.find_spec(f"binaries.{name}")
-  with open(spec.origin, encoding="utf-8") as f:
-    docstring = ast.get_docstring(ast.parse(f.read())) or ""
   flag_specs, flag_names = flag_api()
   specs = flag_specs()
-  lines = [docstring.strip(), "", f"flags of tfdis {name} (python -m binaries.{name}):"]
+  lines = [docstring(name), "", f"flags of tfdis {name} (python -m binaries.{name}):"]
   for flag in flag_names(name):
     default = specs[flag].default
     lines.append(f"  --{flag}: {specs[flag].help} (default: {default!r})")
