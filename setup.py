@@ -25,6 +25,8 @@ setuptools.setup(
     package_dir={"tfdis.flags": "flags"},
     package_data={_MNIST_PACKAGE: ["*"], **{p: ["*.cfg"] for p in _FLAG_PACKAGES}},
     include_package_data=True,
+    # `tfdis <subcommand>` runs `python -m binaries.<subcommand>` (binaries/cli.py).
+    entry_points={"console_scripts": ["tfdis=binaries.cli:main"]},
     python_requires=">=3.10,<3.14",
     install_requires=[
         # Tested: tensorflow 2.21.0, keras 3.15.1, tensorflow-probability 0.25.0,

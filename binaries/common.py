@@ -10,8 +10,42 @@ import errno
 import os
 import signal
 import sys
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Without an NVIDIA driver TF's one error line is "failed call to cuInit", which says nothing on a
+# CPU machine; with one, its errors stay visible.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL",
+                      "2" if os.path.exists("/proc/driver/nvidia/version") else "3")
+
+# Lines TensorFlow writes while it loads, before its log level applies (absl's pre-init notice,
+# oneDNN's and the missing CUDA driver's): hidden; anything else it writes is passed on.
+STARTUP_NOTICES = ("All log messages before absl::InitializeLog()",
+                   "oneDNN custom operations are on",
+                   "Could not find cuda drivers on your machine",
+                   "This TensorFlow binary is optimized to use available CPU instructions",
+                   "To enable the following instructions:")
+
+
+def import_tensorflow_quietly():
+  """Imports TensorFlow with its start-up notices held back; other lines reach stderr after."""
+  if "tensorflow" in sys.modules:
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      for line in captured.read().decode("utf-8", "replace").splitlines():
+        if not any(notice in line for notice in STARTUP_NOTICES):
+          print(line, file=sys.stderr)
+
+
+import_tensorflow_quietly()
 
 
 def _binary_is_the_program():

@@ -7,7 +7,7 @@ full (the paper's settings). Killed at any point, the same command continues whe
 without redoing finished runs. Progress: the log, and <workdir>/progress.json (stage, run, ETA).
 Writes <workdir>/report/REPORT.md, results.json and figures/; see tfdis.reproduce.
 
-Over days and machines (README, "Reproduce the paper"):
+Over days and machines (docs/reproduce-the-paper.md):
 
   python -m binaries.reproduce --flagfile=flags/paper.cfg --scale=full --workdir=/tmp/paper \
       --ledger=reports/full/ledger [--num_shards=K --shard_index=i] [--max_hours=7.5] [--stages=competition] [--list_runs]

@@ -4,7 +4,8 @@ The wheel is built offline from a copy of the sources (as a clean clone has them
 egg-info), installed into a fresh virtualenv that borrows this environment's dependencies
 (TensorFlow is not installed again) but not its editable tfdis, and the smoke training and
 evaluation run there from a folder outside the repository, naming the project's flagfiles as
-flags/... . The flags parser of the binaries (binaries.common.parse_flags) is also tested in
+flags/... : as `python -m binaries.<name>` and as the `tfdis <name>` console command. The flags
+parser of the binaries (binaries.common.parse_flags) and the command's help are also tested in
 process.
 """
 import json
@@ -19,6 +20,7 @@ from absl import flags
 from absl.testing import flagsaver
 import pytest
 
+from binaries import cli
 from binaries import common
 from binaries import train  # pylint: disable=unused-import  (defines the flags parsed below)
 from tfdis import flagfiles
@@ -108,8 +110,10 @@ def test_smoke_training_and_evaluation_from_another_folder(installed):
   assert -700 < metrics["test_elbo"] < -150
   assert (workdir / "saved_model" / "saved_model.pb").stat().st_size > 0
 
-  _run([python, "-m", "binaries.evaluate", "--flagfile=flags/evaluate_smoke.cfg",
-        "--workdir=runs/smoke", "--classifier_dir=runs/classifier"], cwd=user_dir, timeout=600)
+  # The console command runs the same program as `python -m binaries.evaluate`.
+  tfdis = os.path.join(os.path.dirname(python), "tfdis")
+  _run([tfdis, "evaluate", "--flagfile=flags/evaluate_smoke.cfg", "--workdir=runs/smoke",
+        "--classifier_dir=runs/classifier"], cwd=user_dir, timeout=600)
   report = json.loads((workdir / "evaluation.json").read_text())
   assert report["workdir"] == str(workdir)
   assert report["untrained"]["init_seeds"] == [0, 1]  # flags/scales/smoke_evaluate.cfg
@@ -122,6 +126,48 @@ def test_smoke_training_and_evaluation_from_another_folder(installed):
     assert low <= report[key]["interval"][0] <= value <= report[key]["interval"][1] <= high, key
   assert sorted(os.listdir(user_dir)) == ["runs"]
   assert not os.path.exists(os.path.join(package_dir, "runs"))
+
+
+def test_console_command_trains_and_measures_from_another_folder(installed):
+  _, python, user_dir = installed
+  tfdis = os.path.join(os.path.dirname(python), "tfdis")  # pip's console script
+  listing = _run([tfdis, "--help"], cwd=user_dir).stdout
+  for name in cli.SUBCOMMANDS:
+    assert f"  {name} " in listing, name
+  flags_help = _run([tfdis, "train", "--help"], cwd=user_dir).stdout
+  assert flags_help.startswith("Trains the conditional VAE")
+  assert "\n  --workdir: " in flags_help and "\n  --num_steps: " in flags_help
+  _run([tfdis, "train", "--flagfile=flags/smoke.cfg", "--workdir=runs/cli"], cwd=user_dir,
+       timeout=300)
+  metrics = json.loads((user_dir / "runs" / "cli" / "metrics.json").read_text())
+  assert metrics["steps"] == 20 and -700 < metrics["test_elbo"] < -150
+  # Anyone's generator: the SavedModel just written, measured like any other.
+  _run([tfdis, "evaluate", "--flagfile=flags/evaluate_smoke.cfg",
+        "--generator=runs/cli/saved_model", "--output_dir=runs/cli_measured",
+        "--classifier_dir=runs/classifier"], cwd=user_dir, timeout=600)
+  report = json.loads((user_dir / "runs" / "cli_measured" / "evaluation.json").read_text())
+  assert -1 <= report["sp"]["interval"][0] <= report["sp"]["value"] <= report["sp"]["interval"][1]
+  assert 0 <= report["lp"]["value"] <= 1
+  result = subprocess.run([tfdis, "bogus"], cwd=user_dir, env=ENV, capture_output=True,
+                          text=True, timeout=60)
+  assert result.returncode == 2 and result.stderr.startswith("error: tfdis has no subcommand")
+
+
+def test_console_help_lists_every_binary_with_its_first_docstring_line(capsys):
+  assert cli.main(["tfdis", "--help"]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  listed = [line.split()[0] for line in lines if line.startswith("  ")]
+  assert listed == ["train", "evaluate", "reproduce", "compete", "regress", "bench"]
+  assert "  train      Trains the conditional VAE" in "\n".join(lines)
+  assert cli.main(["tfdis", "nope"]) == 2
+
+
+def test_subcommand_help_lists_each_flag_it_reads_once(capsys):
+  assert cli.main(["tfdis", "evaluate", "--flagfile=flags/smoke.cfg", "--help"]) == 0
+  text = capsys.readouterr().out
+  listed = [line.split(":")[0].strip() for line in text.splitlines() if line.startswith("  --")]
+  assert listed == [f"--{name}" for name in flag_defs.flag_names("evaluate")]
+  assert "--generator" in listed and "--teacher" not in listed
 
 
 @pytest.fixture

@@ -283,6 +283,7 @@ def preparing(tfds_dir, name):
 def _decode_tfds(name, split, tfds_dir):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()  # preparing from local files: a hundred bars and nothing to wait for
   kwargs = {}
   if name == "mnist":
     kwargs["download_and_prepare_kwargs"] = {

@@ -204,13 +204,14 @@ def evaluate_generator(config):
         "model": generator.decode_mean,
         "reference": lambda y, z: generator.decode_mean(y, transforms_lib.apply(family, y, z))},
                generator.num_classes, generator.latent_dim, config)
+  settings = dataclasses.asdict(config)
+  if generator_lib.is_grid_folder(path):  # a grid has no z to draw, rotate or decode
+    settings = {k: v for k, v in settings.items() if k not in _NOT_FOR_GRIDS}
   results = files.jsonable(dict(results, generator=os.path.abspath(path), dataset=config.dataset,
-                                classifier=classifier_metadata,
-                                config=dataclasses.asdict(config)))
+                                classifier=classifier_metadata, config=settings))
   out = os.path.join(config.output_dir, "evaluation.json")
   files.write_json(out, results)
-  logging.info("LP %.3f | SP %s %s; written to %s", results["lp"]["value"],
-               results["sp"]["value"], results["sp"]["interval"], out)
+  logging.info("%s; written to %s", result_line(results), out)
   return results
 
 
@@ -225,6 +226,22 @@ def run_calibration(config):
   table = calibration.calibrate(images, labels, seed=config.seed)
   calibration.write_calibration(table, config.output_dir)
   return table
+
+
+# EvaluationConfig fields that measuring a grid folder does not read.
+_NOT_FOR_GRIDS = ("transform", "transform_seed", "num_z", "lp_samples_per_class", "elbo_examples",
+                  "untrained_inits", "generator_signature", "num_classes")
+
+
+def result_line(results):
+  """'LP v [lo, hi] | SP v [lo, hi] | reference SP v [lo, hi] (z through T_y)' of a summary."""
+  def text(summary):
+    return "{:.3f} [{:.3f}, {:.3f}]".format(summary["value"], *summary["interval"])
+  line = f"LP {text(results['lp'])} | SP {text(results['sp'])}"
+  if "reference" in results:
+    line += (f" | reference SP {text(results['reference']['sp'])} (z through T_y, "
+             f"{results['reference']['transform']})")
+  return line
 
 
 def _check_image_shape(shape, expected, path, dataset):

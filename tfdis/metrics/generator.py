@@ -77,9 +77,13 @@ class CheckedGenerator:
     images = np.asarray(images)
     batch = len(y)
     if images.ndim != 4 or images.shape[0] != batch:
+      side = int(round(np.sqrt(images.shape[-1]))) if images.ndim == 2 else 0
+      fix = (f"reshape each flat row to an image, e.g. [{batch}, {side}, {side}, 1]"
+             if images.ndim == 2 and side * side == images.shape[-1] else
+             "add a channel axis for grey images" if images.ndim == 3 else
+             "return one image per row")
       raise GeneratorError(f"{self.name}: generate(y, z) for {batch} rows returned shape "
-                           f"{images.shape}; it must return images [{batch}, H, W, C] (add a "
-                           "channel axis for grey images).")
+                           f"{images.shape}; it must return images [{batch}, H, W, C] ({fix}).")
     if images.shape[-1] not in (1, 3):
       raise GeneratorError(f"{self.name}: images have {images.shape[-1]} channels; the contract "
                            "is C = 1 (grey) or 3 (colour), channels last.")

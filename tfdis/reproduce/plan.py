@@ -106,9 +106,10 @@ class Run:
   def estimate_seconds(self):
     """Wall seconds this run takes on the 2-core CPU, for the ETA (corrected as runs finish).
 
-    The per-step seconds below are fitted to the quick-scale timings in README: a shared MLP
-    512-512 under XLA plus each network made of label-routed layers; a regression seed-step; a
-    competition seed-step, slower with a split layer; plus evaluation and export.
+    The per-step seconds below are fitted to the quick-scale timings (docs/reproduce-the-paper.md,
+    "Scales"): a shared MLP 512-512 under XLA plus each network made of label-routed layers; a
+    regression seed-step; a competition seed-step, slower with a split layer; plus evaluation and
+    export.
     """
     c = self.config
     size = c.batch_size / 128.0

@@ -6,7 +6,7 @@ that same μ_p behind label-dependent transforms, μ_p(y, T_y z), for random rot
 reflection, and the μ_p of a split-both VAE (every layer of both networks label-routed, Sec. 2)
 and its transformed versions. The thresholds SP_NOT_PRESERVING and SP_PRESERVING
 (`tfdis.metrics.style_preservation`) lie with a wide margin above every null interval and below
-every good one (measured values: README).
+every good one (measured values: docs/results.md).
 """
 import dataclasses
 import os
