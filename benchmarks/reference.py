@@ -21,7 +21,7 @@ Needs the optional extra `bench` (jax, optax).
 """
 from benchmarks import reference_jax as ref
 from benchmarks import timing
-from tfdis import flag_defs
+from tfdis import flagfiles
 from tfdis.data import datasets
 from tfdis.training import config as config_lib
 from tfdis.training import loop
@@ -35,7 +35,7 @@ ANY_LABEL_FORMS = ("gather", "masked")
 
 
 def _config(path, overrides):
-  return flag_defs.config_from_flagfiles(config_lib.TrainConfig, [path], overrides)
+  return flagfiles.config_from_flagfiles(config_lib.TrainConfig, [path], overrides)
 
 
 def _reference(config, trainer, form, info):

@@ -45,10 +45,7 @@ def summary(name):
 def flag_api():
   """(flag_specs, flag_names) of the flag definitions: the one place that knows their module."""
   from binaries import common  # pylint: disable=g-import-not-at-top,unused-import  (quiet TF)
-  try:
-    from binaries import flag_defs  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from binaries import flag_defs  # pylint: disable=g-import-not-at-top
   return flag_defs.flag_specs, flag_defs.flag_names
 
 

@@ -223,12 +223,13 @@ def test_threshold_sensitivity_rejudges_the_final_points_by_hand():
       "1": [_final((0.55, 0.65), (-0.05, 0.05), 0.95)],
       "2": [_final((0.05, 0.15), (0.45, 0.55), 0.3)]}}
   got = table.threshold_sensitivity(row, 0.5)
-  assert len(got["pairs"]) == 9 and got["lowest_lp"] == pytest.approx(0.3)
+  assert len(got["pairs"]) == 12 and got["lowest_lp"] == pytest.approx(0.3)
   counts = {(p["tau_lo"], p["tau_hi"]):
                 (p["encoder"], p["decoder"], p["inconclusive"], p["majority"])
             for p in got["pairs"]}
   assert counts[(0.1, 0.4)] == (0, 1, 2, "inconclusive")  # seed 0: μ_p's upper end 0.15 >= 0.1
   assert counts[(0.2, 0.4)] == (1, 1, 1, "tie")
+  assert counts[(0.2, 0.3)] == (1, 1, 1, "tie")  # the grid reaches tau_hi 0.3
   assert counts[(0.2, 0.5)] == (0, 1, 2, "inconclusive")  # seed 0: μ'_p's lower end 0.45 <= 0.5
   assert counts[(0.3, 0.6)] == (0, 0, 3, "inconclusive")  # seed 1: μ_p's lower end 0.55 <= 0.6
   no_gate = table.threshold_sensitivity(row, 0.0, tau_lo=(0.2,), tau_hi=(0.4,))

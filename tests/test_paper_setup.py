@@ -200,9 +200,9 @@ def test_seed_batched_dequantized_bounded_gaussian_resumes_identically(tiny_mnis
 ])
 def test_the_paper_setup_flagfiles_differ_from_the_standard_run_in_the_setup_only(
     transform, setup, changed):
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
   from tfdis.experiments import competition  # pylint: disable=g-import-not-at-top
-  read = lambda path: flag_defs.config_from_flagfiles(competition.CompetitionConfig, [path])
+  read = lambda path: flagfiles.config_from_flagfiles(competition.CompetitionConfig, [path])
   paper = read(f"flags/compete_paper_{setup}_{transform}.cfg").validate()
   standard = read(f"flags/compete/{transform}_standard.cfg")
   assert {k: getattr(paper, k) for k in changed} == changed

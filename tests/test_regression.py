@@ -75,7 +75,7 @@ def test_dense_early_evaluation_steps():
   assert config.early_until() == 50
   assert regression.RegressionConfig(num_steps=400, eval_every=100).eval_steps().tolist() == [
       0, 100, 200, 300, 400]
-  with pytest.raises(UsageError, match="--optimizer='rmsprop' is unknown"):
+  with pytest.raises(UsageError, match="--optimizer='rmsprop' is not one of"):
     regression.RegressionConfig(optimizer="rmsprop").validate()
   with pytest.raises(UsageError, match="--dense_eval_every=0 must be a positive integer"):
     regression.RegressionConfig(dense_eval_until=10, dense_eval_every=0).validate()
@@ -112,8 +112,8 @@ def test_summarise_reports_the_training_loss_and_the_early_area():
 
 def test_angle_and_sgd_flagfiles():
   import dataclasses  # pylint: disable=g-import-not-at-top
-  from tfdis import flag_defs  # pylint: disable=g-import-not-at-top
-  read = lambda name: flag_defs.config_from_flagfiles(regression.RegressionConfig,
+  from tfdis import flagfiles  # pylint: disable=g-import-not-at-top
+  read = lambda name: flagfiles.config_from_flagfiles(regression.RegressionConfig,
                                                       [f"{REPO}/flags/{name}.cfg"])
   full = read("regress")
   for percent in (0, 25, 50, 75, 100):

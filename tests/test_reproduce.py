@@ -89,7 +89,7 @@ def test_every_flagfile_reads_into_its_binary_config():
       if not path.endswith("paper.cfg") and "scales" not in path:
         config.validate()
       checked.append(path)
-  assert len(checked) == 59
+  assert len(checked) == 63
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -672,17 +672,17 @@ def sharded(straight, classifier_dir, tmp_path_factory):
   with pytest.MonkeyPatch.context() as patch:
     for index in (0, 1):
       executed[index] = []
-      patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed[index]))
+      patch.setattr(runner, "execute", _copying_execute(straight[0], executed[index]))
       paper = _ledger_paper(classifier_dir, ledger, num_shards=2, shard_index=index)
       executed[f"returned{index}"] = runner.reproduce(paper, str(root / f"shard{index}"))
     executed["alone"] = []
-    patch.setattr(reproduce, "execute", _copying_execute(straight[0], executed["alone"]))
+    patch.setattr(runner, "execute", _copying_execute(straight[0], executed["alone"]))
     runner.reproduce(_ledger_paper(classifier_dir, ledger), str(root / "alone"))
   return root, ledger, executed
 
 
 def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded):
-  root, ledger, executed = sharded
+  root, ledger_dir, executed = sharded
   assert sorted(executed[0] + executed[1]) == sorted(
       r["name"] for r in json.loads((straight[0] / "plan.json").read_text())["runs"])
   assert len(executed[0]) == 13 and len(executed[1]) == 12  # 22 units dealt round robin
@@ -690,7 +690,7 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert executed["alone"] == [] and not (root / "alone" / "runs").exists()  # records alone
   assert _report_bytes(root / "alone") == _report_bytes(straight[0])
   assert _report_bytes(root / "shard1") == _report_bytes(straight[0])  # the last shard reports
-  record = json.loads((ledger / "appendix_a" / "encoder_split_decoder_l0.json").read_text())
+  record = json.loads((ledger_dir / "appendix_a" / "encoder_split_decoder_l0.json").read_text())
   assert record["record_version"] == ledger.RECORD_VERSION
   assert record["run"]["config"]["decoder_split"] == "0" and record["seed"] == 0
   assert set(record["result"]) == {"evaluation", "metrics"} and set(record["figures"]) == {
@@ -698,10 +698,10 @@ def test_two_shards_fill_one_ledger_and_report_as_one_process(straight, sharded)
   assert record["wall_seconds"] == json.loads((root / "shard0" / "timing.json").read_text())[
       "appendix_a/encoder_split_decoder_l0"]  # shard 0's run (unit 4)
   assert len(record["code"]["commit"]) == 40
-  competition = json.loads((ledger / "competition" / "rotation_y_masked.json").read_text())
+  competition = json.loads((ledger_dir / "competition" / "rotation_y_masked.json").read_text())
   assert list(competition["figures"]) == ["typical/rotation_y_masked"]
   assert competition["condition"] == "compete_rotation"
-  records = {p: json.loads(p.read_text()) for p in ledger.rglob("*.json")}
+  records = {p: json.loads(p.read_text()) for p in ledger_dir.rglob("*.json")}
   assert len(records) == NUM_RUNS  # results without checkpoints; only the report's images
   spent = json.loads((root / "alone" / "report" / "machine_time.json").read_text())
   assert spent["runs"] == NUM_RUNS and spent["wall_seconds"] == pytest.approx(

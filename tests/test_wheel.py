@@ -22,6 +22,7 @@ import pytest
 
 from binaries import cli
 from binaries import common
+from binaries import flag_defs
 from binaries import train  # pylint: disable=unused-import  (defines the flags parsed below)
 from tfdis import flagfiles
 

@@ -229,8 +229,8 @@ def run_calibration(config):
 
 
 # EvaluationConfig fields that measuring a grid folder does not read.
-_NOT_FOR_GRIDS = ("transform", "transform_seed", "num_z", "lp_samples_per_class", "elbo_examples",
-                  "untrained_inits", "generator_signature", "num_classes")
+_NOT_FOR_GRIDS = ("calibrate", "transform", "transform_seed", "num_z", "lp_samples_per_class",
+                  "elbo_examples", "untrained_inits", "generator_signature", "num_classes")
 
 
 def result_line(results):
