@@ -29,10 +29,9 @@ Generating a family is the sampling step (numpy, seeded); `apply` is the pure
 maths.
 
 `fractional_power(T, a)` gives T^a, the point a of the way along the shortest
-path of rotations from I (a = 0) to T (a = 1): in the real Schur form
-T = Q S Q^T, each 2 x 2 block, a rotation by its principal angle θ in (-π, π), is
-replaced by the rotation by a θ (the regression's dose-response in the angle,
-paper Sec. 3). It is defined only for det T = +1: a reflection (det -1) is
+path of rotations from I (a = 0) to T (a = 1): each plane T turns by its
+principal angle θ in [0, π] is turned by a θ instead (the regression's
+dose-response in the angle, paper Sec. 3; numpy only). It is defined only for det T = +1: a reflection (det -1) is
 joined to I by no continuous path of orthogonal matrices, so it is refused.
 """
 from typing import Callable, Dict
@@ -125,38 +124,49 @@ def _check_orthogonal(matrices: np.ndarray, what: str) -> None:
 
 
 def _power_of_one(matrix: np.ndarray, a: float) -> np.ndarray:
-  """T^a of one rotation T, float64 [D, D] (see `fractional_power`)."""
-  import scipy.linalg  # pylint: disable=g-import-not-at-top
+  """T^a of one rotation T, float64 [D, D] (see `fractional_power`), in numpy alone.
+
+  S = (T + T^T) / 2 is symmetric with eigenvalues cos θ_k, and each eigenspace E of S is
+  invariant under T: there T^T T = I and T + T^T = 2 cos θ I give T = cos θ I + sin θ J with
+  J² = -I, so T^a = cos(a θ) I + sin(a θ) J on E. For 0 < θ < π, J = (T - cos θ I) / sin θ;
+  θ = 0 keeps E fixed; θ = π (T = -I on E, of even dimension for a rotation) pairs E's basis
+  vectors into planes turned by a π, one valid choice.
+  """
   dim = matrix.shape[0]
-  schur, basis = scipy.linalg.schur(matrix, output="real")  # T = Q S Q^T, S block diagonal
-  power = np.zeros_like(schur)
-  half_turns = []  # 1 x 1 blocks of eigenvalue -1, paired into planes turned by a π below
+  left, _, right = np.linalg.svd(matrix)
+  matrix = left @ right  # the nearest orthogonal matrix: a float32 T is orthogonal to ~1e-7 only
+  cosines, vectors = np.linalg.eigh(0.5 * (matrix + matrix.T))  # ascending
+  power = np.zeros_like(matrix)
   i = 0
   while i < dim:
-    if i + 1 < dim and schur[i + 1, i] != 0.0:  # a 2 x 2 block [[cos θ, -sin θ], [sin θ, cos θ]]
-      theta = a * np.arctan2(schur[i + 1, i] - schur[i, i + 1], schur[i, i] + schur[i + 1, i + 1])
-      power[i:i + 2, i:i + 2] = [[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]
-      i += 2
+    j = i + 1
+    while j < dim and cosines[j] - cosines[i] < 1e-7:  # one eigenspace E of S
+      j += 1
+    basis = vectors[:, i:j]                            # [D, dim E], orthonormal
+    projector = basis @ basis.T
+    cosine = float(np.clip(cosines[i:j].mean(), -1.0, 1.0))
+    theta = np.arccos(cosine)
+    if np.sin(theta) > 1e-7:
+      turn = (matrix - cosine * np.eye(dim)) @ projector / np.sin(theta)  # J on E
+      power += np.cos(a * theta) * projector + np.sin(a * theta) * turn
+    elif cosine > 0:
+      power += projector
     else:
-      if schur[i, i] > 0:
-        power[i, i] = 1.0
-      else:
-        half_turns.append(i)
-      i += 1
-  for i, j in zip(half_turns[0::2], half_turns[1::2]):
-    c, s = np.cos(a * np.pi), np.sin(a * np.pi)
-    power[i, i], power[i, j], power[j, i], power[j, j] = c, -s, s, c
-  return basis @ power @ basis.T
+      c, s = np.cos(a * np.pi), np.sin(a * np.pi)
+      for k in range(0, basis.shape[1] - 1, 2):
+        u, v = basis[:, k], basis[:, k + 1]
+        power += c * (np.outer(u, u) + np.outer(v, v)) + s * (np.outer(v, u) - np.outer(u, v))
+    i = j
+  return power
 
 
 def fractional_power(transforms, a: float) -> tf.Tensor:
   """T^a of rotations T: the rotation a of the way from I to T along the shortest path.
 
-  In the real Schur form T = Q S Q^T (Q orthogonal, S block diagonal: 2 x 2 rotations by
-  principal angles θ_k in (-π, π), and 1 x 1 blocks ±1), T^a = Q S^a Q^T, where S^a turns each
-  plane by a θ_k and keeps the +1 axes. Eigenvalues -1 (half turns, θ = π) have no unique
-  principal power: they are paired, in Schur order, into planes turned by a π, one valid
-  choice. So T^0 = I, T^1 = T, T^a T^b = T^(a + b), T^a is a rotation, and
+  T is a set of planes turned by principal angles θ_k in [0, π] and fixed axes (found from the
+  eigenspaces of (T + T^T) / 2, `_power_of_one`); T^a turns each plane by a θ_k and keeps the
+  fixed axes. Eigenvalues -1 (half turns, θ = π) have no unique principal power: they are
+  paired into planes turned by a π, one valid choice. So T^0 = I, T^1 = T, T^a T^b = T^(a + b), T^a is a rotation, and
   ‖T^a - I‖_F = (Σ_k 8 sin²(a θ_k / 2))^½ grows with a in [0, 1].
 
   Args:
