@@ -26,7 +26,7 @@ class _LinearTrainer:
     def loss_fn(x, y):
       loss = tf.reduce_mean(tf.square(tf.linalg.matvec(x, self.w) - y))
       return loss, loss
-    self.step = tf.function(steps.adam_step(loss_fn, self.variables, self.optimizer))
+    self.step = tf.function(steps.optimizer_step(loss_fn, self.variables, self.optimizer))
 
   @property
   def completed_steps(self):

@@ -154,8 +154,6 @@ def optimizer_step(loss_fn, variables, optimizer):
   return step
 
 
-adam_step = optimizer_step  # the name the Adam-only trainers (regression, tests) call it by
-
 
 def make_strategy(name):
   """tf.distribute strategy for `name` (STRATEGIES); mirrored uses every visible GPU, else CPU."""

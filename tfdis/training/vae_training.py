@@ -133,14 +133,14 @@ class VAETrainer:
     return [{k: v[i] for k, v in stacked.items()} for i in range(count)]
 
   def _make_run_steps(self):
-    adam_step = steps.adam_step(self.loss, self.model.trainable_variables, self.optimizer)
+    one_step = steps.optimizer_step(self.loss, self.model.trainable_variables, self.optimizer)
     keys = ("elbo", "elbo_x_given_y", "log_likelihood", "kl", "log_prior_y")
 
     def run_steps(images, labels, noise):  # [K, B, H, W, C], [K, B], [K, B, D]
       count = images.shape[0]
 
       def body(i, means):
-        terms = adam_step(images[i], labels[i], noise[i])
+        terms = one_step(images[i], labels[i], noise[i])
         return i + 1, [m.write(i, tf.reduce_mean(terms[k])) for m, k in zip(means, keys)]
       means = [tf.TensorArray(tf.float32, size=count) for _ in keys]
       _, means = tf.while_loop(lambda i, _: i < count, body, (tf.constant(0), means))

@@ -53,9 +53,6 @@ def build_models(model_kwargs, seed):
   return dict(zip(TARGETS, (first, second)))
 
 
-make_optimizer = training_steps.make_optimizer  # Keras Adam, or plain SGD without momentum
-
-
 class PairTrainer:
   """The trainer `loop.fit` runs: both targets of both problems in one XLA-compiled step.
 
@@ -68,7 +65,8 @@ class PairTrainer:
     self.models = build_models(model_kwargs, seed)
     self.train_data = train_data
     self.variables = [v for name in TARGETS for v in self.models[name].trainable_variables]
-    self.optimizer = make_optimizer(config.optimizer, config.learning_rate, self.variables)
+    self.optimizer = training_steps.make_optimizer(config.optimizer, config.learning_rate,
+                                                   self.variables)
     self.checkpoint = tf.train.Checkpoint(weights=list(self.variables), optimizer=self.optimizer)
     self._order = training_steps.BatchOrder(len(train_data), config.batch_size, seed)
 
@@ -87,7 +85,7 @@ class PairTrainer:
     def evaluate(images, labels, z, tz):
       return _pair_losses(self.models, images, labels, z, tz)
 
-    self.step = tf.function(training_steps.adam_step(loss_fn, self.variables, self.optimizer),
+    self.step = tf.function(training_steps.optimizer_step(loss_fn, self.variables, self.optimizer),
                             jit_compile=config.jit_compile, autograph=False)
     self._evaluate = tf.function(evaluate, jit_compile=config.jit_compile, autograph=False)
 
