@@ -119,13 +119,15 @@ def _decoded(path):
 def _save_part_way_then_fill_the_disk(obj, export_dir, signatures=None, options=None):
   """Stands in for tf.saved_model.save: writes a truncated graph file, then runs out of space."""
   del obj, signatures, options
-  os.makedirs(os.path.join(export_dir, "variables"), exist_ok=True)
-  with open(os.path.join(export_dir, "saved_model.pb"), "wb") as f:
+  # tf.io.gfile, not os: the size probe writes to ram://, which os would create in the cwd.
+  tf.io.gfile.makedirs(f"{export_dir}/variables")
+  with tf.io.gfile.GFile(f"{export_dir}/saved_model.pb", "wb") as f:
     f.write(b"\x08\x01")
   raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
 
 
-def test_a_failed_export_leaves_the_earlier_one_intact(shared_export, tmp_path):
+def test_a_failed_export_leaves_the_earlier_one_intact(shared_export, tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # so the listing below also catches a size probe's stray files
   model, _, first = shared_export
   path = str(tmp_path / "export")
   shutil.copytree(first, path)
