@@ -9,7 +9,7 @@ feature             unit                       counts
 train_dense         10^9 multiply-adds         steps x batch x the shared (dense) weight layers'
                                                multiply-adds per example, encoder and decoder
 train_routed        10^9 multiply-adds         the same for the label-routed (split) layers
-train_run           runs                       1: evaluation (classifier, SP, LP, ELBO), export
+train_run           runs                       1: evaluation (SP, LP, ELBO), export
 regression_dense    10^9 multiply-adds         seeds x 2 targets x (steps x batch + evaluated steps
 regression_routed                              x eval_examples x 2 / 3) x encoder + decoder layers
 competition_dense   10^9 multiply-adds         per condition: seeds x steps x batch x its
@@ -21,10 +21,12 @@ seconds(run) = sum_f c_f x_f(run) x (reference rate / this host's rate) / thread
 
 - `c_f` are fitted (`fit`) by least squares with c >= 0 (`nonnegative_least_squares`) to the
   ledger records' wall times, normalised to the reference host (a record's `host_rate_gflops`,
-  when it has one, over the reference rate) and to one thread (x threads^e). A kind absent from
-  the records (e.g. no regression recorded yet) takes the train coefficients of its features.
-- The host's rate (`host_rate`) is a single-core float32 matmul measured in about a millisecond
-  (numpy, 32 products of 64 x 64 matrices, the best of 9), once per process; the coefficients are
+  when it has one, over the reference rate) and to one thread (x threads^e), with PRIOR_RUNS
+  pseudo-records that keep the fixed costs small where the records cannot tell them from the
+  per-step ones. A kind absent from the records (e.g. no regression recorded yet) takes the train
+  coefficients of its features.
+- The host's rate (`host_rate`) is a single-core float32 matmul rate measured in about 10 ms
+  (numpy, 32 products of 64 x 64 matrices), once per process; the coefficients are
   relative to the rate of the host the ledger ran on, stored beside them (`reference_rate_gflops`:
   the rate measured when fitting, on that host, since older records carry none).
 - `e` (THREAD_EXPONENT) is not fitted: a ledger run with one thread setting cannot tell it. It is
@@ -41,7 +43,6 @@ hand-set constants (`Run.estimate_seconds`).
 import dataclasses
 import functools
 import itertools
-import json
 import os
 import time
 
@@ -246,7 +247,8 @@ def fit(runs, records, reference_rate, thread_exponent=THREAD_EXPONENT, ledger_n
   feature, each a run with no work that takes no time, settle the split between a run's fixed
   cost and its per-step cost where the records leave it open: runs whose step counts are all
   alike (the full ledger's 20 000-30 000) fit a large fixed cost and a tiny per-step one about as
-  well as the reverse, and the pseudo-records pick the least fixed cost the records allow.
+  well as the reverse, and the pseudo-records pull the fixed cost down where the records do not
+  hold it up. With prior_runs=0, plain non-negative least squares.
   """
   by_name = {r.name: r for r in runs}
   used = [(by_name[n], rec) for n, rec in sorted(records.items()) if rec.get("wall_seconds")]

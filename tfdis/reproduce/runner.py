@@ -302,7 +302,7 @@ def fit_cost_model(paper, path=None):
   runs = plan.plan(paper)
   records = ledger.read_records(paper.ledger, runs)
   model = cost.fit(runs, records, cost.host_rate(), ledger_name=paper.ledger.rstrip("/"))
-  written = cost.save(model, path or cost.MODEL_PATH)
+  written = os.path.relpath(cost.save(model, path or cost.MODEL_PATH))
   return (f"Cost model fitted to {model.records} records of {paper.ledger} at "
           f"{model.reference_rate_gflops:.0f} GFLOP/s, written to {written}: " +
           ", ".join(f"{k} {v:.4g}" for k, v in model.coefficients.items()))
