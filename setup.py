@@ -23,7 +23,8 @@ setuptools.setup(
         "tfdis", "tfdis.*", "kernels", "kernels.*", "binaries", "binaries.*", "benchmarks",
         "benchmarks.*"]) + [_MNIST_PACKAGE] + _FLAG_PACKAGES,
     package_dir={"tfdis.flags": "flags"},
-    package_data={_MNIST_PACKAGE: ["*"], **{p: ["*.cfg"] for p in _FLAG_PACKAGES}},
+    package_data={_MNIST_PACKAGE: ["*"], "tfdis.reproduce": ["cost_model.json"],
+                  **{p: ["*.cfg"] for p in _FLAG_PACKAGES}},
     include_package_data=True,
     # `tfdis <subcommand>` runs `python -m binaries.<subcommand>` (binaries/cli.py).
     entry_points={"console_scripts": ["tfdis=binaries.cli:main"]},

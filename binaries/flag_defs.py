@@ -169,6 +169,9 @@ _HELP = {
               "report still cover the whole plan (e.g. --stages=competition first).",
     "list_runs": "Print this shard's runs, their estimated times and which are finished, and "
                  "run nothing.",
+    "fit_cost_model": "Fit the cost model to the --ledger records' wall times, write "
+                      "tfdis/reproduce/cost_model.json, print --list_runs's listing with it and "
+                      "run nothing.",
     # The benchmark (binaries.bench).
     "quick": "A reduced run (fewer layers and rounds), under a minute.",
     "bench_batch_size": "Batch size of every timing (a multiple of 10 also times the balanced "

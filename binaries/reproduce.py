@@ -13,7 +13,8 @@ Over days and machines (docs/reproduce-the-paper.md):
       --ledger=reports/full/ledger [--num_shards=K --shard_index=i] [--max_hours=7.5] [--stages=competition] [--list_runs]
 
 records each finished run in the ledger, skips recorded runs, stops cleanly within --max_hours,
-and writes the report from the records once the ledger holds every run.
+and writes the report from the records once the ledger holds every run. --fit_cost_model refits
+the cost model (tfdis/reproduce/cost_model.json) to the ledger's wall times.
 """
 from binaries import common  # first: it sets the TF log level before TensorFlow loads
 
@@ -30,9 +31,12 @@ FLAGS = flags.FLAGS
 
 
 def run(flags_obj=FLAGS):
-  """Library seam for tests: the config from flags, reproduced (or, --list_runs, listed)."""
+  """Library seam for tests: the config from flags, reproduced (or, --list_runs, listed;
+  --fit_cost_model, the cost model fitted to the ledger, then listed)."""
   paper = flag_defs.config_from_flags(PaperConfig, flags_obj)
-  if paper.list_runs:
+  if paper.fit_cost_model:
+    print(runner.fit_cost_model(paper))
+  if paper.list_runs or paper.fit_cost_model:
     print(plan.listing(paper, flags_obj.workdir or ""))
     return None
   return runner.reproduce(paper, flags_obj.workdir)

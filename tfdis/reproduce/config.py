@@ -45,6 +45,7 @@ class PaperConfig:
   max_hours: float = 0.0
   stages: str = ""
   list_runs: bool = False
+  fit_cost_model: bool = False
 
   def validate(self):
     check_integer_fields(self)
@@ -62,6 +63,9 @@ class PaperConfig:
     if existing and not os.path.isdir(existing):
       raise UsageError(f"--ledger={self.ledger}: {existing} is a file; give a folder for the "
                        "run records (new, or one a ledger run wrote).")
+    if self.fit_cost_model and not self.ledger:
+      raise UsageError("--fit_cost_model needs --ledger=<folder>, the records whose wall times it "
+                       "fits (e.g. --ledger=reports/full/ledger).")
     if not self.max_hours >= 0:
       raise UsageError(f"--max_hours={self.max_hours} must be >= 0 (0: no time budget).")
     if self.scale not in SCALES:

@@ -11,6 +11,8 @@ scale, seed, condition, teacher
 code               git commit (and whether the tree had changes) of the code that ran it; for
                    information only
 host, finished_at  the machine and the UTC time the record was written
+host_rate_gflops   the machine's single-core matmul rate (`cost.host_rate`), which the cost model
+                   normalises wall times by; absent from records written before it existed
 threads            the process's TensorFlow threads (TF_NUM_INTRAOP_THREADS and
                    TF_NUM_INTEROP_THREADS, None when unset: TF's default) and os.cpu_count();
                    results agree bit for bit only between equal thread settings
@@ -118,7 +120,7 @@ def threads():
           "inter_op": os.environ.get("TF_NUM_INTEROP_THREADS"), "cpus": os.cpu_count()}
 
 
-def make_record(run, scale, result, figures, wall_seconds=None, code=None):
+def make_record(run, scale, result, figures, wall_seconds=None, code=None, host_rate=None):
   """The record of a finished run (see the module docstring).
 
   Args:
@@ -128,12 +130,13 @@ def make_record(run, scale, result, figures, wall_seconds=None, code=None):
     figures: figures.run_figures(run, folder, result): {key: PNG bytes}.
     wall_seconds: the run's wall time, if known.
     code: git_commit() (computed when None).
+    host_rate: the machine's matmul rate in GFLOP/s (`cost.host_rate`), if measured.
   """
   return {
       "record_version": RECORD_VERSION, "name": run.name, "run": run.describe(), "scale": scale,
       "seed": run.config.seed, "condition": run.condition, "teacher": run.teacher,
       "code": git_commit() if code is None else code, "host": platform.node(),
-      "threads": threads(),
+      "threads": threads(), "host_rate_gflops": host_rate and round(host_rate, 1),
       "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
       "wall_seconds": wall_seconds, "estimated_seconds": round(run.estimate_seconds(), 1),
       "result": result,

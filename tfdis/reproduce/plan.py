@@ -47,6 +47,7 @@ from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
+from tfdis.reproduce import cost
 from tfdis.reproduce import ledger
 from tfdis.reproduce.config import STAGES
 from tfdis.training import config as config_lib
@@ -104,7 +105,14 @@ class Run:
             "evaluation": dataclasses.asdict(self.evaluation) if self.evaluation else None}
 
   def estimate_seconds(self):
-    """Wall seconds this run takes on the 2-core CPU, for the ETA (corrected as runs finish).
+    """Wall seconds this run takes here, for the ETA and --max_hours (corrected as runs finish):
+    the calibrated cost model (tfdis.reproduce.cost) when its file is there, else
+    `hand_estimate_seconds`."""
+    model = cost.active()
+    return model.seconds(self) if model else self.hand_estimate_seconds()
+
+  def hand_estimate_seconds(self):
+    """Wall seconds this run takes on the 2-core CPU by hand-set constants (the fallback).
 
     The per-step seconds below are fitted to the quick-scale timings (docs/reproduce-the-paper.md,
     "Scales"): a shared MLP 512-512 under XLA plus each network made of label-routed layers; a
@@ -236,29 +244,35 @@ def shard_text(paper):
 
 
 def listing(paper, workdir=""):
-  """Text: this shard's runs, their estimated times and whether each is finished; no run starts.
+  """Text: which cost model, this shard's runs, their predicted (and recorded) times and whether
+  each is finished, then per stage predicted against measured; no run starts.
 
   Finished: its record is in --ledger (checked as `reproduce` would), else its result is in
-  `workdir`. Estimates are the cost model's, and scaled by the ledger's measured pace.
+  `workdir`. A recorded run's prediction is for how it ran (`cost.predicted_seconds`).
   """
   runs = plan(paper)
   records = ledger.read_records(paper.ledger, runs) if paper.ledger else {}
-  pace = ledger.pace(records.values())
+  pace = cost.pace(runs, records)
   mine = shard_runs(paper, runs)
-  lines = [f"Scale {paper.scale}{shard_text(paper)}: {len(mine)} of the plan's {len(runs)} runs "
+  lines = [cost.model_line(),
+           f"Scale {paper.scale}{shard_text(paper)}: {len(mine)} of the plan's {len(runs)} runs "
            f"(pace measured/estimated {pace:.2f} from {len(records)} records)",
-           "| run | stage | estimated | state |", "| --- | --- | --- | --- |"]
+           "| run | stage | predicted | measured | state |", "| --- | --- | --- | --- | --- |"]
   todo = 0.0
   for run in mine:
-    if run.name in records:
+    record = records.get(run.name) or {}
+    if record:
       state = "recorded"
     elif workdir and run.done(workdir):
       state = "finished in the workdir"
     else:
       state = "to run"
       todo += cost_seconds(run, workdir) if workdir else run.estimate_seconds()
-    lines.append(f"| {run.name} | {run.stage} | {files.format_seconds(run.estimate_seconds())} | "
-                 f"{state} |")
+    measured = record.get("wall_seconds")
+    lines.append(f"| {run.name} | {run.stage} | "
+                 f"{files.format_seconds(cost.predicted_seconds(run, record))} | "
+                 f"{files.format_seconds(measured) if measured else '-'} | {state} |")
+  lines += cost.comparison_lines(mine, records) + [""]
   total = sum(r.estimate_seconds() for r in mine)
   lines.append(f"Estimated: {files.format_seconds(total)} for these runs, "
                f"{files.format_seconds(todo)} of it to run ({files.format_seconds(todo * pace)} "

@@ -30,6 +30,7 @@ from tfdis.errors import UsageError
 from tfdis.experiments import competition
 from tfdis.experiments import evaluation
 from tfdis.experiments import regression
+from tfdis.reproduce import cost
 from tfdis.reproduce import figures
 from tfdis.reproduce import ledger
 from tfdis.reproduce import plan
@@ -169,7 +170,7 @@ def make_record(run, paper, workdir, wall_seconds=None, code=None):
   folder = run.folder(workdir)
   result = run_result(run, folder)
   return ledger.make_record(run, paper.scale, result, figures.run_figures(run, folder, result),
-                            wall_seconds, code)
+                            wall_seconds, code, host_rate=cost.host_rate())
 
 
 class _Terminated(BaseException):
@@ -204,11 +205,11 @@ def reproduce(paper, workdir):
     done = (lambda r: r.name in records) if paper.ledger else (lambda r: r.done(workdir))
     mine = plan.shard_runs(paper, runs)
     todo = [r for r in mine if not done(r)]
-    pace = ledger.pace(records.values())
-    cost = sum(plan.cost_seconds(r, workdir) for r in todo)
+    pace = cost.pace(runs, records)
+    left = sum(plan.cost_seconds(r, workdir) for r in todo)
     logging.info("Scale %s%s: %d runs, %d finished already, %d to run (estimated %s%s).",
                  paper.scale, plan.shard_text(paper), len(mine), len(mine) - len(todo), len(todo),
-                 files.format_seconds(cost), f"; {files.format_seconds(pace * cost)} at the pace "
+                 files.format_seconds(left), f"; {files.format_seconds(pace * left)} at the pace "
                  f"of the ledger's records, x{pace:.2f}" if records else "")
     progress = Progress(workdir, runs, pace)
     budget = paper.max_hours * 3600.0
@@ -289,3 +290,19 @@ def _stop(workdir, progress, remaining, why, other_shards=False):
                                    "eta_seconds": round(estimate, 1),
                                    "remaining": [r.name for r in remaining]})
   return {"remaining": [r.name for r in remaining], "estimated_seconds": round(estimate, 1)}
+
+
+def fit_cost_model(paper, path=None):
+  """Fits the cost model (`tfdis.reproduce.cost`) to the wall times of --ledger's records and
+  writes it to `path` (default cost.MODEL_PATH, what the plan reads); returns a one-line summary.
+
+  The reference rate is this host's (`cost.host_rate`): fit on the host the ledger ran on, or on
+  records that carry their host's rate.
+  """
+  runs = plan.plan(paper)
+  records = ledger.read_records(paper.ledger, runs)
+  model = cost.fit(runs, records, cost.host_rate(), ledger_name=paper.ledger.rstrip("/"))
+  written = os.path.relpath(cost.save(model, path or cost.MODEL_PATH))
+  return (f"Cost model fitted to {model.records} records of {paper.ledger} at "
+          f"{model.reference_rate_gflops:.0f} GFLOP/s, written to {written}: " +
+          ", ".join(f"{k} {v:.4g}" for k, v in model.coefficients.items()))
