@@ -94,12 +94,17 @@ def test_section_places_every_trained_run_and_copies_the_curve(tmp_path):
   runs = [types.SimpleNamespace(kind="train", name="shared"),
           types.SimpleNamespace(kind="train", name="split_old"),
           types.SimpleNamespace(kind="regression", name="regression/regress"),
-          types.SimpleNamespace(kind="train", name="not_recorded")]
+          types.SimpleNamespace(kind="train", name="not_recorded"),
+          types.SimpleNamespace(kind="train", name="mixed")]
+  mixed = _evaluation()
+  mixed["untrained"]["style_per_init"] = [_style(False, reason=AT_CHANCE),
+                                          _style(sp_on_correct=0.14, delta=0.1, columns=12)]
   records = {"shared": {"result": {"evaluation": _evaluation()}},
              "split_old": {"result": {"evaluation": _evaluation(with_style=False)}},
-             "regression/regress": {"result": {"regression": {}}}}
+             "regression/regress": {"result": {"regression": {}}},
+             "mixed": {"result": {"evaluation": mixed}}}
   section = calibrated.section(runs, records, str(tmp_path / "figures"), table_path=path)
-  assert list(section["models"]) == ["shared", "split_old"]
+  assert list(section["models"]) == ["shared", "split_old", "mixed"]
   assert (tmp_path / "figures" / calibrated.CURVE).read_bytes() == b"\x89PNG curve"
   text = "\n".join(calibrated.markdown_lines(section))
   assert "## SP on the calibrated scale" in text
@@ -112,10 +117,17 @@ def test_section_places_every_trained_run_and_copies_the_curve(tmp_path):
           "0.420 [0.400, 0.440] (150/200) | 0.400 [0.380, 0.420] | ρ ≈ 0.60 |") in lines
   assert ("| shared | entangled (rotation T_y) | 0.950 [0.930, 0.970] | 0.000 [-0.020, 0.020] | "
           "0.000 [-0.020, 0.020] (150/200) | 0.000 [-0.020, 0.020] | ρ ≈ 0.00 |") in lines
-  assert ("| shared | untrained | 0.100 (mean of 2) | 0.800 (mean of 2) | — | — | undefined: "
-          "LP 0.100 [0.096, 0.103] is not above 2 x chance (0.20) (2 of 2 inits) |") in lines
+  assert ("| shared | untrained | 0.100 (mean of 2) | 0.800 (mean of 2) | — | — | undefined in "
+          "2 of 2 inits (init 0: LP 0.100 [0.096, 0.103] is not above 2 x chance (0.20)) |") in lines
+  assert ("| split_old | untrained | 0.100 (mean of 2) | 0.800 (mean of 2) | not measured | "
+          "not measured | undefined in 2 of 2 inits (init 0: LP 0.100 is not above 2 x chance "
+          "(0.20)) |") in lines
   assert ("| split_old | trained | 0.970 [0.950, 0.990] | 0.800 [0.780, 0.820] | not measured | "
           "not measured | above the ceiling (0.700) (raw SP) |") in lines
+  # One initialisation with content, one without: each is said.
+  assert ("| mixed | untrained | 0.100 (mean of 2) | 0.800 (mean of 2) | init 1: 0.140 [0.120, "
+          "0.160] (12/200) | init 1: 0.100 [0.080, 0.120] | undefined in 1 of 2 inits (init 0: LP 0.100 "
+          "[0.096, 0.103] is not above 2 x chance (0.20)); init 1: ρ ≈ 0.20 |") in lines
   # Without a table: the section says how to make it, and places nothing.
   bare = calibrated.section(runs, records, None, table_path=str(tmp_path / "none.json"))
   assert bare["curve"] is None

@@ -199,6 +199,7 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
       assert (at_rule["encoder"], at_rule["decoder"], at_rule["inconclusive"]) == (
           saved["encoder_wins"], saved["decoder_wins"], saved["inconclusive"])
   assert "### The verdicts at other thresholds" in text
+  assert "## SP on the calibrated scale" in text and "| shared | untrained | 0.100 (mean of 5) |" in text
   assert "directions per label" not in text  # the committed records predate them: no column
   assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
   # The ledger is complete, and the committed report is what its records write, line for line:

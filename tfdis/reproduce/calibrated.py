@@ -130,7 +130,18 @@ def section(runs, records, figures_folder=None, table_path=calibration.TABLE):
   if copied:
     os.makedirs(figures_folder, exist_ok=True)
     shutil.copyfile(curve, os.path.join(figures_folder, CURVE))
-  return {"table": table, "curve": CURVE if copied else None, "models": models}
+  return {"table": _summary(table), "curve": CURVE if copied else None, "models": models}
+
+
+def _summary(table):
+  """The table without its per-seed values (those stay in the calibration's own table.json)."""
+  if table is None:
+    return None
+  entry = lambda e: {"value": e["value"], "interval": list(e["interval"])}
+  return dict({k: table[k] for k in ("num_labels", "num_columns", "num_seeds", "interval")},
+              rows=[{"rho": row["rho"], "sp": entry(row["sp"])} for row in table["rows"]],
+              ceiling={"rho": table["ceiling"]["rho"], "sp": entry(table["ceiling"]["sp"])},
+              null={"sp": entry(table["null"]["sp"])})
 
 
 def _scale_text(row, table):
@@ -160,20 +171,23 @@ def _cells(row):
 
 
 def _untrained_line(name, rows, table):
-  """One table line for a run's untrained initialisations (their placements, grouped)."""
-  cells = [_scale_text(row, table) for row in rows]
-  grouped = {}
-  for row, cell in zip(rows, cells):
-    grouped.setdefault(cell, []).append(str(row["init_seed"]))
-  scale = "; ".join(f"{cell} (init {', '.join(seeds)})" if len(grouped) > 1 else
-                    f"{cell} ({len(seeds)} of {len(rows)} inits)" for cell, seeds in grouped.items())
+  """One table line for a run's untrained initialisations: how many have no style score (and
+  the first one's reason), and each other one's placement."""
+  undefined = [row for row in rows if row["of"] is None]
+  scale = [f"undefined in {len(undefined)} of {len(rows)} inits (init {undefined[0]['init_seed']}: "
+           f"{undefined[0]['reason'].split(': ')[0]})"] if undefined else []
+  scale += [f"init {row['init_seed']}: {_scale_text(row, table)}" for row in rows
+            if row["of"] is not None]
   lp = [r["lp"]["value"] for r in rows if r["lp"]]
   sp = [r["sp"]["value"] for r in rows if r["sp"]]
   mean = lambda v: f"{sum(v) / len(v):.3f} (mean of {len(v)})" if v else "n/a"
-  correct = [_text(r["sp_on_correct"]) for r in rows if r["sp_on_correct"]]
-  delta = [_text(r["delta"]) for r in rows if r["delta"]]
-  return (f"| {name} | untrained | {mean(lp)} | {mean(sp)} | {'; '.join(correct) or '—'} | "
-          f"{'; '.join(delta) or '—'} | {scale} |")
+  missing = "—" if all(r["style_measured"] for r in rows) else "not measured"
+  correct = [f"init {r['init_seed']}: {_text(r['sp_on_correct'])} "
+             f"({r['sp_on_correct']['num_columns']}/{r['sp_on_correct']['num_z']})"
+             for r in rows if r["sp_on_correct"]]
+  delta = [f"init {r['init_seed']}: {_text(r['delta'])}" for r in rows if r["delta"]]
+  return (f"| {name} | untrained | {mean(lp)} | {mean(sp)} | {'; '.join(correct) or missing} | "
+          f"{'; '.join(delta) or missing} | {'; '.join(scale)} |")
 
 
 def _table_lines(table):
@@ -198,8 +212,9 @@ def markdown_lines(calibrated):
            "correctly, the style scores are undefined). Then SP on correct samples (SP over the "
            "z columns whose every image the classifier reads as its label; columns kept of all). "
            "Then ΔSP, the null on the same model: SP minus the SP the same decoder keeps when "
-           "each label reads its own fresh random rotation of z (an untrained decoder keeps "
-           "much of it, a trained one little; interval over z columns and rotation draws). "
+           "each label reads its own fresh random rotation of z (near 0: the labels' styles are "
+           "alike whatever z they read; large: the shared z carries the shared style; interval "
+           "over z columns and rotation draws). "
            "Last, where SP on correct samples sits on real digits: the share ρ of their style "
            "perturbation (thickness, shear, width, height) that MNIST test digits must share "
            "within a column to score it."]
