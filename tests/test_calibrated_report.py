@@ -128,6 +128,14 @@ def test_section_places_every_trained_run_and_copies_the_curve(tmp_path):
   assert ("| mixed | untrained | 0.100 (mean of 2) | 0.800 (mean of 2) | init 1: 0.140 [0.120, "
           "0.160] (12/200) | init 1: 0.100 [0.080, 0.120] | undefined in 1 of 2 inits (init 0: LP 0.100 "
           "[0.096, 0.103] is not above 2 x chance (0.20)); init 1: ρ ≈ 0.20 |") in lines
+  # A run on other data is not placed on MNIST digits' scale.
+  records["shared"]["result"]["evaluation"]["dataset"] = "fashion_mnist"
+  other = calibrated.section(runs, records, None, table_path=path)
+  assert other["models"]["shared"]["model"]["placement"] is None
+  assert other["models"]["mixed"]["model"]["placement"]["rho"] == pytest.approx(0.6)
+  assert ("| shared | trained | 0.970 [0.950, 0.990] | 0.800 [0.780, 0.820] | 0.420 [0.400, 0.440] "
+          "(150/200) | 0.400 [0.380, 0.420] | not placed (no MNIST calibration table for it) |"
+          ) in calibrated.markdown_lines(other)
   # Without a table: the section says how to make it, and places nothing.
   bare = calibrated.section(runs, records, None, table_path=str(tmp_path / "none.json"))
   assert bare["curve"] is None

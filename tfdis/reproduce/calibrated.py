@@ -124,7 +124,8 @@ def section(runs, records, figures_folder=None, table_path=calibration.TABLE):
     if run.kind == "train" and run.name in records:
       evaluation = records[run.name]["result"]["evaluation"]
       num_classes = len(evaluation["lp"].get("per_class") or [None] * 10)
-      models[run.name] = model_rows(evaluation, table, num_classes)
+      mnist = evaluation.get("dataset", "mnist") == "mnist"  # the scale is MNIST digits'
+      models[run.name] = model_rows(evaluation, table if mnist else None, num_classes)
   curve = os.path.join(os.path.dirname(table_path), "curve.png")
   copied = bool(figures_folder and table is not None and os.path.isfile(curve))
   if copied:
@@ -150,7 +151,7 @@ def _scale_text(row, table):
     return "undefined: " + row["reason"].split(": ")[0]
   p = row["placement"]
   if p is None:
-    return "no calibration table"
+    return "not placed (no MNIST calibration table for it)"
   if p["where"] == "within":
     text = f"ρ ≈ {p['rho']:.2f}"
   elif p["where"] == "below":
