@@ -34,8 +34,9 @@ def print_summary(results):
   for key in ("entangled", "reference"):
     if results.get(key):
       parts.append((key, results[key]))
+  scale = calibration.locate_text if results.get("dataset", "mnist") == "mnist" else None
   for name, part in parts:
-    print("\n".join(scores.summary_lines(part, name, calibration.locate_text)))
+    print("\n".join(scores.summary_lines(part, name, scale)))
   untrained = results.get("untrained")
   if untrained:
     for seed, lp, sp, interval, style in zip(

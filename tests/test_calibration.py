@@ -71,3 +71,19 @@ def test_sp_grows_with_rho_and_the_null_holds_zero(mnist_test, tmp_path):
   assert calibration.locate(curve[-1] + 0.1, again) == (None, "above")
   assert calibration.locate(curve[0] - 0.1, again) == (None, "below")
   assert "rho = 0.50" in calibration.locate_text(table["rows"][1]["sp"]["value"], again)
+
+
+def test_the_committed_table_grows_with_rho_and_its_null_holds_zero():
+  """reports/calibration/table.json, as `binaries.evaluate --calibrate` wrote it: SP grows with
+  rho in every seed up to the ceiling, rho = 0 and the null hold 0, and placing reads it back."""
+  table = calibration.read_table()
+  assert [row["rho"] for row in table["rows"]] == list(calibration.RHOS)
+  per_seed = np.array([row["sp"]["per_seed"] for row in table["rows"]]
+                      + [table["ceiling"]["sp"]["per_seed"]])  # [rho, seed]
+  assert per_seed.shape == (len(calibration.RHOS) + 1, table["num_seeds"])
+  assert np.all(np.diff(per_seed, axis=0) > 0)
+  for entry in (table["rows"][0]["sp"], table["null"]["sp"]):
+    assert entry["interval"][0] < 0.0 < entry["interval"][1]
+  assert 0.6 < table["ceiling"]["sp"]["value"] < 0.8
+  rho, where = calibration.locate(0.60, table)
+  assert where == "within" and 0.85 < rho < 0.9  # "SP 0.60 is about rho = 0.87" (docs)

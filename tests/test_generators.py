@@ -343,3 +343,48 @@ def test_a_trained_decoder_is_told_apart_from_its_untrained_initialisations(digi
         assert ours["interval"][0] > theirs["interval"][1], (key, ours, theirs)
     else:
       assert untrained["sp_on_correct"]["value"] is None and untrained["style"]["reason"]
+
+
+def _partly_shared_digits(base, rho=0.6):
+  """generate(y, z): the real digit of label y perturbed by sqrt(rho) z[:4] + sqrt(1 - rho)
+  Q_y z[:4], Q_y a fixed random rotation per label: a part rho of the style is shared."""
+  from tfdis.metrics import calibration  # pylint: disable=g-import-not-at-top
+  rotations = np.stack([np.linalg.qr(np.random.default_rng([5, label]).standard_normal((4, 4)))[0]
+                        for label in range(K)])
+
+  def generate(y, z):
+    y, z = np.asarray(y), np.asarray(z, np.float64)[:, :calibration.STYLE_DIM]
+    style = np.sqrt(rho) * z + np.sqrt(1.0 - rho) * np.einsum("bij,bj->bi", rotations[y], z)
+    return calibration.perturb(base[y], style)[..., None].astype(np.float32)
+  return generate
+
+
+def test_untrained_inits_with_higher_raw_sp_than_the_trained_decoder_are_told_apart(digits):
+  """The same MLP fitted to digits sharing a part 0.6 of their style: its raw SP (about 0.48) is
+  below that of each untrained initialisation (0.56 to 0.67, grey noise alike under every
+  label), yet only the trained decoder has style scores, and they are well above 0."""
+  import keras  # pylint: disable=g-import-not-at-top
+  base, _ = digits
+  templates = base.reshape(K, -1) / np.linalg.norm(base.reshape(K, -1), axis=1, keepdims=True)
+  classify = lambda images: np.argmax(np.asarray(images).reshape(len(images), -1) @ templates.T,
+                                      axis=1)
+  rng = np.random.default_rng(0)
+  y = rng.integers(0, K, 3000)
+  z = rng.standard_normal((3000, 6)).astype(np.float32)
+  trained = _mlp_decoder(seed=0)
+  trained.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+  trained.fit([np.eye(K, dtype=np.float32)[y], z], _partly_shared_digits(base)(y, z),
+              batch_size=100, epochs=10, verbose=0)
+  score = lambda model: scores.lp_and_sp(
+      lambda labels, codes: model([tf.one_hot(labels, K), codes]), K, 6, (28, 28, 1), classify,
+      30, 10, 200, 0, null_rotations=2)
+  ours = score(trained)
+  assert ours["style"]["defined"], ours["style"]
+  assert 0.3 < ours["sp"]["value"] < 0.6
+  assert ours["sp_on_correct"]["interval"][0] > 0.2 and ours["sp_on_correct"]["num_columns"] >= 15
+  assert ours["null"]["delta"]["interval"][0] > 0.2
+  for seed in (1, 2, 3):
+    theirs = score(_mlp_decoder(seed))
+    assert theirs["sp"]["value"] > ours["sp"]["value"] + 0.05  # raw SP alone would rank them first
+    assert not theirs["style"]["defined"] and "2 x chance" in theirs["style"]["reason"]
+    assert theirs["sp_on_correct"]["value"] is None and theirs["null"] is None

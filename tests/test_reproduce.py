@@ -199,6 +199,7 @@ def test_the_committed_full_ledger_already_writes_its_report(tmp_path):
       assert (at_rule["encoder"], at_rule["decoder"], at_rule["inconclusive"]) == (
           saved["encoder_wins"], saved["decoder_wins"], saved["inconclusive"])
   assert "### The verdicts at other thresholds" in text
+  assert "## SP on the calibrated scale" in text and "| shared | untrained | 0.100 (mean of 5) |" in text
   assert "directions per label" not in text  # the committed records predate them: no column
   assert (20, 10000) in sizes  # the App. B conditions; the pipeline checks are 2 x 2500
   # The ledger is complete, and the committed report is what its records write, line for line:
@@ -559,6 +560,9 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
       low, high = m[key]["interval"]
       assert low <= m[key]["value"] <= high
     assert m["steps"] == 20
+  # Every trained model on the calibrated scale, from evaluation.json's style scores.
+  assert list(results["calibrated"]["models"]) == list(results["models"])
+  assert all(r["model"]["style_measured"] for r in results["calibrated"]["models"].values())
   # Proposition 1 in the report: the entangled generator has the model's ELBO.
   shared = results["models"]["shared"]
   assert shared["entangled"]["elbo"]["value"] == pytest.approx(shared["elbo"]["value"], rel=1e-5)
@@ -589,7 +593,8 @@ def test_smoke_runs_every_stage_and_writes_the_report(straight):
       assert row["median_active_directions_per_label"] is not None
       assert f"| {row['median_active_directions_per_label']:.1f} |" in line
   drawn = sorted(p.name for p in (workdir / "report" / "figures").iterdir())
-  assert drawn == ["fig1_shared_and_entangled.png", "fig2_split.png", "fig3_regress.png",
+  assert drawn == ["calibration_curve.png", "fig1_shared_and_entangled.png", "fig2_split.png",
+                   "fig3_regress.png",
                      "fig3_regress_control.png", "fig3_regress_split_teacher.png",
                      "fig4_appendix_a.png",
                      "fig56_compete_checks.png", "fig56_compete_reflection.png",

@@ -13,7 +13,8 @@ trained model μ_p and for its entangled counterpart μ'_p(y, z) = μ_p(y, T_y z
 The intervals are those of `tfdis.metrics.stats`. Beside raw SP each generator gets the style
 scores of `tfdis.metrics.scores`: SP on correctly labelled samples, the null ΔSP against fresh
 label-dependent rotations of z (interval over z columns and rotation draws), and whether style is
-defined at all (not where LP is at chance); `binaries.evaluate` prints them.
+defined at all (not where LP is at chance); `binaries.evaluate` prints them. `calibrated` places
+SP on correct samples on the real-digit scale of `tfdis.metrics.calibration` (MNIST only).
 
 Untrained baseline: the same architecture measured at initialisation (`measure_untrained`), over
 `untrained_inits` initialisations (seeds seed, seed + 1, ... of the run: the first is the trained
@@ -209,6 +210,7 @@ def evaluate_generator(config):
     settings = {k: v for k, v in settings.items() if k not in _NOT_FOR_GRIDS}
   results = files.jsonable(dict(results, generator=os.path.abspath(path), dataset=config.dataset,
                                 classifier=classifier_metadata, config=settings))
+  add_calibrated(results, config.dataset)
   out = os.path.join(config.output_dir, "evaluation.json")
   files.write_json(out, results)
   logging.info("%s; written to %s", result_line(results), out)
@@ -226,6 +228,23 @@ def run_calibration(config):
   table = calibration.calibrate(images, labels, seed=config.seed)
   calibration.write_calibration(table, config.output_dir)
   return table
+
+
+def add_calibrated(results, dataset, table=None):
+  """Adds `calibrated` to every generator of `results` with style scores (the model, its
+  entangled twin or reference, each untrained initialisation): where its SP on correct samples
+  sits on the real-MNIST calibration (`calibration.placement`: sp, rho, where), None where its
+  style scores are undefined or the data is not MNIST (the scale is MNIST digits')."""
+  table = table if table is not None else calibration.read_table()
+  parts = [results] + [results[k] for k in ("entangled", "reference") if results.get(k)]
+  parts += (results.get("untrained") or {}).get("style_per_init", [])
+  for part in parts:
+    if "style" not in part:
+      continue
+    defined = part["style"]["defined"] and dataset == "mnist"
+    part["calibrated"] = (calibration.placement(part["sp_on_correct"]["value"], table)
+                          if defined else None)
+  return results
 
 
 # EvaluationConfig fields that measuring a grid folder does not read.
@@ -290,7 +309,7 @@ def evaluate_workdir(workdir, config):
   save_grids(workdir, {"model": model.decode_mean, "entangled": twin.decode_mean},
              model.num_classes, model.latent_dim, config)
 
-  results = files.jsonable(results)
+  results = add_calibrated(files.jsonable(results), train_config.dataset)
   path = os.path.join(workdir, "evaluation.json")
   files.write_json(path, results)
   logging.info("ELBO %.2f | LP %.3f | SP %.3f [%s]; entangled SP %s; written to %s",

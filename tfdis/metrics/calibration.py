@@ -273,6 +273,15 @@ def locate(sp, table):
   return float(np.interp(sp, sps, rhos)), "within"
 
 
+def placement(sp, table):
+  """{"sp", "rho", "where"} of `locate` for an SP on `table` (rho None unless within), or None
+  when there is no SP (None or not finite) or no table."""
+  if table is None or sp is None or not np.isfinite(sp):
+    return None
+  rho, where = locate(sp, table)
+  return {"sp": float(sp), "rho": rho, "where": where}
+
+
 def locate_text(sp, table=None):
   """One line: where an SP (on correctly labelled samples) sits on the calibrated scale."""
   table = table if table is not None else read_table()

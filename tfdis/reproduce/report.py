@@ -17,6 +17,7 @@ from tfdis import files
 from tfdis.experiments import competition
 from tfdis.metrics import latent_usage
 from tfdis.metrics import stats
+from tfdis.reproduce import calibrated
 from tfdis.reproduce import claims
 from tfdis.reproduce import ledger
 from tfdis.reproduce import questions
@@ -114,6 +115,7 @@ def markdown(results, figures, spent=None):
   lines += _fig2_lines(results, figures)
   lines += _regression_lines(results["regression"], figures)
   lines += _appendix_a_lines(results, figures)
+  lines += calibrated.markdown_lines(results.get("calibrated"))
   lines += _competition_lines(results["competition"], figures)
   if spent is not None:
     lines += ["", *ledger.machine_time_lines(spent)]
@@ -371,6 +373,7 @@ def write_report(workdir, paper, runs, records):
   }
   out = os.path.join(workdir, "report")
   figures = write_figures(records, runs, models, competitions, os.path.join(out, "figures"))
+  results["calibrated"] = calibrated.section(runs, records, os.path.join(out, "figures"))
   spent = ledger.machine_time(runs, records)
   files.write_json(os.path.join(out, "results.json"), results)
   files.write_json(os.path.join(out, "machine_time.json"), spent)
