@@ -40,7 +40,11 @@ def tile(images, pad=1, pad_value=1.0):
   return out
 
 
-def side_by_side(left, right, gap=4):
+PNG_SCALE = 2   # save_png enlarges each pixel this many times
+SIDE_BY_SIDE_GAP = 4  # pixels between the two tiles of side_by_side
+
+
+def side_by_side(left, right, gap=SIDE_BY_SIDE_GAP):
   """Joins two tiled images [H, W, ch] horizontally with a white gap (for model vs entangled)."""
   height = max(left.shape[0], right.shape[0])
   pad = lambda a: np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)), constant_values=1.0)
@@ -48,7 +52,7 @@ def side_by_side(left, right, gap=4):
   return np.concatenate([pad(left), spacer, pad(right)], axis=1)
 
 
-def save_png(image, path, scale=2):
+def save_png(image, path, scale=PNG_SCALE):
   """Writes a [H, W, 1 or 3] array in [0, 1] as a PNG, each pixel enlarged `scale` times."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")

@@ -9,10 +9,14 @@ import os
 import numpy as np
 
 from tfdis import files
+from tfdis import grids
 from tfdis.experiments import competition
 from tfdis.reproduce import ledger as ledger_lib
 from tfdis.reproduce.claims import number
 from tfdis.reproduce.claims import with_interval
+
+_DPI = 100  # of the report's PNG figures
+
 
 def _png(pixels):
   """PNG bytes of uint8 pixels [H, W] (grey), [H, W, 1] (grey), [H, W, 3] or [H, W, 4]."""
@@ -65,8 +69,9 @@ def run_figures(run, folder, result):
 
 
 
-def _panel_figure(path, panels, columns, title):
-  """PNG of titled image panels [(title, PNG path or [H, W, C] array in [0, 1])], `columns` a row."""
+def _panel_figure(path, panels, columns, title, upscaled=1):
+  """PNG of titled image panels [(title, PNG path or [H, W, C] array in [0, 1])], `columns` a row;
+  `upscaled`: the factor the images were enlarged by when saved (grids.save_png's scale)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
@@ -74,7 +79,8 @@ def _panel_figure(path, panels, columns, title):
   images = [mpimg.imread(p) if isinstance(p, str) else np.asarray(p) for _, p in panels]
   rows = -(-len(panels) // columns)
   aspect = max(im.shape[0] / im.shape[1] for im in images)
-  width = 4.4
+  # Digits at their native size (28 pixels) or larger; 4.4 inches a panel at least, for the titles.
+  width = max(4.4, 1.08 * max(im.shape[1] for im in images) / upscaled / _DPI)
   fig, axes = plt.subplots(rows, columns, squeeze=False,
                            figsize=(width * columns, (width * aspect + 0.7) * rows + 0.5))
   for ax in axes.flat:
@@ -85,7 +91,7 @@ def _panel_figure(path, panels, columns, title):
   fig.suptitle(title, fontsize=11)
   fig.tight_layout()
   with files.whole_file(path) as tmp:
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    fig.savefig(tmp, dpi=_DPI, metadata={"Software": None})
   plt.close(fig)
 
 
@@ -111,6 +117,33 @@ def _competition_panels(record, table):
 
 
 
+def split_side_by_side(image, gap=grids.SIDE_BY_SIDE_GAP, scale=grids.PNG_SCALE):
+  """The two grids of an image [H, W, ...] laid out by grids.side_by_side(left, right, gap) and
+  saved by grids.save_png(scale=scale): (left, right), each [H, (W - gap * scale) / 2, ...]."""
+  width = (image.shape[1] - gap * scale) // 2
+  if 2 * width + gap * scale != image.shape[1]:
+    raise ValueError(f"An image {image.shape[1]} pixels wide is no pair of equal grids with a "
+                     f"{gap * scale}-pixel gap.")
+  return image[:, :width], image[:, width + gap * scale:]
+
+
+def _fig1_panels(grids_png, model):
+  """[(title, image)]: the shared model's μ_p grid and its entangled twin's, with their SP."""
+  left, right = split_side_by_side(_image(grids_png))
+  entangled = model["entangled"]
+  return [(f"μ_p(y, z): the trained shared decoder\nSP {with_interval(model['sp'], 2)}", left),
+          (f"μ'_p(y, z) = μ_p(y, T_y z): its entangled twin ({entangled.get('transform', 'T_y')})"
+           f"\nSP {with_interval(entangled['sp'], 2)}", right)]
+
+
+def _competition_figure_name(group, transforms):
+  """The paper's figure of a competition flagfile's runs: Fig. 5 (rotation) or Fig. 6 (reflection)
+  for the paper's conditions; the App. B positive controls and studies are no figure of the paper."""
+  if group in ("compete_rotation", "compete_reflection"):
+    return {("rotation",): "Fig. 5", ("reflection",): "Fig. 6"}.get(tuple(transforms), "Figs. 5, 6")
+  return f"App. B, {group.replace('compete_', '').replace('_', ' ')}"
+
+
 def write_figures(records, runs, models, competitions, out):
   """The figures of the report under out/ (PNG), from the runs' records; {figure key: file name}."""
   os.makedirs(out, exist_ok=True)
@@ -120,7 +153,10 @@ def write_figures(records, runs, models, competitions, out):
   for run in runs:
     if run.stage == "shared" and run.name == (run.condition or run.name):
       figures["fig1"] = "fig1_shared_and_entangled.png"
-      copy(figure(run.name, "grids"), figures["fig1"])
+      _panel_figure(os.path.join(out, figures["fig1"]),
+                    _fig1_panels(figure(run.name, "grids"), models[run.name]), 2,
+                    "Fig. 1: the trained shared decoder and its entangled twin (rows: labels 0-9; "
+                    "columns: shared z)", upscaled=grids.PNG_SCALE)
   for stage, key, title, columns in (
       ("split", "fig2", "Fig. 2: label x z grids (rows: labels 0-9; columns: shared z)", 3),
       ("appendix_a", "fig4", "Fig. 4 (App. A): label x z grids of the layer-split models", 4)):
@@ -130,7 +166,8 @@ def write_figures(records, runs, models, competitions, out):
       panels = [(f"{os.path.basename(r.name)}: {models[r.name]['title']}\n"
                  f"SP {with_interval(models[r.name]['sp'], 2)}",
                  _image(figure(r.name, "grid_model"))) for r in chosen]
-      _panel_figure(os.path.join(out, figures[key]), panels, columns, title)
+      _panel_figure(os.path.join(out, figures[key]), panels, columns, title,
+                    upscaled=grids.PNG_SCALE)
   for run in runs:
     if run.stage == "regression":
       key = "fig3_" + os.path.basename(run.name)
@@ -145,7 +182,7 @@ def write_figures(records, runs, models, competitions, out):
     figures[key] = f"{key}.png"
     panels = [p for r in members for p in _competition_panels(records[r.name], competitions[r.name])]
     transforms = sorted({r.config.transform for r in members})
-    fig = {("rotation",): "Fig. 5", ("reflection",): "Fig. 6"}.get(tuple(transforms), "Figs. 5, 6")
+    fig = _competition_figure_name(group, transforms)
     _panel_figure(os.path.join(out, figures[key]), panels, len(panels),
                   f"{fig}: encoder versus decoder, {' and '.join(transforms)} T_y (typical run of "
                   "each condition)")
